@@ -1,0 +1,88 @@
+import { Envelope, type ChatMessage } from "./message.js";
+
+/**
+ * One client's undelivered messages, in id order (spec §5).
+ *
+ * Invariant: every message for this client with an id above `since` is in
+ * `entries` (or counted in the gap entry at its head). A message leaves only
+ * through ack(): a cursor from a later poll, or a completely written answer.
+ */
+export class ClientQueue {
+  readonly #max: number;
+  #entries: Envelope[] = [];
+  #since: number;
+  #now: () => number;
+
+  constructor(max: number, since: number, now: () => number = Date.now) {
+    this.#max = max;
+    this.#since = since;
+    this.#now = now;
+  }
+
+  /** Highest id this client has acknowledged or can no longer get. */
+  get since(): number {
+    return this.#since;
+  }
+
+  get length(): number {
+    return this.#entries.length;
+  }
+
+  get lastId(): number {
+    return this.#entries.length > 0 ? this.#entries[this.#entries.length - 1]!.id : this.#since;
+  }
+
+  /** Adds a message; past the bound the oldest goes into the gap entry. Returns how many were dropped. */
+  push(envelope: Envelope): number {
+    this.#entries.push(envelope);
+    const head = this.#entries[0]!;
+    const real = head.message.type === "gap" ? this.#entries.length - 1 : this.#entries.length;
+    if (real <= this.#max) return 0;
+    const dropIndex = head.message.type === "gap" ? 1 : 0;
+    const [dropped] = this.#entries.splice(dropIndex, 1);
+    this.#addGap(dropped!.id, 1);
+    return 1;
+  }
+
+  /** Drops everything with id <= upTo: the client has it. */
+  ack(upTo: number): void {
+    let n = 0;
+    while (n < this.#entries.length && this.#entries[n]!.id <= upTo) n++;
+    if (n > 0) this.#entries.splice(0, n);
+    if (upTo > this.#since) this.#since = upTo;
+  }
+
+  /**
+   * A client asks to resume after `cursor`. What it missed below `since` is
+   * gone; it gets a gap entry first instead of silence (spec §5). Cursor 0
+   * means "nothing seen yet" and asks for nothing old.
+   */
+  resumeFrom(cursor: number): void {
+    if (cursor > 0 && cursor < this.#since) {
+      this.#addGap(this.#since, null);
+    }
+    this.ack(cursor);
+  }
+
+  /** The entries to send now, oldest first (a copy: later pushes do not change an answer being written). */
+  peek(): Envelope[] {
+    return this.#entries.slice();
+  }
+
+  #addGap(id: number, missed: number | null): void {
+    const head = this.#entries[0];
+    const previous = head?.message.type === "gap" ? head.message.missed : 0;
+    const total = previous === null || missed === null ? null : (previous ?? 0) + missed;
+    const gap: ChatMessage = {
+      id: Math.max(id, head?.message.type === "gap" ? head.id : 0),
+      type: "gap",
+      room: "",
+      from: "",
+      text: total === null ? "some messages missed" : `${total} messages missed`,
+      ts: this.#now(),
+      missed: total,
+    };
+    if (head?.message.type === "gap") this.#entries[0] = new Envelope(gap);
+    else this.#entries.unshift(new Envelope(gap));
+  }
+}

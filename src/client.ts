@@ -1,0 +1,60 @@
+import { ClientQueue } from "./client-queue.js";
+import { TokenBucket } from "./rate-limiter.js";
+
+/** A remembered post id for a txn key (spec §5: retries within 10 minutes post nothing again). */
+interface TxnRecord {
+  id: number;
+  at: number;
+}
+
+export const TXN_WINDOW_MS = 10 * 60_000;
+/** Per client, so one flooding session cannot grow the table for everyone. */
+const MAX_TXNS = 1000;
+
+/** One chat session: a name, its rooms, its queue. Transports come and go; the client stays until it expires. */
+export class Client {
+  readonly name: string;
+  readonly key: string;
+  readonly token: string | undefined;
+  readonly queue: ClientQueue;
+  readonly bucket: TokenBucket;
+  /** The hub emits this when the queue gains entries or the session ends: held polls and streams listen for it. */
+  readonly wakeEvent: symbol;
+  readonly rooms = new Set<string>();
+  currentRoom: string;
+  /** Held polls, streams and connections now open: while above 0 the client never expires. */
+  consumers = 0;
+  lastSeen: number;
+  ended = false;
+  readonly #txns = new Map<string, TxnRecord>();
+
+  constructor(init: {
+    name: string;
+    token: string | undefined;
+    room: string;
+    queue: ClientQueue;
+    bucket: TokenBucket;
+    now: number;
+  }) {
+    this.name = init.name;
+    this.key = init.name.toLowerCase();
+    this.token = init.token;
+    this.currentRoom = init.room;
+    this.queue = init.queue;
+    this.bucket = init.bucket;
+    this.lastSeen = init.now;
+    this.wakeEvent = Symbol(init.name);
+  }
+
+  txnId(txn: string, now: number): number | undefined {
+    const record = this.#txns.get(txn);
+    return record && now - record.at < TXN_WINDOW_MS ? record.id : undefined;
+  }
+
+  rememberTxn(txn: string, id: number, now: number): void {
+    this.#txns.delete(txn);
+    this.#txns.set(txn, { id, at: now });
+    // Map keeps insertion order: the first key is the oldest.
+    if (this.#txns.size > MAX_TXNS) this.#txns.delete(this.#txns.keys().next().value!);
+  }
+}

@@ -1,0 +1,99 @@
+import { fileURLToPath } from "node:url";
+
+/** Everything a pollchat server can be told. Each option is optional; resolveOptions() fills defaults once. */
+export interface ChatOptions {
+  /** @default "127.0.0.1" */
+  host?: string;
+  /** @default 8080 (0 picks a free port) */
+  port?: number;
+  /** How long a poll is held when the client names no timeout, in ms. @default 4500 */
+  pollTimeoutMs?: number;
+  /** Upper clamp for ?timeout=, in ms. @default 30000 */
+  maxPollTimeoutMs?: number;
+  /** Messages a client's queue keeps before the oldest go (with a gap entry). @default 1000 */
+  maxQueue?: number;
+  /** A client with no poll, stream or connection for this long is removed, in ms. @default 30000 */
+  sessionTtlMs?: number;
+  /** join/leave notices go only to rooms of at most this many members. @default 200 */
+  presenceLimit?: number;
+  /** Longest message, in characters. @default 2000 */
+  maxMessage?: number;
+  /** Posts per second per session; bursts of twice this. @default 10 */
+  rate?: number;
+  /** Most sessions at once. @default 10000 */
+  maxSessions?: number;
+  /** Every client must join through POST /api/join first. @default false */
+  requireToken?: boolean;
+  /** Origin allowed to call from a browser page elsewhere; no CORS headers without it. */
+  corsOrigin?: string;
+  /** Directory for the message log; without it nothing touches the disk. */
+  dataDir?: string;
+  /** Port of the TCP line gateway; off when undefined. */
+  tcpPort?: number;
+  /** Messages of history kept per room. @default 1000 */
+  history?: number;
+  /** Where the browser page lives. @default the package's public/ */
+  publicDir?: string;
+  /** Time a client gets to send its request headers, in ms (slowloris guard). @default 10000 */
+  headersTimeoutMs?: number;
+  /** Time a client gets to send its whole request (headers and body), in ms. @default 30000 */
+  requestTimeoutMs?: number;
+  /** An idle keep-alive connection is closed after this long, in ms. @default 5000 */
+  keepAliveTimeoutMs?: number;
+}
+
+export type ResolvedOptions = Required<Omit<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort">> &
+  Pick<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort">;
+
+/** JSON bodies are capped by the spec, not by configuration. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export const DEFAULTS = {
+  host: "127.0.0.1",
+  port: 8080,
+  pollTimeoutMs: 4500,
+  maxPollTimeoutMs: 30_000,
+  maxQueue: 1000,
+  sessionTtlMs: 30_000,
+  presenceLimit: 200,
+  maxMessage: 2000,
+  rate: 10,
+  maxSessions: 10_000,
+  requireToken: false,
+  history: 1000,
+  publicDir: fileURLToPath(new URL("../public/", import.meta.url)),
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 5_000,
+} satisfies ResolvedOptions;
+
+function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be a whole number from ${min} to ${max}, not ${value}`);
+  }
+  return value;
+}
+
+export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
+  const o: ResolvedOptions = { ...DEFAULTS, ...stripUndefined(options) };
+  wholeNumber("port", o.port, 0, 65535);
+  wholeNumber("pollTimeoutMs", o.pollTimeoutMs, 0);
+  wholeNumber("maxPollTimeoutMs", o.maxPollTimeoutMs, 0);
+  wholeNumber("maxQueue", o.maxQueue, 1);
+  wholeNumber("sessionTtlMs", o.sessionTtlMs, 1);
+  wholeNumber("presenceLimit", o.presenceLimit, 0);
+  wholeNumber("maxMessage", o.maxMessage, 1);
+  if (!(o.rate > 0)) throw new RangeError(`rate must be above 0, not ${o.rate}`);
+  wholeNumber("maxSessions", o.maxSessions, 1);
+  wholeNumber("history", o.history, 0);
+  wholeNumber("headersTimeoutMs", o.headersTimeoutMs, 1);
+  wholeNumber("requestTimeoutMs", o.requestTimeoutMs, 0);
+  wholeNumber("keepAliveTimeoutMs", o.keepAliveTimeoutMs, 1);
+  if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);
+  o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
+  return o;
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,90 @@
+import type { ServerResponse } from "node:http";
+import type { Client } from "../client.js";
+import type { Hub } from "../hub.js";
+import type { Envelope } from "../message.js";
+import { send } from "./respond.js";
+
+/** How a poll answer's body looks: the seed's text lines, or the JSON of spec §4. */
+export type PollFormat = "text" | "json";
+
+export interface PollRequest {
+  client: Client;
+  /** With a cursor, entries stay queued until a later poll acknowledges them; without, until this answer is written. */
+  cursor: number | undefined;
+  timeoutMs: number;
+  format: PollFormat;
+}
+
+/** Open held polls, so shutdown can answer each of them instead of cutting it. */
+export class HeldPolls {
+  readonly #answers = new Set<() => void>();
+
+  get size(): number {
+    return this.#answers.size;
+  }
+
+  add(answer: () => void): void {
+    this.#answers.add(answer);
+  }
+
+  delete(answer: () => void): void {
+    this.#answers.delete(answer);
+  }
+
+  answerAll(): void {
+    for (const answer of [...this.#answers]) answer();
+  }
+}
+
+/**
+ * The long-poll of spec §1 and §5: answered at once when something is queued,
+ * else held until the hub wakes this client or the timer ends it (200, empty).
+ */
+export function longPoll(hub: Hub, held: HeldPolls, res: ServerResponse, poll: PollRequest): void {
+  const { client, cursor } = poll;
+  if (cursor !== undefined) hub.resume(client, cursor);
+  hub.attach(client);
+  let finished = false;
+  let cancelWait = (): void => {};
+  let timer: NodeJS.Timeout | undefined;
+
+  const release = (): boolean => {
+    if (finished) return false;
+    finished = true;
+    cancelWait();
+    clearTimeout(timer);
+    held.delete(answer);
+    hub.detach(client);
+    return true;
+  };
+
+  function answer(): void {
+    if (!release()) return;
+    const entries = client.queue.peek();
+    const next = hub.cursorAfter(client, entries);
+    const headers = { "X-Cursor": String(next) };
+    if (poll.format === "json") send(res, 200, "application/json; charset=utf-8", jsonBody(entries, next), headers);
+    else send(res, 200, "text/plain; charset=utf-8", textBody(entries), headers);
+    // Without a cursor nothing else will acknowledge these: they leave the queue once written out.
+    if (cursor === undefined && entries.length > 0) res.once("finish", () => hub.ack(client, next));
+  }
+
+  if (client.queue.length > 0 || poll.timeoutMs === 0 || client.ended) return answer();
+  cancelWait = hub.waitFor(client, answer);
+  timer = setTimeout(answer, poll.timeoutMs);
+  held.add(answer);
+  // The client went away first: the poll takes nothing with it.
+  res.once("close", release);
+}
+
+function textBody(entries: readonly Envelope[]): string {
+  let body = "";
+  for (const e of entries) body += e.line;
+  return body;
+}
+
+export function jsonBody(entries: readonly Envelope[], cursor: number): string {
+  let body = '{"messages":[';
+  for (let i = 0; i < entries.length; i++) body += (i > 0 ? "," : "") + entries[i]!.json;
+  return body + '],"cursor":' + cursor + "}";
+}

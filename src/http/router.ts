@@ -1,0 +1,75 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { ChatError } from "../errors.js";
+import type { HttpContext, Request } from "./context.js";
+import { apiHandler } from "./json-api.js";
+import { splitTarget } from "./query.js";
+import { sendError, sendText, wantsJson } from "./respond.js";
+import { handleSeed } from "./seed-endpoint.js";
+import { serveStatic } from "./static-files.js";
+
+/**
+ * Turns a request into a handler call: `/` with a name is the seed protocol,
+ * `/api/*` the JSON API, `/healthz`, anything else a file of the page.
+ * Handlers throw ChatError; this is the one place it becomes an answer.
+ */
+export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    let isApi = false;
+    let json = false;
+    const fail = (error: unknown): void => {
+      if (!(error instanceof ChatError)) {
+        console.error("pollchat: unexpected error", error);
+        error = new ChatError("internal");
+      }
+      sendError(res, error as ChatError, isApi || json);
+    };
+    try {
+      const method = req.method ?? "GET";
+      const target = splitTarget(req.url);
+      const request: Request = { req, res, path: target.path, query: target.query };
+      isApi = target.path.startsWith("/api/");
+      if (ctx.options.corsOrigin !== undefined && cors(ctx.options.corsOrigin, req, res)) return;
+      if (isApi) {
+        const { handler, params } = apiHandler(target.path, method);
+        const done = handler(ctx, request, params);
+        if (done) done.catch(fail);
+        return;
+      }
+      if (target.path === "/healthz") {
+        if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");
+        sendText(res, 200, "ok\n");
+        return;
+      }
+      if (target.path === "/" && (target.query.has("name") || target.query.has("message"))) {
+        json = wantsJson(req.headers.accept, target.query.has("format") ? target.query.get("format") : undefined);
+        if (method !== "GET") throw notAllowed("GET");
+        handleSeed(ctx, request);
+        return;
+      }
+      if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");
+      serveStatic(ctx.options.publicDir, target.path, res, method === "HEAD").catch(fail);
+    } catch (error) {
+      fail(error);
+    }
+  };
+}
+
+function notAllowed(allow: string): ChatError {
+  return new ChatError("method_not_allowed", undefined, { headers: { Allow: allow } });
+}
+
+/** Adds CORS headers for the one allowed origin; answers a preflight and returns true. */
+function cors(origin: string, req: IncomingMessage, res: ServerResponse): boolean {
+  res.setHeader("Access-Control-Allow-Origin", origin);
+  res.setHeader("Access-Control-Allow-Credentials", "true");
+  res.setHeader("Access-Control-Expose-Headers", "X-Cursor, Retry-After");
+  res.setHeader("Vary", "Origin");
+  if (req.method !== "OPTIONS") return false;
+  res.writeHead(204, {
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Content-Type, Authorization, Last-Event-ID",
+    "Access-Control-Max-Age": "600",
+  });
+  res.end();
+  return true;
+}

@@ -1,0 +1,49 @@
+import { readFile, stat } from "node:fs/promises";
+import { extname, join, resolve, sep } from "node:path";
+import type { ServerResponse } from "node:http";
+import { ChatError } from "../errors.js";
+
+const CONTENT_TYPES = new Map<string, string>([
+  [".html", "text/html; charset=utf-8"],
+  [".css", "text/css; charset=utf-8"],
+  [".js", "text/javascript; charset=utf-8"],
+  [".json", "application/json; charset=utf-8"],
+  [".svg", "image/svg+xml"],
+  [".png", "image/png"],
+  [".ico", "image/x-icon"],
+  [".txt", "text/plain; charset=utf-8"],
+]);
+
+/**
+ * Serves the browser page from publicDir. The decoded path must stay inside
+ * it: "..", NUL and backslashes are refused before the file system sees them.
+ */
+export async function serveStatic(publicDir: string, rawPath: string, res: ServerResponse, headOnly: boolean): Promise<void> {
+  let path: string;
+  try {
+    path = decodeURIComponent(rawPath);
+  } catch {
+    throw new ChatError("bad_encoding");
+  }
+  if (path.includes("\0") || path.includes("\\") || path.split("/").includes("..")) throw new ChatError("not_found");
+  if (path.endsWith("/")) path += "index.html";
+  const root = resolve(publicDir);
+  const file = resolve(join(root, path));
+  if (!file.startsWith(root + sep)) throw new ChatError("not_found");
+  const type = CONTENT_TYPES.get(extname(file).toLowerCase());
+  if (type === undefined) throw new ChatError("not_found");
+  let body: Buffer;
+  try {
+    if (!(await stat(file)).isFile()) throw new Error("not a file");
+    body = await readFile(file);
+  } catch {
+    throw new ChatError("not_found");
+  }
+  res.writeHead(200, {
+    "Content-Type": type,
+    "Content-Length": body.length,
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+  });
+  res.end(headOnly ? undefined : body);
+}

@@ -1,0 +1,58 @@
+import { ChatError } from "./errors.js";
+
+/** Names and rooms share one alphabet (spec §2); anything else is refused, never cleaned up. */
+const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+
+export function checkName(value: string | undefined): string {
+  if (value === undefined) throw new ChatError("missing_parameter", "name is required.");
+  if (!NAME_PATTERN.test(value)) throw new ChatError("invalid_name");
+  return value;
+}
+
+/** Rooms compare case-insensitively and are reported in lower case. */
+export function checkRoom(value: string | undefined): string {
+  if (value === undefined) throw new ChatError("missing_parameter", "room is required.");
+  if (!NAME_PATTERN.test(value)) throw new ChatError("invalid_room");
+  return value.toLowerCase();
+}
+
+export function nameKey(name: string): string {
+  return name.toLowerCase();
+}
+
+/** A cursor is an id the client has seen; 0 means "nothing yet". */
+export function parseCursor(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(value)) throw new ChatError("invalid_cursor");
+  return Number(value);
+}
+
+/** Milliseconds, clamped to 0..max (spec §3); garbage is an error, not a default. */
+export function parseTimeout(value: string | undefined, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,9}$/.test(value)) throw new ChatError("invalid_timeout");
+  return Math.min(Number(value), max);
+}
+
+/** Length in characters (code points), so an emoji counts once. */
+export function characterCount(text: string, stopAfter: number): number {
+  if (text.length <= stopAfter) return text.length;
+  let count = 0;
+  for (const _ of text) if (++count > stopAfter) break;
+  return count;
+}
+
+export function checkText(text: string, maxMessage: number): string {
+  if (text.length === 0) throw new ChatError("empty_message");
+  if (characterCount(text, maxMessage) > maxMessage) {
+    throw new ChatError("message_too_long", `A message is at most ${maxMessage} characters.`);
+  }
+  return text;
+}
+
+/** An idempotency key for posts (spec §5): printable ASCII, so it can travel in a query. */
+export function checkTxn(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!/^[\x21-\x7e]{1,128}$/.test(value)) throw new ChatError("bad_request", "txn is 1-128 printable ASCII characters.");
+  return value;
+}

@@ -1,0 +1,33 @@
+import { createChatServer, type ChatOptions, type ChatServer } from "../src/index.js";
+
+export interface TestServer {
+  chat: ChatServer;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** The real server on 127.0.0.1, port 0, with short timeouts unless a test says otherwise. */
+export async function startServer(options: ChatOptions = {}): Promise<TestServer> {
+  const chat = createChatServer({ pollTimeoutMs: 1000, ...options });
+  const { url, port } = await chat.listen(0, "127.0.0.1");
+  return { chat, url, port, close: () => chat.close() };
+}
+
+/** POST a JSON body; returns status, parsed body and headers. */
+export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined };
+}
+
+/** Joins through the JSON API; returns the token and the cursor to poll from. */
+export async function joinApi(url: string, name: string, room?: string): Promise<{ token: string; cursor: number; auth: Record<string, string> }> {
+  const r = await postJson(`${url}/api/join`, room === undefined ? { name } : { name, room });
+  if (r.status !== 200) throw new Error(`join ${name}: ${r.status} ${JSON.stringify(r.body)}`);
+  return { token: r.body.token, cursor: r.body.cursor, auth: { authorization: `Bearer ${r.body.token}` } };
+}
