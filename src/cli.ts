@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULTS, type ChatOptions } from "./config.js";
 import { createChatServer } from "./http/chat-server.js";
+import { LOG_FORMATS, LOG_LEVELS } from "./log.js";
 
 /** Every flag, its meaning and its default, in the order --help prints them. */
 const FLAGS = {
@@ -19,12 +20,23 @@ const FLAGS = {
   "cors-origin": { type: "string", help: "allow a page from this origin (answers OPTIONS preflights)" },
   "data-dir": { type: "string", help: "keep a message log in this directory and restore from it" },
   "tcp-port": { type: "string", help: "also serve the TCP line gateway (nc, telnet) on this port" },
+  "max-connections-per-ip": {
+    type: "string",
+    help: `open connections from one address, 0 for no cap (default ${DEFAULTS.maxConnectionsPerIp}; behind a proxy use 0)`,
+  },
+  "log-level": { type: "string", help: "error, warn, info or debug (default info; silent writes nothing)" },
+  "log-format": { type: "string", help: "text or json, one line per event (default text)" },
   help: { type: "boolean", help: "print this help" },
 } as const;
 
 function usage(): string {
-  const lines = Object.entries(FLAGS).map(([name, f]) => `  --${name}${f.type === "string" ? " VALUE" : ""}`.padEnd(26) + f.help);
+  const lines = Object.entries(FLAGS).map(([name, f]) => `  --${name}${f.type === "string" ? " VALUE" : ""}`.padEnd(34) + f.help);
   return `Usage: pollchat [flags]\n\nA long-polling chat server on node:http.\n\n${lines.join("\n")}\n`;
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${flag} takes ${allowed.join(", ")}, not "${value}"`);
+  return value as T;
 }
 
 function integer(flag: string, value: string | undefined): number | undefined {
@@ -57,6 +69,10 @@ function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | "help" 
     corsOrigin: v["cors-origin"],
     dataDir: v["data-dir"],
     tcpPort: integer("tcp-port", v["tcp-port"]),
+    maxConnectionsPerIp: integer("max-connections-per-ip", v["max-connections-per-ip"]),
+    // The library is silent by default; the command line says what happens.
+    logLevel: oneOf("log-level", v["log-level"] ?? "info", LOG_LEVELS),
+    logFormat: oneOf("log-format", v["log-format"] ?? "text", LOG_FORMATS),
   };
 }
 
@@ -76,16 +92,23 @@ async function main(): Promise<void> {
     return;
   }
   const chat = createChatServer(options);
-  const { url } = await chat.listen();
+  const { url, host, tcpPort } = await chat.listen();
   process.stdout.write(`pollchat listening on ${url}\n`);
+  if (tcpPort !== undefined) process.stdout.write(`pollchat tcp gateway on ${host}:${tcpPort}\n`);
 
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
-    process.stdout.write(`pollchat: ${signal}, shutting down\n`);
+    chat.ops.log.info("shutdown", { signal });
     setTimeout(() => process.exit(0), SHUTDOWN_DEADLINE_MS).unref();
-    chat.close().then(() => process.exit(0));
+    chat.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        chat.ops.log.error("error", { during: "shutdown", error: (error as Error).stack ?? String(error) });
+        process.exit(1);
+      },
+    );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "./log.js";
 
 /** Everything a pollchat server can be told. Each option is optional; resolveOptions() fills defaults once. */
 export interface ChatOptions {
@@ -40,10 +41,26 @@ export interface ChatOptions {
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this long, in ms. @default 5000 */
   keepAliveTimeoutMs?: number;
+  /** SSE streams get a `:` comment this often, in ms, so proxies and clients see they are alive. @default 15000 */
+  heartbeatMs?: number;
+  /** Unread output a stream (SSE, TCP) may hold before new messages wait in its bounded queue, in bytes. @default 65536 */
+  maxPendingBytes?: number;
+  /**
+   * Open connections allowed from one remote address; past it a request gets
+   * 503 too_many_connections. 0 turns the cap off (behind a proxy every client shares its address).
+   * @default 256
+   */
+  maxConnectionsPerIp?: number;
+  /** Lines written below this level are dropped; the library is silent unless asked, the CLI says info. @default "silent" */
+  logLevel?: LogLevel;
+  /** @default "text" */
+  logFormat?: LogFormat;
+  /** Where log lines go instead of stdout/stderr (then logLevel and logFormat are the logger's business). */
+  logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort">> &
-  Pick<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort">;
+export type ResolvedOptions = Required<Omit<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort" | "logger">> &
+  Pick<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort" | "logger">;
 
 /** JSON bodies are capped by the spec, not by configuration. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -65,6 +82,12 @@ export const DEFAULTS = {
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
+  heartbeatMs: 15_000, // 15 s, as the spec asks
+  maxPendingBytes: 64 * 1024,
+  // 256: far above what one browser or NAT'd office opens, far below the fd limit.
+  maxConnectionsPerIp: 256,
+  logLevel: "silent",
+  logFormat: "text",
 } satisfies ResolvedOptions;
 
 function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -89,6 +112,11 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("headersTimeoutMs", o.headersTimeoutMs, 1);
   wholeNumber("requestTimeoutMs", o.requestTimeoutMs, 0);
   wholeNumber("keepAliveTimeoutMs", o.keepAliveTimeoutMs, 1);
+  wholeNumber("heartbeatMs", o.heartbeatMs, 1);
+  wholeNumber("maxPendingBytes", o.maxPendingBytes, 1);
+  wholeNumber("maxConnectionsPerIp", o.maxConnectionsPerIp, 0);
+  if (!LOG_LEVELS.includes(o.logLevel)) throw new RangeError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, not ${o.logLevel}`);
+  if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);
   o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
   return o;

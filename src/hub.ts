@@ -33,6 +33,18 @@ export interface PostInput {
 
 export const DEFAULT_ROOM = "lobby";
 
+/** A session as a store saved it, its queue rebuilt (Hub.restore). */
+export interface RestoredSession {
+  name: string;
+  token: string | undefined;
+  /** In the order they were joined: leaving the current room falls back to the last. */
+  rooms: readonly string[];
+  currentRoom: string;
+  queue: ClientQueue;
+  /** Idempotency keys still in their window: [key, id, at]. */
+  txns: readonly (readonly [string, number, number])[];
+}
+
 /** Why a session ended, for its transports and the log. */
 export type EndReason = "left" | "expired" | "shutdown";
 
@@ -44,8 +56,13 @@ export type EndReason = "left" | "expired" | "shutdown";
  * SSE streams and TCP connections listen for it. One event per recipient, not
  * one event all waiters hear: a post to a room of 5 wakes 5, not 10,000.
  *
- * Events: "message" (envelope) for every accepted message,
- * "session" (client) when one starts, "session-end" (client, reason).
+ * Events: "message" (envelope, recipients) for every accepted message,
+ * "session" (client) when one starts, "session-end" (client, reason),
+ * "room-join" / "room-leave" (client, room), "dropped" (client, reason, count).
+ * For a store (--data-dir): "room-current" (client, room) when a member's
+ * current room changes by a join, "room" / "room-end" (room) when one is made
+ * or forgotten, "ack" (client) when its queue's `since` moves, "system"
+ * (client, envelope), "txn" (client, key, id, at).
  */
 export class Hub extends EventEmitter {
   readonly options: HubOptions;
@@ -124,6 +141,8 @@ export class Hub extends EventEmitter {
   }
 
   #createClient(name: string, token: string | undefined, room: string): Client {
+    // A bad room must refuse the request before a session exists, not leave one behind with no room.
+    room = checkRoom(room);
     if (this.#clients.size >= this.options.maxSessions) {
       throw new ChatError("server_full", undefined, { retryAfter: Math.ceil(this.options.sessionTtlMs / 1000) });
     }
@@ -146,15 +165,22 @@ export class Hub extends EventEmitter {
   /** Joins a room (and makes it current). Presence notices only in rooms within --presence-limit. */
   join(client: Client, roomName: string): Room {
     const name = checkRoom(roomName);
+    const previous = client.currentRoom;
     client.currentRoom = name;
     let room = this.#rooms.get(name);
-    if (room?.members.has(client)) return room;
+    if (room?.members.has(client)) {
+      // Only a change is news for a store: a poll naming the room it is in changes nothing.
+      if (previous !== name) this.emit("room-current", client, name);
+      return room;
+    }
     if (!room) {
       room = new Room(name, this.options.history);
       this.#rooms.set(name, room);
+      this.emit("room", room);
     }
     room.members.add(client);
     client.rooms.add(name);
+    this.emit("room-join", client, name);
     if (room.members.size <= this.options.presenceLimit) {
       this.#publish({ type: "join", room: name, from: client.name, text: "" }, room.members, room);
     }
@@ -170,9 +196,12 @@ export class Hub extends EventEmitter {
     }
     room.members.delete(client);
     client.rooms.delete(room.name);
+    this.emit("room-leave", client, room.name);
     // An empty room is forgotten with its history: rooms cannot pile up without members.
     if (room.members.size === 0) this.#rooms.delete(room.name);
     if (client.currentRoom === room.name) client.currentRoom = lastOf(client.rooms) ?? DEFAULT_ROOM;
+    // A store (--data-dir) keeps the history of a room forgotten here.
+    if (room.members.size === 0) this.emit("room-end", room);
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
@@ -199,6 +228,7 @@ export class Hub extends EventEmitter {
     if (wait > 0) throw new ChatError("rate_limited", undefined, { retryAfter: wait });
     const id = this.#dispatch(client, input);
     if (txn !== undefined) client.rememberTxn(txn, id, now);
+    if (txn !== undefined) this.emit("txn", client, txn, id, now);
     return id;
   }
 
@@ -260,7 +290,10 @@ export class Hub extends EventEmitter {
 
   /** An answer to a command: to the one client only, never into history. */
   #system(client: Client, text: string): number {
-    return this.#publish({ type: "system", room: client.currentRoom, from: "", text }, [client]).id;
+    const envelope = this.#publish({ type: "system", room: client.currentRoom, from: "", text }, [client]);
+    // "message" does not say whom a system answer went to; a store needs it to restore the queue.
+    this.emit("system", client, envelope);
+    return envelope.id;
   }
 
   /** Assigns the next id, keeps room history, enqueues to every recipient and wakes it. */
@@ -269,12 +302,14 @@ export class Hub extends EventEmitter {
     const id = (this.#lastId = Math.max(this.#lastId + 1, now * 1000));
     const envelope = new Envelope({ id, ...fields, ts: now });
     room?.remember(envelope);
+    let delivered = 0;
     for (const client of recipients) {
       const dropped = client.queue.push(envelope);
       if (dropped > 0) this.emit("dropped", client, "queue_full", dropped);
       this.emit(client.wakeEvent);
+      delivered++;
     }
-    this.emit("message", envelope);
+    this.emit("message", envelope, delivered);
     return envelope;
   }
 
@@ -283,12 +318,16 @@ export class Hub extends EventEmitter {
    * above anything issued is clamped, so a forged one cannot swallow future messages.
    */
   resume(client: Client, cursor: number): void {
+    const since = client.queue.since;
     client.queue.resumeFrom(Math.min(cursor, this.#lastId));
+    if (client.queue.since !== since) this.emit("ack", client);
   }
 
   /** The client has everything up to this id (its answer was completely written). */
   ack(client: Client, upTo: number): void {
+    const since = client.queue.since;
     client.queue.ack(upTo);
+    if (client.queue.since !== since) this.emit("ack", client);
   }
 
   /**
@@ -303,6 +342,12 @@ export class Hub extends EventEmitter {
   /** Calls `onWake` once, when the client's queue gains entries or its session ends. Returns a cancel function. */
   waitFor(client: Client, onWake: () => void): () => void {
     this.once(client.wakeEvent, onWake);
+    return () => this.off(client.wakeEvent, onWake);
+  }
+
+  /** Calls `onWake` every time the client's queue gains entries or its session ends (streams, connections). */
+  subscribe(client: Client, onWake: () => void): () => void {
+    this.on(client.wakeEvent, onWake);
     return () => this.off(client.wakeEvent, onWake);
   }
 
@@ -337,6 +382,32 @@ export class Hub extends EventEmitter {
 
   room(name: string): Room | undefined {
     return this.#rooms.get(checkRoom(name));
+  }
+
+  /**
+   * Puts back what a store saved, before serving: sessions with their queues
+   * and rooms, and the history of rooms that have members. Emits nothing, so a
+   * store does not log it again. Each session gets a fresh --session-ttl to come back.
+   */
+  restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>): void {
+    const now = this.#now();
+    for (const s of sessions) {
+      const bucket = new TokenBucket(this.options.rate, this.options.rate * 2, this.#now);
+      const client = new Client({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, bucket, now });
+      this.#clients.set(client.key, client);
+      if (client.token !== undefined) this.#byToken.set(client.token, client);
+      for (const [txn, id, at] of s.txns) client.rememberTxn(txn, id, at);
+      for (const name of s.rooms) {
+        let room = this.#rooms.get(name);
+        if (!room) {
+          room = new Room(name, this.options.history);
+          for (const envelope of history.get(name) ?? []) room.remember(envelope);
+          this.#rooms.set(name, room);
+        }
+        room.members.add(client);
+        client.rooms.add(name);
+      }
+    }
   }
 
   /** Stops the sweeper; sessions stay as they are (a store may save them). */

@@ -22,6 +22,7 @@ export class Envelope {
   readonly message: ChatMessage;
   #json: string | undefined;
   #line: string | undefined;
+  #event: string | undefined;
 
   constructor(message: ChatMessage) {
     this.message = message;
@@ -33,6 +34,11 @@ export class Envelope {
 
   get json(): string {
     return (this.#json ??= JSON.stringify(this.message));
+  }
+
+  /** A Server-Sent Events frame (spec §4): id, event type, JSON data. */
+  get event(): string {
+    return (this.#event ??= `id: ${this.message.id}\nevent: ${this.message.type}\ndata: ${this.json}\n\n`);
   }
 
   /** The seed's text form, one line with its "\n". */

@@ -4,14 +4,16 @@ export interface TestServer {
   chat: ChatServer;
   url: string;
   port: number;
+  /** The TCP gateway's port, when options.tcpPort was given. */
+  tcpPort: number | undefined;
   close(): Promise<void>;
 }
 
 /** The real server on 127.0.0.1, port 0, with short timeouts unless a test says otherwise. */
 export async function startServer(options: ChatOptions = {}): Promise<TestServer> {
   const chat = createChatServer({ pollTimeoutMs: 1000, ...options });
-  const { url, port } = await chat.listen(0, "127.0.0.1");
-  return { chat, url, port, close: () => chat.close() };
+  const { url, port, tcpPort } = await chat.listen(0, "127.0.0.1");
+  return { chat, url, port, tcpPort, close: () => chat.close() };
 }
 
 /** POST a JSON body; returns status, parsed body and headers. */

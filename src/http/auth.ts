@@ -1,4 +1,7 @@
 import type { IncomingMessage } from "node:http";
+import type { Client } from "../client.js";
+import { ChatError } from "../errors.js";
+import type { HttpContext } from "./context.js";
 
 export const TOKEN_COOKIE = "pollchat_token";
 
@@ -24,4 +27,12 @@ export function tokenCookie(token: string): string {
 
 export function clearedTokenCookie(): string {
   return `${TOKEN_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0`;
+}
+
+/** The session a request's token names, or 401. */
+export function sessionOf(ctx: HttpContext, req: IncomingMessage): Client {
+  const client = ctx.hub.clientByToken(tokenOf(req));
+  if (!client) throw new ChatError("unauthorized");
+  ctx.hub.touch(client);
+  return client;
 }

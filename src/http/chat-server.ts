@@ -2,9 +2,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { resolveOptions, type ChatOptions, type ResolvedOptions } from "../config.js";
 import { Hub } from "../hub.js";
+import { createLogger, silentLogger } from "../log.js";
+import { createOps, type Ops } from "../ops/ops.js";
 import type { HttpContext } from "./context.js";
 import { HeldPolls } from "./long-poll.js";
 import { createRequestHandler } from "./router.js";
+import { MessageLog } from "../store/message-log.js";
+import { TcpGateway } from "../tcp-gateway.js";
 
 export interface ChatServer {
   readonly hub: Hub;
@@ -13,8 +17,14 @@ export interface ChatServer {
   readonly server: Server;
   /** The request handler, to mount in an http.Server of your own. */
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
-  /** Listens on options.host/port (or the ones given); resolves with the URL. */
-  listen(port?: number, host?: string): Promise<{ url: string; host: string; port: number }>;
+  /** The TCP line gateway, when options.tcpPort is set; it listens with listen(). */
+  readonly tcp: TcpGateway | undefined;
+  /** Metrics (ops.metrics.registry.gauge() to add one), the log, shutdown hooks (ops.shutdown.onClose()), the per-address cap. */
+  readonly ops: Ops;
+  /** The message log, with options.dataDir (durable(), compact(), stats); undefined in memory. */
+  readonly store: MessageLog | undefined;
+  /** Listens on options.host/port (or the ones given), and the TCP gateway on options.tcpPort; resolves with the addresses. */
+  listen(port?: number, host?: string): Promise<{ url: string; host: string; port: number; tcpPort?: number }>;
   /** Stops accepting, answers every held poll, closes connections. */
   close(): Promise<void>;
 }
@@ -24,9 +34,27 @@ const CLOSE_GRACE_MS = 3000;
 
 export function createChatServer(options: ChatOptions = {}): ChatServer {
   const resolved = resolveOptions(options);
-  const hub = new Hub(resolved);
+  // --data-dir: the log is read and replayed here, synchronously, so the hub serves restored from its first request.
+  const store = resolved.dataDir === undefined ? undefined : MessageLog.open(resolved.dataDir, resolved);
+  const hub = new Hub(resolved, { lastId: store?.lastId });
+  store?.attach(hub);
   const held = new HeldPolls();
-  const ctx: HttpContext = { hub, options: resolved, held };
+  const streams = new HeldPolls();
+  const log =
+    resolved.logger ??
+    (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));
+  const ops = createOps(hub, { log, openPolls: () => held.size, maxConnectionsPerIp: resolved.maxConnectionsPerIp });
+  const ctx: HttpContext = {
+    hub,
+    options: resolved,
+    held,
+    streams,
+    ops,
+    ...(store && { durable: () => store.durable(), keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit) }),
+  };
+  const tcp = resolved.tcpPort === undefined ? undefined : new TcpGateway(hub, resolved);
+  ops.metrics.registry.gauge("pollchat_sse_streams", "Server-Sent Events streams now open.", () => streams.size);
+  ops.metrics.registry.gauge("pollchat_tcp_connections", "TCP gateway connections now open.", () => tcp?.connections ?? 0);
   const handle = createRequestHandler(ctx);
   const server = createServer(
     {
@@ -38,15 +66,42 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     },
     handle,
   );
+  ops.connections.watch(server);
   let closing: Promise<void> | undefined;
+
+  const closeHttp = (): Promise<void> =>
+    new Promise<void>((resolve) => {
+      if (!server.listening) return resolve();
+      // Answers from now on say Connection: close, so keep-alive sockets end after them.
+      server.prependListener("request", (_req, res: ServerResponse) => res.setHeader("Connection", "close"));
+      server.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
+      held.answerAll();
+      streams.answerAll();
+      // Connections whose answers were just written go idle a moment later: close them as they do.
+      const sweep = setInterval(() => server.closeIdleConnections(), 25).unref();
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
+    });
+
+  const runCloseHooks = async (): Promise<void> => {
+    for (const error of await ops.shutdown.run("server shutting down")) {
+      log.error("error", { during: "shutdown", error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    }
+  };
 
   return {
     hub,
     options: resolved,
     server,
     handle,
-    listen(port = resolved.port, host = resolved.host) {
-      return new Promise((resolve, reject) => {
+    tcp,
+    ops,
+    store,
+    async listen(port = resolved.port, host = resolved.host) {
+      const http = await new Promise<{ url: string; host: string; port: number }>((resolve, reject) => {
         server.once("error", reject);
         server.listen(port, host, () => {
           server.off("error", reject);
@@ -55,23 +110,21 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
           resolve({ url: `http://${shown}:${address.port}`, host: address.address, port: address.port });
         });
       });
+      if (!tcp) {
+        log.info("start", { url: http.url });
+        return http;
+      }
+      const tcpAddress = await tcp.listen(resolved.tcpPort!, host);
+      log.info("start", { url: http.url, tcpPort: tcpAddress.port });
+      return { ...http, tcpPort: tcpAddress.port };
     },
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        hub.close();
-        if (!server.listening) return resolve();
-        // Answers from now on say Connection: close, so keep-alive sockets end after them.
-        server.prependListener("request", (_req, res: ServerResponse) => res.setHeader("Connection", "close"));
-        server.close(() => {
-          clearInterval(sweep);
-          resolve();
-        });
-        held.answerAll();
-        // Connections whose answers were just written go idle a moment later: close them as they do.
-        const sweep = setInterval(() => server.closeIdleConnections(), 25).unref();
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
-      });
+      // The shutdown hooks go first: from then on new requests get 503 shutting_down.
+      closing ??= Promise.all([runCloseHooks(), closeHttp(), tcp?.close()])
+        .then(() => hub.close())
+        .then(() => store?.close())
+        .then(() => log.info("stop"))
+        .then(() => log.flush());
       return closing;
     },
   };

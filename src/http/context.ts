@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ResolvedOptions } from "../config.js";
 import type { Hub } from "../hub.js";
+import type { Envelope } from "../message.js";
+import type { Ops } from "../ops/ops.js";
 import type { HeldPolls } from "./long-poll.js";
 import type { Query } from "./query.js";
 
@@ -9,6 +11,14 @@ export interface HttpContext {
   readonly hub: Hub;
   readonly options: ResolvedOptions;
   readonly held: HeldPolls;
+  /** Open SSE streams, to be finished with a reason on shutdown. */
+  readonly streams: HeldPolls;
+  /** Metrics, the log, shutdown hooks and the per-address connection cap. */
+  readonly ops: Ops;
+  /** With --data-dir: resolves once everything accepted so far is on disk. Posts are answered after it. */
+  readonly durable?: () => Promise<void>;
+  /** With --data-dir: kept history of a room that has no members now (undefined when none is kept). */
+  readonly keptHistory?: (room: string, before: number, limit: number) => readonly Envelope[] | undefined;
 }
 
 export interface Request {

@@ -1,13 +1,13 @@
-import type { Client } from "../client.js";
 import { MAX_BODY_BYTES } from "../config.js";
 import { ChatError } from "../errors.js";
 import { DEFAULT_ROOM } from "../hub.js";
 import { checkName, checkRoom, parseCursor, parseTimeout } from "../validate.js";
-import { clearedTokenCookie, tokenCookie, tokenOf } from "./auth.js";
+import { clearedTokenCookie, sessionOf, tokenCookie, tokenOf } from "./auth.js";
 import { optionalString, readJsonObject, requiredString } from "./body.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
 import { sendJson } from "./respond.js";
+import { handleEvents } from "./sse.js";
 
 type Handler = (ctx: HttpContext, request: Request, params: string[]) => void | Promise<void>;
 
@@ -21,6 +21,7 @@ const ROUTES: Route[] = [
   { pattern: /^\/api\/join$/, methods: { POST: join } },
   { pattern: /^\/api\/messages$/, methods: { POST: postMessage } },
   { pattern: /^\/api\/poll$/, methods: { GET: poll } },
+  { pattern: /^\/api\/events$/, methods: { GET: handleEvents } },
   { pattern: /^\/api\/leave$/, methods: { POST: leave } },
   { pattern: /^\/api\/rooms$/, methods: { GET: listRooms } },
   { pattern: /^\/api\/rooms\/([^/]+)$/, methods: { GET: showRoom } },
@@ -47,14 +48,6 @@ function decodeSegment(segment: string): string {
   }
 }
 
-/** The session a request's token names, or 401. */
-export function sessionOf(ctx: HttpContext, req: Request["req"]): Client {
-  const client = ctx.hub.clientByToken(tokenOf(req));
-  if (!client) throw new ChatError("unauthorized");
-  ctx.hub.touch(client);
-  return client;
-}
-
 async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   const name = checkName(requiredString(body, "name"));
@@ -62,6 +55,8 @@ async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const client = ctx.hub.joinWithToken(name, room, tokenOf(req));
   ctx.hub.touch(client);
   const members = ctx.hub.room(room)?.memberNames() ?? [];
+  // With --data-dir the token is on disk before it is handed out, so it survives a crash.
+  await ctx.durable?.();
   sendJson(
     res,
     200,
@@ -80,6 +75,8 @@ async function postMessage(ctx: HttpContext, { req, res }: Request): Promise<voi
     to: to === undefined ? undefined : checkName(to),
     txn: optionalString(body, "txn"),
   });
+  // With --data-dir, 201 waits until the message's batch is on disk (group commit).
+  await ctx.durable?.();
   sendJson(res, 201, { id });
 }
 
@@ -125,11 +122,13 @@ const MAX_HISTORY_PAGE = 1000;
 function roomHistory(ctx: HttpContext, { req, res, query }: Request, [name]: string[]): void {
   guardRead(ctx, req);
   const room = ctx.hub.room(name!);
-  if (!room) throw new ChatError("unknown_room");
+  // With --data-dir a room that lost its last member keeps its history (the store has it).
+  const kept = room === undefined ? ctx.keptHistory : undefined;
+  if (!room && kept?.(checkRoom(name!), 0, 0) === undefined) throw new ChatError("unknown_room");
   const before = parseCursor(query.get("before")) ?? Number.MAX_SAFE_INTEGER;
   const limitText = query.get("limit");
   if (limitText !== undefined && !/^\d{1,6}$/.test(limitText)) throw new ChatError("bad_request", "limit is a whole number.");
   const limit = Math.min(Math.max(Number(limitText ?? 50), 1), MAX_HISTORY_PAGE);
-  const messages = room.history(before, limit);
+  const messages = room ? room.history(before, limit) : kept!(checkRoom(name!), before, limit)!;
   sendJson(res, 200, { messages: messages.map((e) => e.message) });
 }

@@ -1,0 +1,51 @@
+import { ChatError } from "../errors.js";
+import { pumpQueue } from "../queue-pump.js";
+import { parseCursor } from "../validate.js";
+import type { HttpContext, Request } from "./context.js";
+import { sessionOf } from "./auth.js";
+
+/**
+ * GET /api/events (spec §4): the client's queue as Server-Sent Events. It
+ * resumes after Last-Event-ID (or ?cursor=), counts as presence while open,
+ * and acknowledges each event once it is written out.
+ */
+export function handleEvents(ctx: HttpContext, { req, res, query }: Request): void {
+  const client = sessionOf(ctx, req);
+  const lastEventId = req.headers["last-event-id"];
+  if (Array.isArray(lastEventId)) throw new ChatError("repeated_parameter", "Last-Event-ID is given more than once.");
+  const cursor = parseCursor(lastEventId?.trim() || query.get("cursor"));
+  if (cursor !== undefined) ctx.hub.resume(client, cursor);
+
+  res.writeHead(200, {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache, no-store",
+    // nginx and friends would otherwise hold events back in a buffer.
+    "X-Accel-Buffering": "no",
+    Connection: "keep-alive",
+  });
+  // Tells EventSource how soon to reconnect, and sends the headers on their way now.
+  res.write("retry: 2000\n\n");
+  ctx.hub.attach(client);
+
+  const finish = (reason: string): void => {
+    if (res.writableEnded) return;
+    res.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+  };
+  const shutdown = (): void => finish("server shutting down");
+  const stopPump = pumpQueue(ctx.hub, client, res, {
+    format: (entry) => entry.event,
+    maxPending: ctx.options.maxPendingBytes,
+    onEnd: () => finish("session ended"),
+  });
+  const heartbeat = setInterval(() => {
+    if (res.writableLength <= ctx.options.maxPendingBytes) res.write(": heartbeat\n\n");
+  }, ctx.options.heartbeatMs);
+  ctx.streams.add(shutdown);
+
+  res.once("close", () => {
+    clearInterval(heartbeat);
+    stopPump();
+    ctx.streams.delete(shutdown);
+    ctx.hub.detach(client);
+  });
+}

@@ -1,0 +1,70 @@
+import type { Writable } from "node:stream";
+import type { Client } from "./client.js";
+import type { Hub } from "./hub.js";
+import type { Envelope } from "./message.js";
+
+export interface PumpOptions {
+  /** How an entry is written; undefined skips it (it is still acknowledged). */
+  format: (entry: Envelope) => string | undefined;
+  /**
+   * Bytes of output that may wait unread in the stream. Past it nothing more is
+   * written: new messages wait in the client's bounded queue, where overflow
+   * becomes a gap entry, so a client that stops reading costs bounded memory.
+   */
+  maxPending: number;
+  /** The session ended (left, expired, shut down). */
+  onEnd: () => void;
+}
+
+/**
+ * Keeps a stream (an SSE response, a TCP socket) fed from a client's queue,
+ * the shared half of every streaming transport. An entry leaves the queue once
+ * its bytes were handed to the network, never before.
+ */
+export function pumpQueue(hub: Hub, client: Client, out: Writable, options: PumpOptions): () => void {
+  // What has been written but perhaps not yet flushed: never written twice.
+  // Everything queued now is unsent (a gap at the head may carry the id `since`).
+  let sentUpTo = 0;
+  let stopped = false;
+
+  const pump = (): void => {
+    if (stopped) return;
+    if (client.ended) {
+      stop();
+      options.onEnd();
+      return;
+    }
+    if (out.writableLength > options.maxPending || out.destroyed) return;
+    let chunk = "";
+    let upTo = sentUpTo;
+    for (const entry of client.queue.peek()) {
+      if (entry.id <= sentUpTo) continue;
+      const text = options.format(entry);
+      if (text !== undefined) chunk += text;
+      upTo = entry.id;
+      // The rest waits for "drain": one write never holds more than the cap's worth.
+      if (chunk.length > options.maxPending) break;
+    }
+    if (upTo === sentUpTo) return;
+    sentUpTo = upTo;
+    if (chunk === "") hub.ack(client, upTo);
+    else
+      out.write(chunk, (error) => {
+        if (error) return;
+        hub.ack(client, upTo);
+        // Flushed: room for more. ("drain" alone is not enough: it fires only after a write returned false.)
+        pump();
+      });
+  };
+
+  const unsubscribe = hub.subscribe(client, pump);
+  out.on("drain", pump);
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    unsubscribe();
+    out.off("drain", pump);
+  };
+  pump();
+  return stop;
+}
