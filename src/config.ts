@@ -119,6 +119,8 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);
   o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
+  // node:http refuses a headers timeout above the request timeout (0 turns the latter off).
+  if (o.requestTimeoutMs > 0) o.headersTimeoutMs = Math.min(o.headersTimeoutMs, o.requestTimeoutMs);
   return o;
 }
 

@@ -27,6 +27,7 @@ export const ERRORS = {
   rate_limited: [429, "Too many messages; slow down."],
   server_full: [503, "The server has as many sessions as it allows."],
   shutting_down: [503, "The server is shutting down."],
+  too_many_connections: [503, "Too many connections from your address."],
   internal: [500, "Internal error."],
 } as const satisfies Record<string, readonly [number, string]>;
 

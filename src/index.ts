@@ -7,3 +7,6 @@ export type { HubOptions, PostInput, EndReason } from "./hub.js";
 export type { ChatMessage, MessageType } from "./message.js";
 export { ChatError, ERRORS } from "./errors.js";
 export type { ErrorCode } from "./errors.js";
+export { createLogger } from "./log.js";
+export type { Logger, LogLevel, LogFormat, LogFields } from "./log.js";
+export type { Ops } from "./ops/ops.js";

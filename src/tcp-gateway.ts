@@ -11,6 +11,8 @@ export interface TcpGatewayOptions {
   maxPendingBytes: number;
   /** A connection that names no one in this long is closed, in ms. @default 60000 */
   nameTimeoutMs?: number;
+  /** Told of an error that is not a ChatError (a bug): the connection gets `error internal` and the server goes on. */
+  onUnexpected?: (error: unknown) => void;
 }
 
 /** A line is at most this many bytes before its end is seen: maxMessage characters of up to 4 UTF-8 bytes, plus CRLF. */
@@ -29,7 +31,7 @@ export class TcpGateway {
 
   constructor(hub: Hub, options: TcpGatewayOptions) {
     this.#hub = hub;
-    this.#options = { nameTimeoutMs: 60_000, ...options };
+    this.#options = { nameTimeoutMs: 60_000, onUnexpected: () => {}, ...options };
     this.#server = createServer((socket) => this.#connect(socket));
   }
 
@@ -86,6 +88,17 @@ export class TcpGateway {
     };
 
     const onLine = (line: string): void => {
+      try {
+        handleLine(line);
+      } catch (error) {
+        // Refused input answers with its error line; a bug answers `error internal` and never takes the server down.
+        if (!(error instanceof ChatError)) this.#options.onUnexpected(error);
+        const known = error instanceof ChatError ? error : new ChatError("internal");
+        socket.write(`error ${known.code}: ${known.message}\n`);
+      }
+    };
+
+    const handleLine = (line: string): void => {
       if (line.trim() === "exit") {
         endSession();
         socket.end("Bye\n");
@@ -105,12 +118,7 @@ export class TcpGateway {
         return;
       }
       if (line === "") return;
-      try {
-        this.#hub.post(client, { text: line, autoJoin: true });
-      } catch (error) {
-        if (!(error instanceof ChatError)) throw error;
-        socket.write(`error ${error.code}: ${error.message}\n`);
-      }
+      this.#hub.post(client, { text: line, autoJoin: true });
     };
 
     const reader = new LineReader(this.#options.maxMessage * bytesPerChar + 2, onLine, (problem) =>

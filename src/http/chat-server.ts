@@ -52,7 +52,13 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     ops,
     ...(store && { durable: () => store.durable(), keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit) }),
   };
-  const tcp = resolved.tcpPort === undefined ? undefined : new TcpGateway(hub, resolved);
+  const tcp =
+    resolved.tcpPort === undefined
+      ? undefined
+      : new TcpGateway(hub, {
+          ...resolved,
+          onUnexpected: (error) => log.error("error", { during: "tcp", error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+        });
   ops.metrics.registry.gauge("pollchat_sse_streams", "Server-Sent Events streams now open.", () => streams.size);
   ops.metrics.registry.gauge("pollchat_tcp_connections", "TCP gateway connections now open.", () => tcp?.connections ?? 0);
   const handle = createRequestHandler(ctx);

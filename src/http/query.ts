@@ -33,6 +33,8 @@ export class Query {
 }
 
 function decodeComponent(raw: string): string {
+  // Most names, cursors and timeouts have nothing to decode: skip the regex and the decoder.
+  if (raw.indexOf("%") < 0 && raw.indexOf("+") < 0) return raw;
   try {
     return decodeURIComponent(raw.replace(/\+/g, " "));
   } catch {

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ChatError } from "../errors.js";
+import { routeLabel, watchRequest } from "../ops/chat-metrics.js";
+import { METRICS_CONTENT_TYPE } from "../ops/metrics.js";
 import type { HttpContext, Request } from "./context.js";
 import { apiHandler } from "./json-api.js";
 import { splitTarget } from "./query.js";
-import { sendError, sendText, wantsJson } from "./respond.js";
+import { send, sendError, sendText, wantsJson } from "./respond.js";
 import { handleSeed } from "./seed-endpoint.js";
 import { serveStatic } from "./static-files.js";
 
@@ -16,18 +18,28 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
   return (req, res) => {
     let isApi = false;
     let json = false;
+    // A fixed label, never the raw path; "bad_target" until the target is understood.
+    let route = "bad_target";
+    watchRequest(ctx.ops.metrics, res, () => route);
     const fail = (error: unknown): void => {
       if (!(error instanceof ChatError)) {
-        console.error("pollchat: unexpected error", error);
+        ctx.ops.log.error("error", { route, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
         error = new ChatError("internal");
       }
       sendError(res, error as ChatError, isApi || json);
     };
     try {
       const method = req.method ?? "GET";
+      // Known before the query is decoded, so a bad %-escape on /api is answered as JSON too.
+      isApi = (req.url ?? "/").startsWith("/api/");
       const target = splitTarget(req.url);
       const request: Request = { req, res, path: target.path, query: target.query };
       isApi = target.path.startsWith("/api/");
+      route = routeLabel(target.path, target.query.has("name"), target.query.has("message"));
+      if (ctx.ops.connections.refuses(req.socket)) {
+        throw new ChatError("too_many_connections", undefined, { retryAfter: 1, headers: { Connection: "close" } });
+      }
+      if (ctx.ops.shutdown.closing) throw new ChatError("shutting_down", undefined, { retryAfter: 5, headers: { Connection: "close" } });
       if (ctx.options.corsOrigin !== undefined && cors(ctx.options.corsOrigin, req, res)) return;
       if (isApi) {
         const { handler, params } = apiHandler(target.path, method);
@@ -40,10 +52,16 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
         sendText(res, 200, "ok\n");
         return;
       }
+      if (target.path === "/metrics") {
+        if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");
+        send(res, 200, METRICS_CONTENT_TYPE, ctx.ops.metrics.registry.render());
+        return;
+      }
       if (target.path === "/" && (target.query.has("name") || target.query.has("message"))) {
         json = wantsJson(req.headers.accept, target.query.has("format") ? target.query.get("format") : undefined);
         if (method !== "GET") throw notAllowed("GET");
-        handleSeed(ctx, request);
+        // A post with --data-dir answers once durable: a failed write becomes an answer here.
+        handleSeed(ctx, request)?.catch(fail);
         return;
       }
       if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");

@@ -8,7 +8,7 @@ import { sendJson, sendText, wantsJson } from "./respond.js";
  * The seed protocol on `/` (spec §3): `?name=N&message=M` posts,
  * `?name=N` long-polls. Unclaimed names need no token, like the seed.
  */
-export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void {
+export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void | Promise<void> {
   const name = checkName(query.get("name"));
   const message = query.get("message");
   const room = query.get("room");
@@ -18,9 +18,12 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
 
   if (message !== undefined) {
     const id = ctx.hub.post(client, { text: message, room, txn: query.get("txn"), autoJoin: true });
-    if (json) sendJson(res, 200, { id });
-    else sendText(res, 200, `ok ${id}\n`);
-    return;
+    const answer = (): void => {
+      if (json) sendJson(res, 200, { id });
+      else sendText(res, 200, `ok ${id}\n`);
+    };
+    // With --data-dir, "ok <id>" waits until the message's batch is on disk (group commit).
+    return ctx.durable === undefined ? answer() : ctx.durable().then(answer);
   }
 
   const cursor = parseCursor(query.get("cursor"));

@@ -1,0 +1,91 @@
+import type { ServerResponse } from "node:http";
+import { performance } from "node:perf_hooks";
+import type { Client } from "../client.js";
+import type { Hub } from "../hub.js";
+import type { Envelope } from "../message.js";
+import { Metrics, type Counter, type Histogram } from "./metrics.js";
+
+/** Poll durations in seconds: most answers are instant or end on the 4.5 s timer. */
+const POLL_BUCKETS = [0.005, 0.025, 0.1, 0.5, 1, 2.5, 4.5, 5, 10, 30];
+
+/** The counts a pollchat server exposes on /metrics, already registered. */
+export interface ChatMetrics {
+  readonly registry: Metrics;
+  readonly messages: Counter;
+  readonly deliveries: Counter;
+  readonly dropped: Counter;
+  readonly requests: Counter;
+  readonly pollDuration: Histogram;
+}
+
+/** Where the gauges read from; transports not yet started report 0. */
+export interface GaugeSources {
+  openPolls: () => number;
+  httpConnections: () => number;
+}
+
+/**
+ * Registers pollchat's metrics and counts what the hub emits. Per message the
+ * cost is O(1): the hub says how many queues it reached, nothing walks clients.
+ */
+export function createChatMetrics(hub: Hub, sources: GaugeSources): ChatMetrics {
+  const registry = new Metrics();
+  registry.gauge("pollchat_sessions", "Sessions now open (any transport).", () => hub.sessionCount);
+  registry.gauge("pollchat_open_polls", "Long-polls now held open.", sources.openPolls);
+  // SSE and the TCP gateway replace these readers when they start (Metrics.gauge with the same name).
+  registry.gauge("pollchat_sse_streams", "Server-Sent Events streams now open.", () => 0);
+  registry.gauge("pollchat_tcp_connections", "TCP gateway connections now open.", () => 0);
+  registry.gauge("pollchat_http_connections", "HTTP connections now open on this server.", sources.httpConnections);
+  const messages = registry.counter("pollchat_messages_total", "Messages accepted (chat, private, presence, system answers).");
+  const deliveries = registry.counter("pollchat_deliveries_total", "Messages put on a client's queue: one per recipient of each message.");
+  const dropped = registry.counter("pollchat_dropped_total", "Queued messages a client lost, by reason (queue_full: past --max-queue).", ["reason"]);
+  const requests = registry.counter("pollchat_http_requests_total", "HTTP requests answered, by route and status (aborted: the client left first).", ["route", "status"]);
+  const pollDuration = registry.histogram("pollchat_poll_duration_seconds", "How long long-polls were held before their answer.", POLL_BUCKETS);
+
+  hub.on("message", (_envelope: Envelope, recipients?: number) => {
+    messages.inc();
+    if (recipients !== undefined) deliveries.inc({}, recipients);
+  });
+  hub.on("dropped", (_client: Client, reason: string, count: number) => dropped.inc({ reason }, count));
+  return { registry, messages, deliveries, dropped, requests, pollDuration };
+}
+
+/** The fixed route label of a request: never the raw path, so label values stay few. */
+export function routeLabel(path: string, hasName: boolean, hasMessage: boolean): string {
+  if (path.startsWith("/api/")) return API_ROUTES.get(path) ?? apiPattern(path);
+  if (path === "/" && (hasName || hasMessage)) return hasMessage ? "seed_post" : "seed_poll";
+  if (path === "/healthz") return "healthz";
+  if (path === "/metrics") return "metrics";
+  return "static";
+}
+
+const API_ROUTES = new Map([
+  ["/api/join", "api_join"],
+  ["/api/messages", "api_messages"],
+  ["/api/poll", "api_poll"],
+  ["/api/events", "api_events"],
+  ["/api/leave", "api_leave"],
+  ["/api/rooms", "api_rooms"],
+]);
+
+function apiPattern(path: string): string {
+  if (/^\/api\/rooms\/[^/]+$/.test(path)) return "api_room";
+  if (/^\/api\/rooms\/[^/]+\/messages$/.test(path)) return "api_room_messages";
+  return "not_found";
+}
+
+/** Routes whose time to answer is a poll's hold time. */
+export function isPollRoute(route: string): boolean {
+  return route === "seed_poll" || route === "api_poll";
+}
+
+/** Counts a request by route and status when its answer is done, and a poll's hold time. */
+export function watchRequest(metrics: ChatMetrics, res: ServerResponse, route: () => string): void {
+  const started = performance.now();
+  res.once("close", () => {
+    const label = route();
+    const finished = res.writableFinished;
+    metrics.requests.inc({ route: label, status: finished ? String(res.statusCode) : "aborted" });
+    if (finished && res.statusCode === 200 && isPollRoute(label)) metrics.pollDuration.observe((performance.now() - started) / 1000);
+  });
+}

@@ -1,0 +1,65 @@
+import type { Server } from "node:http";
+import type { Socket } from "node:net";
+
+/**
+ * Counts open connections per remote address. A connection past the cap is
+ * kept just long enough to answer its first request with 503 (and
+ * Connection: close), so the client learns why; one that sends nothing is cut
+ * after OVER_CAP_GRACE_MS instead of holding a socket until the headers timeout.
+ */
+export class ConnectionLimit {
+  readonly #max: number;
+  readonly #perAddress = new Map<string, number>();
+  readonly #over = new WeakSet<Socket>();
+  #total = 0;
+
+  /** @param max connections allowed per address; 0 means no cap. */
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  get total(): number {
+    return this.#total;
+  }
+
+  /** Connections now open from this address. */
+  count(address: string): number {
+    return this.#perAddress.get(normalize(address)) ?? 0;
+  }
+
+  /** Starts counting a server's connections. */
+  watch(server: Server): void {
+    server.on("connection", (socket: Socket) => this.#track(socket));
+  }
+
+  /** True when this connection is past its address's cap: answer 503 and close. */
+  refuses(socket: Socket): boolean {
+    return this.#over.has(socket);
+  }
+
+  #track(socket: Socket): void {
+    const address = normalize(socket.remoteAddress ?? "");
+    const n = (this.#perAddress.get(address) ?? 0) + 1;
+    this.#perAddress.set(address, n);
+    this.#total++;
+    socket.once("close", () => {
+      this.#total--;
+      const left = (this.#perAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(address, left);
+      else this.#perAddress.delete(address);
+    });
+    if (this.#max > 0 && n > this.#max) {
+      this.#over.add(socket);
+      const cut = setTimeout(() => socket.destroy(), OVER_CAP_GRACE_MS).unref();
+      socket.once("close", () => clearTimeout(cut));
+    }
+  }
+}
+
+/** Long enough for a client that sent its request with the connection to get the 503. */
+const OVER_CAP_GRACE_MS = 2000;
+
+/** ::ffff:1.2.3.4 and 1.2.3.4 are one client. */
+function normalize(address: string): string {
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}
