@@ -35,7 +35,11 @@ export function parseTimeout(value: string | undefined, fallback: number, max: n
   return Math.min(Number(value), max);
 }
 
-/** Length in characters (code points), so an emoji counts once. */
+/**
+ * Length in characters (code points), so an emoji counts once; counted only
+ * past `stopAfter`. Below it the UTF-16 length is returned: never fewer code
+ * points than that, so it says "within the limit" just as well.
+ */
 export function characterCount(text: string, stopAfter: number): number {
   if (text.length <= stopAfter) return text.length;
   let count = 0;

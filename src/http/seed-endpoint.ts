@@ -1,4 +1,4 @@
-import { checkName, parseCursor, parseTimeout } from "../validate.js";
+import { checkName, checkText, parseCursor, parseTimeout } from "../validate.js";
 import { tokenOf } from "./auth.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
@@ -13,6 +13,10 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
   const message = query.get("message");
   const room = query.get("room");
   const json = wantsJson(req.headers.accept, query.get("format"));
+  // Refused input must not register the name as a side effect: check what can be checked first.
+  if (message !== undefined) checkText(message, ctx.options.maxMessage);
+  const cursor = parseCursor(query.get("cursor"));
+  const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
   const client = ctx.hub.clientForName(name, { token: tokenOf(req), room, requireToken: ctx.options.requireToken });
   ctx.hub.touch(client);
 
@@ -26,7 +30,5 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
     return ctx.durable === undefined ? answer() : ctx.durable().then(answer);
   }
 
-  const cursor = parseCursor(query.get("cursor"));
-  const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
   longPoll(ctx.hub, ctx.held, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
 }

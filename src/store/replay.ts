@@ -1,0 +1,208 @@
+import { TXN_WINDOW_MS } from "../client.js";
+import { ClientQueue } from "../client-queue.js";
+import { DEFAULT_ROOM, type RestoredSession } from "../hub.js";
+import { Envelope, type ChatMessage } from "../message.js";
+import { parseRecord, type LogRecord } from "./records.js";
+
+export interface ReplayOptions {
+  maxQueue: number;
+  /** Messages of history kept per room. */
+  history: number;
+  now: () => number;
+}
+
+/** What a log held: enough to rebuild the hub as it was. */
+export interface ReplayResult {
+  /** The newest id ever issued (0 for an empty log). */
+  lastId: number;
+  sessions: RestoredSession[];
+  /** Kept history of every room, with members or not, oldest first. */
+  history: Map<string, Envelope[]>;
+  /** Records loaded. */
+  records: number;
+  /** Lines that were no record (torn by a crash, garbage), byte for byte, to be set aside. */
+  badLines: Buffer[];
+  /** Records naming a session or message the log does not hold (follow-ups of a bad line); skipped. */
+  unmatched: number;
+}
+
+interface SessionState {
+  name: string;
+  token: string | undefined;
+  rooms: Set<string>;
+  current: string;
+  queue: ClientQueue;
+  txns: Map<string, readonly [string, number, number]>;
+}
+
+const HISTORY_TYPES = new Set(["message", "join", "leave"]);
+/** Rooms as the hub names them (validate.ts, lower case); anything else in a log keeps no history. */
+const ROOM = /^[a-z0-9_.-]{1,32}$/;
+const NEWLINE = 0x0a;
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Rebuilds state from a log's bytes, line by line. A line that is not a
+ * record (a tail torn by a crash, garbage) is set aside and the next line
+ * read on: one bad line costs that line, never the records after it.
+ */
+export function replay(data: Buffer, options: ReplayOptions): ReplayResult {
+  const sessions = new Map<string, SessionState>();
+  const members = new Map<string, Set<string>>();
+  const history = new Map<string, Envelope[]>();
+  const byId = new Map<number, Envelope>();
+  const result: ReplayResult = { lastId: 0, sessions: [], history, records: 0, badLines: [], unmatched: 0 };
+
+  const envelopeOf = (m: ChatMessage): Envelope => {
+    const known = byId.get(m.id);
+    if (known) return known;
+    const envelope = new Envelope(m);
+    byId.set(m.id, envelope);
+    if (m.id > result.lastId) result.lastId = m.id;
+    return envelope;
+  };
+  const remember = (envelope: Envelope): void => {
+    if (options.history === 0 || !ROOM.test(envelope.message.room)) return;
+    let kept = history.get(envelope.message.room);
+    if (!kept) history.set(envelope.message.room, (kept = []));
+    kept.push(envelope);
+    // Trimmed in steps, not per message: replay stays linear.
+    if (kept.length >= options.history * 2) kept.splice(0, kept.length - options.history);
+  };
+  const membersOf = (room: string): Set<string> => {
+    let set = members.get(room);
+    if (!set) members.set(room, (set = new Set()));
+    return set;
+  };
+  const session = (key: string): SessionState | undefined => {
+    const s = sessions.get(key);
+    if (!s) result.unmatched++;
+    return s;
+  };
+  const drop = (key: string): void => {
+    const old = sessions.get(key);
+    if (!old) return;
+    for (const room of old.rooms) members.get(room)?.delete(key);
+    sessions.delete(key);
+  };
+
+  const apply = (r: LogRecord): void => {
+    switch (r.k) {
+      case "head":
+        if (r.last > result.lastId) result.lastId = r.last;
+        return;
+      case "hist":
+        remember(envelopeOf(r.m));
+        return;
+      case "env":
+        envelopeOf(r.m);
+        return;
+      case "msg": {
+        const envelope = envelopeOf(r.m);
+        if (HISTORY_TYPES.has(r.m.type)) remember(envelope);
+        const keys = r.c ?? members.get(r.m.room) ?? [];
+        for (const key of keys) {
+          const s = session(key);
+          s?.queue.push(envelope);
+        }
+        return;
+      }
+      case "sess": {
+        const key = r.n.toLowerCase();
+        drop(key);
+        const s: SessionState = {
+          name: r.n,
+          token: r.t,
+          rooms: new Set(r.r ?? []),
+          current: r.c ?? DEFAULT_ROOM,
+          queue: new ClientQueue(options.maxQueue, r.s, options.now),
+          txns: new Map(),
+        };
+        for (const room of s.rooms) membersOf(room).add(key);
+        for (const item of r.q ?? []) {
+          if (typeof item !== "number") s.queue.push(new Envelope(item));
+          else if (byId.has(item)) s.queue.push(byId.get(item)!);
+          else result.unmatched++;
+        }
+        sessions.set(key, s);
+        return;
+      }
+      case "join": {
+        const s = session(r.n);
+        if (!s) return;
+        s.rooms.add(r.r);
+        s.current = r.r;
+        membersOf(r.r).add(r.n);
+        return;
+      }
+      case "cur": {
+        const s = session(r.n);
+        if (s) s.current = r.r;
+        return;
+      }
+      case "left": {
+        const s = session(r.n);
+        if (!s) return;
+        s.rooms.delete(r.r);
+        members.get(r.r)?.delete(r.n);
+        // As Hub.leave does: the current room falls back to the last one joined.
+        if (s.current === r.r) s.current = lastOf(s.rooms) ?? DEFAULT_ROOM;
+        return;
+      }
+      case "end":
+        if (session(r.n)) drop(r.n);
+        return;
+      case "ack":
+        session(r.n)?.queue.ack(r.u);
+        return;
+      case "txn": {
+        const s = session(r.n);
+        if (!s) return;
+        s.txns.delete(r.x);
+        s.txns.set(r.x, [r.x, r.i, r.a]);
+        return;
+      }
+    }
+  };
+
+  for (let start = 0; start < data.length; ) {
+    let end = data.indexOf(NEWLINE, start);
+    if (end === -1) end = data.length;
+    const bytes = data.subarray(start, end);
+    start = end + 1;
+    if (bytes.length === 0) continue;
+    const record = decode(bytes);
+    if (record === undefined) {
+      result.badLines.push(Buffer.from(bytes));
+      continue;
+    }
+    apply(record);
+    result.records++;
+  }
+
+  for (const [room, kept] of history) {
+    if (kept.length > options.history) history.set(room, kept.slice(kept.length - options.history));
+  }
+  const now = options.now();
+  for (const s of sessions.values()) {
+    const txns = [...s.txns.values()].filter(([, , at]) => now - at < TXN_WINDOW_MS);
+    result.sessions.push({ name: s.name, token: s.token, rooms: [...s.rooms], currentRoom: s.current, queue: s.queue, txns });
+  }
+  return result;
+}
+
+function decode(bytes: Buffer): LogRecord | undefined {
+  let line: string;
+  try {
+    line = utf8.decode(bytes);
+  } catch {
+    return undefined;
+  }
+  return parseRecord(line);
+}
+
+function lastOf<T>(set: Set<T>): T | undefined {
+  let last: T | undefined;
+  for (const item of set) last = item;
+  return last;
+}
