@@ -64,6 +64,8 @@ export class MessageLog {
   #fd = -1;
   #pending: string[] = [];
   #waiters: Waiter[] = [];
+  /** Clients whose cursor moved since the last batch: one ack line each per batch, not one per delivery. */
+  #acked = new Set<Client>();
   #scheduled = false;
   #running = false;
   #compactDue = false;
@@ -178,7 +180,11 @@ export class MessageLog {
       this.#append(m.type === "private" ? messageLine(envelope, privateRecipients(m)) : messageLine(envelope));
     });
     on("system", (client: Client, envelope: Envelope) => this.#append(messageLine(envelope, [client.key])));
-    on("ack", (client: Client) => this.#append(ackLine(client)));
+    on("ack", (client: Client) => {
+      if (this.#closed || this.#failed) return;
+      this.#acked.add(client);
+      this.#schedule();
+    });
     on("txn", (client: Client, txn: string, id: number, at: number) => {
       let table = this.#txns.get(client.key);
       if (!table) this.#txns.set(client.key, (table = new Map()));
@@ -211,13 +217,20 @@ export class MessageLog {
     if (this.#running) return;
     this.#running = true;
     try {
-      while (!this.#failed && (this.#pending.length > 0 || this.#waiters.length > 0)) {
+      while (!this.#failed && (this.#pending.length > 0 || this.#waiters.length > 0 || this.#acked.size > 0)) {
+        this.#takeAcks();
         if (this.#compactDue && !this.#closed) await this.#compact();
         else await this.#writeBatch();
       }
     } finally {
       this.#running = false;
     }
+  }
+
+  /** A fan-out to N pollers moves N cursors; the log records where each stands once per batch. */
+  #takeAcks(): void {
+    for (const client of this.#acked) if (!client.ended) this.#pending.push(ackLine(client));
+    this.#acked.clear();
   }
 
   async #writeBatch(): Promise<void> {
