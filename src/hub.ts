@@ -151,7 +151,9 @@ export class Hub extends EventEmitter {
       name,
       token,
       room,
-      queue: new ClientQueue(this.options.maxQueue, this.#lastId, this.#now),
+      // The queue starts at an id no message will carry: a gap placed at its start
+      // (a cursor from before a restart) then never shares an id with a message.
+      queue: new ClientQueue(this.options.maxQueue, this.#nextId(now), this.#now),
       bucket: new TokenBucket(this.options.rate, this.options.rate * 2, this.#now),
       now,
     });
@@ -296,10 +298,14 @@ export class Hub extends EventEmitter {
     return envelope.id;
   }
 
+  #nextId(now: number): number {
+    return (this.#lastId = Math.max(this.#lastId + 1, now * 1000));
+  }
+
   /** Assigns the next id, keeps room history, enqueues to every recipient and wakes it. */
   #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room): Envelope {
     const now = this.#now();
-    const id = (this.#lastId = Math.max(this.#lastId + 1, now * 1000));
+    const id = this.#nextId(now);
     const envelope = new Envelope({ id, ...fields, ts: now });
     room?.remember(envelope);
     let delivered = 0;
