@@ -272,3 +272,19 @@ describe("a client that stops reading", () => {
     expect(received + missed).toBeGreaterThanOrEqual(total);
   }, 60_000);
 });
+
+describe("shutdown", () => {
+  it("closes SSE streams and TCP connections with a reason", async () => {
+    const { url, tcpPort } = await start();
+    const viewer = await joinApi(url, "viewer");
+    const stream = sse(url, viewer.auth);
+    await stream.waitFor((e) => e.event === "join", "the stream's first event");
+    const line = await tcp(tcpPort, "liner");
+    const closing = server!.close();
+    const close = await stream.waitFor((e) => e.event === "close", "the close event");
+    expect(JSON.parse(close.data)).toEqual({ reason: "server shutting down" });
+    await line.waitFor((l) => l === "* server shutting down", "the TCP goodbye");
+    await line.closed;
+    await closing;
+  });
+});
