@@ -26,7 +26,8 @@ export class Client {
   consumers = 0;
   lastSeen: number;
   ended = false;
-  readonly #txns = new Map<string, TxnRecord>();
+  /** Made on the first txn: most clients never send one, and an empty Map costs ~250 bytes per session. */
+  #txns: Map<string, TxnRecord> | undefined;
 
   constructor(init: {
     name: string;
@@ -47,14 +48,15 @@ export class Client {
   }
 
   txnId(txn: string, now: number): number | undefined {
-    const record = this.#txns.get(txn);
+    const record = this.#txns?.get(txn);
     return record && now - record.at < TXN_WINDOW_MS ? record.id : undefined;
   }
 
   rememberTxn(txn: string, id: number, now: number): void {
-    this.#txns.delete(txn);
-    this.#txns.set(txn, { id, at: now });
+    const txns = (this.#txns ??= new Map());
+    txns.delete(txn);
+    txns.set(txn, { id, at: now });
     // Map keeps insertion order: the first key is the oldest.
-    if (this.#txns.size > MAX_TXNS) this.#txns.delete(this.#txns.keys().next().value!);
+    if (txns.size > MAX_TXNS) txns.delete(txns.keys().next().value!);
   }
 }

@@ -73,8 +73,9 @@ export function longPoll(hub: Hub, held: HeldPolls, res: ServerResponse, poll: P
   cancelWait = hub.waitFor(client, answer);
   timer = setTimeout(answer, poll.timeoutMs);
   held.add(answer);
-  // The client went away first: the poll takes nothing with it.
-  res.once("close", release);
+  // The client went away first: the poll takes nothing with it. (on, not once: release is
+  // idempotent and close comes once, so no once-wrapper is kept per held poll.)
+  res.on("close", release);
 }
 
 function textBody(entries: readonly Envelope[]): string {
