@@ -345,13 +345,10 @@ export class Hub extends EventEmitter {
     return client.queue.length === 0 ? this.#lastId : client.queue.since;
   }
 
-  /** Calls `onWake` once, when the client's queue gains entries or its session ends. Returns a cancel function. */
-  waitFor(client: Client, onWake: () => void): () => void {
-    this.once(client.wakeEvent, onWake);
-    return () => this.off(client.wakeEvent, onWake);
-  }
-
-  /** Calls `onWake` every time the client's queue gains entries or its session ends (streams, connections). */
+  /**
+   * Calls `onWake` every time the client's queue gains entries or its session
+   * ends, until the returned function is called: held polls, streams, connections.
+   */
   subscribe(client: Client, onWake: () => void): () => void {
     this.on(client.wakeEvent, onWake);
     return () => this.off(client.wakeEvent, onWake);

@@ -100,7 +100,7 @@ describe("waking waiting polls", () => {
       const woken = new Set<string>();
       for (let i = 0; i < 10_000; i++) {
         const client = hub.clientForName(`u${i}`, { room: i < 5 ? "small" : "lobby" });
-        hub.waitFor(client, () => woken.add(client.name));
+        hub.subscribe(client, () => woken.add(client.name));
       }
       expect(hub.sessionCount).toBe(10_000);
       hub.post(hub.client("u0")!, { text: "to the small room" });

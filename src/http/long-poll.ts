@@ -70,7 +70,8 @@ export function longPoll(hub: Hub, held: HeldPolls, res: ServerResponse, poll: P
   }
 
   if (client.queue.length > 0 || poll.timeoutMs === 0 || client.ended) return answer();
-  cancelWait = hub.waitFor(client, answer);
+  // answer() runs at most once: it unsubscribes before it writes.
+  cancelWait = hub.subscribe(client, answer);
   timer = setTimeout(answer, poll.timeoutMs);
   held.add(answer);
   // The client went away first: the poll takes nothing with it. (on, not once: release is

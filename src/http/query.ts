@@ -8,7 +8,8 @@ import { ChatError } from "../errors.js";
  */
 export class Query {
   readonly #values = new Map<string, string>();
-  readonly #repeated = new Set<string>();
+  /** Made only when a key repeats: most queries never need it. */
+  #repeated: Set<string> | undefined;
 
   constructor(search: string) {
     for (const part of search.split("&")) {
@@ -16,14 +17,14 @@ export class Query {
       const eq = part.indexOf("=");
       const key = decodeComponent(eq < 0 ? part : part.slice(0, eq));
       const value = decodeComponent(eq < 0 ? "" : part.slice(eq + 1));
-      if (this.#values.has(key)) this.#repeated.add(key);
+      if (this.#values.has(key)) (this.#repeated ??= new Set()).add(key);
       else this.#values.set(key, value);
     }
   }
 
   /** The value of a parameter; a repeated one is an error (which of them was meant?). */
   get(key: string): string | undefined {
-    if (this.#repeated.has(key)) throw new ChatError("repeated_parameter", `${key} is given more than once.`);
+    if (this.#repeated?.has(key)) throw new ChatError("repeated_parameter", `${key} is given more than once.`);
     return this.#values.get(key);
   }
 

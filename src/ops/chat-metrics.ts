@@ -82,7 +82,8 @@ export function isPollRoute(route: string): boolean {
 /** Counts a request by route and status when its answer is done, and a poll's hold time. */
 export function watchRequest(metrics: ChatMetrics, res: ServerResponse, route: () => string): void {
   const started = performance.now();
-  res.once("close", () => {
+  // "close" comes once per response; on() spares the once-wrapper a held poll would keep.
+  res.on("close", () => {
     const label = route();
     const finished = res.writableFinished;
     metrics.requests.inc({ route: label, status: finished ? String(res.statusCode) : "aborted" });
