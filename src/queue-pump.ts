@@ -57,7 +57,17 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
       });
   };
 
-  const unsubscribe = hub.subscribe(client, pump);
+  // One write for everything published in the same turn, not one per message.
+  let scheduled = false;
+  const schedule = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    queueMicrotask(() => {
+      scheduled = false;
+      pump();
+    });
+  };
+  const unsubscribe = hub.subscribe(client, schedule);
   out.on("drain", pump);
   const stop = (): void => {
     if (stopped) return;

@@ -43,6 +43,16 @@ describe("seed long-poll", () => {
     expect(elapsed).toBeLessThan(1000);
   });
 
+  it("answers a held poll with everything one request published: a new poster's join and its message", async () => {
+    const s = await start({ pollTimeoutMs: 10_000 });
+    const cursor = await register(s.url, "bob");
+    const held = nextRequest(s);
+    const poll = fetch(seedUrl(s.url, { name: "bob", cursor }));
+    await held;
+    await seedPost(s.url, "alice", "hi bob");
+    expect(await (await poll).text()).toBe("* alice joined lobby\nalice : hi bob\n");
+  });
+
   it("answers at once when messages are already queued", async () => {
     const s = await start({ pollTimeoutMs: 10_000 });
     const cursor = await register(s.url, "bob");

@@ -70,8 +70,10 @@ export function longPoll(hub: Hub, held: HeldPolls, res: ServerResponse, poll: P
   }
 
   if (client.queue.length > 0 || poll.timeoutMs === 0 || client.ended) return answer();
+  // Answer after the current turn's publishes, not at the first: a post that
+  // also joins its sender (join notice, then message) reaches this poll whole.
   // answer() runs at most once: it unsubscribes before it writes.
-  cancelWait = hub.subscribe(client, answer);
+  cancelWait = hub.subscribe(client, () => queueMicrotask(answer));
   timer = setTimeout(answer, poll.timeoutMs);
   held.add(answer);
   // The client went away first: the poll takes nothing with it. (on, not once: release is
