@@ -13,7 +13,12 @@ export interface TcpGatewayOptions {
   nameTimeoutMs?: number;
   /** Told of an error that is not a ChatError (a bug): the connection gets `error internal` and the server goes on. */
   onUnexpected?: (error: unknown) => void;
+  /** Counts a new connection; false turns it away (the per-address cap). @default admits all */
+  admit?: (socket: Socket) => boolean;
 }
+
+/** How often a connection paused for not reading checks whether its output drained, in ms. */
+const RESUME_CHECK_MS = 100;
 
 /** A line is at most this many bytes before its end is seen: maxMessage characters of up to 4 UTF-8 bytes, plus CRLF. */
 const bytesPerChar = 4;
@@ -31,7 +36,7 @@ export class TcpGateway {
 
   constructor(hub: Hub, options: TcpGatewayOptions) {
     this.#hub = hub;
-    this.#options = { nameTimeoutMs: 60_000, onUnexpected: () => {}, ...options };
+    this.#options = { nameTimeoutMs: 60_000, onUnexpected: () => {}, admit: () => true, ...options };
     this.#server = createServer((socket) => this.#connect(socket));
   }
 
@@ -69,6 +74,11 @@ export class TcpGateway {
   }
 
   #connect(socket: Socket): void {
+    socket.on("error", () => {}); // a reset by the peer ends like a close
+    if (!this.#options.admit(socket)) {
+      socket.end("* too many connections from your address\n");
+      return;
+    }
     this.#sockets.add(socket);
     socket.setNoDelay(true);
     // Half-open peers (a laptop that slept) are found by TCP keep-alive, not by chat silence.
@@ -77,6 +87,11 @@ export class TcpGateway {
     const nameTimer = setTimeout(() => socket.end("* no name given, goodbye\n"), this.#options.nameTimeoutMs);
     let client: Client | undefined;
     let stopPump = (): void => {};
+    let resumeCheck: NodeJS.Timeout | undefined;
+    // A client that sends without reading must not make the server hold its answers:
+    // past the cap its lines are refused (and counted), and its input paused.
+    const notReading = (): boolean => socket.writableLength > this.#options.maxPendingBytes;
+    let refused = 0;
 
     // A TCP session cannot be resumed: the connection is the session, and it ends with it.
     const endSession = (): void => {
@@ -88,6 +103,11 @@ export class TcpGateway {
     };
 
     const onLine = (line: string): void => {
+      if (socket.writableEnded) return; // said exit, or is being closed: the rest of the packet is not read
+      if (notReading()) {
+        refused++;
+        return;
+      }
       try {
         handleLine(line);
       } catch (error) {
@@ -121,14 +141,28 @@ export class TcpGateway {
       this.#hub.post(client, { text: line, autoJoin: true });
     };
 
-    const reader = new LineReader(this.#options.maxMessage * bytesPerChar + 2, onLine, (problem) =>
-      socket.write(`error ${problem}\n`),
-    );
-    socket.on("data", (chunk: Buffer) => reader.push(chunk));
-    socket.on("error", () => {}); // a reset by the peer ends like a close
+    const reader = new LineReader(this.#options.maxMessage * bytesPerChar + 2, onLine, (problem) => {
+      if (!notReading()) socket.write(`error ${problem}\n`);
+    });
+    socket.on("data", (chunk: Buffer) => {
+      reader.push(chunk);
+      if (refused > 0 && !socket.writableEnded) {
+        socket.write(`error not_reading: ${refused} lines refused; read what the server sends, then send again\n`);
+        refused = 0;
+      }
+      if (notReading() && !socket.isPaused()) {
+        socket.pause();
+        resumeCheck = setInterval(() => {
+          if (notReading()) return;
+          clearInterval(resumeCheck);
+          socket.resume();
+        }, RESUME_CHECK_MS);
+      }
+    });
     socket.on("close", () => {
       this.#sockets.delete(socket);
       clearTimeout(nameTimer);
+      clearInterval(resumeCheck);
       endSession();
     });
   }

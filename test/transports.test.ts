@@ -160,6 +160,53 @@ describe("three transports, one room", () => {
   });
 });
 
+describe("TCP gateway limits", () => {
+  it("reads nothing after exit, even in the same packet", async () => {
+    const { url, tcpPort } = await start();
+    const watcher = await joinApi(url, "watcher");
+    const named = await tcp(tcpPort, "named");
+    named.send("exit\nafter exit\n");
+    await named.closed;
+    const unnamed = new LineClient(tcpPort);
+    open.push({ close: () => unnamed.socket.destroy() });
+    await unnamed.waitFor((l) => l === "What is your name?");
+    unnamed.send("exit\nghost\nboo\n");
+    await unnamed.closed;
+    expect(unnamed.lines).toContain("Bye");
+    expect(server!.chat.hub.client("ghost")).toBeUndefined();
+    const polled = await (await fetch(`${url}/api/poll?cursor=${watcher.cursor}&timeout=0`, { headers: watcher.auth })).json();
+    expect(polled.messages.map((m: { text: string; from: string }) => `${m.from}:${m.text}`)).not.toContain("named:after exit");
+    expect(polled.messages.some((m: { from: string }) => m.from === "ghost")).toBe(false);
+  });
+
+  it("refuses the lines of a client that sends without reading, and holds its output to the cap", async () => {
+    const maxPendingBytes = 8 * 1024;
+    const { tcpPort } = await start({ maxPendingBytes, rate: 1 });
+    const flooder = await tcp(tcpPort, "flooder");
+    flooder.socket.pause();
+    // 2 MB of one-character lines: each would be answered "error rate_limited".
+    flooder.send("x\n".repeat(1024 * 1024));
+    let largest = 0;
+    for (let i = 0; i < 40; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      largest = Math.max(largest, server!.chat.tcp!.largestPendingOutput());
+    }
+    expect(largest).toBeLessThanOrEqual(maxPendingBytes + 200);
+    flooder.socket.resume();
+    await flooder.waitFor((l) => /^error not_reading: \d+ lines refused/.test(l), "the not_reading notice", 10_000);
+  });
+
+  it("turns away connections past the per-address cap", async () => {
+    const { tcpPort } = await start({ maxConnectionsPerIp: 2 });
+    await tcp(tcpPort, "one");
+    await tcp(tcpPort, "two");
+    const third = new LineClient(tcpPort);
+    open.push({ close: () => third.socket.destroy() });
+    await third.waitFor((l) => l === "* too many connections from your address", "the refusal");
+    await third.closed;
+  });
+});
+
 describe("SSE", () => {
   it("sends the stream headers and resumes after Last-Event-ID with exactly the missed ids", async () => {
     const { url } = await start();

@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { resolveOptions, type ChatOptions, type ResolvedOptions } from "../config.js";
 import { Hub } from "../hub.js";
 import { createLogger, silentLogger } from "../log.js";
+import { ConnectionLimit } from "../ops/connection-limit.js";
 import { createOps, type Ops } from "../ops/ops.js";
 import type { HttpContext } from "./context.js";
 import { HeldPolls } from "./long-poll.js";
@@ -52,11 +53,14 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     ops,
     ...(store && { durable: () => store.durable(), keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit) }),
   };
+  const tcpConnections = new ConnectionLimit(resolved.maxConnectionsPerIp);
   const tcp =
     resolved.tcpPort === undefined
       ? undefined
       : new TcpGateway(hub, {
           ...resolved,
+          // The same per-address cap as HTTP, counted on its own.
+          admit: (socket) => tcpConnections.admit(socket),
           onUnexpected: (error) => log.error("error", { during: "tcp", error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
         });
   ops.metrics.registry.gauge("pollchat_sse_streams", "Server-Sent Events streams now open.", () => streams.size);

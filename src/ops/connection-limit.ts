@@ -29,7 +29,7 @@ export class ConnectionLimit {
 
   /** Starts counting a server's connections. */
   watch(server: Server): void {
-    server.on("connection", (socket: Socket) => this.#track(socket));
+    server.on("connection", (socket: Socket) => this.admit(socket));
   }
 
   /** True when this connection is past its address's cap: answer 503 and close. */
@@ -37,7 +37,11 @@ export class ConnectionLimit {
     return this.#over.has(socket);
   }
 
-  #track(socket: Socket): void {
+  /**
+   * Counts a new connection until it closes; false when it is past its
+   * address's cap (it is then cut after a short grace unless closed first).
+   */
+  admit(socket: Socket): boolean {
     const address = normalize(socket.remoteAddress ?? "");
     const n = (this.#perAddress.get(address) ?? 0) + 1;
     this.#perAddress.set(address, n);
@@ -52,7 +56,9 @@ export class ConnectionLimit {
       this.#over.add(socket);
       const cut = setTimeout(() => socket.destroy(), OVER_CAP_GRACE_MS).unref();
       socket.once("close", () => clearTimeout(cut));
+      return false;
     }
+    return true;
   }
 }
 
