@@ -196,6 +196,17 @@ describe("createChatServer as a library", () => {
       await seedPost(url, "alice", "mounted");
       expect((await poll).text).toBe("alice : mounted\n");
       expect(chat.hub.client("alice")).toBeDefined();
+
+      // close() answers a poll held in the outer server at once, as it does in its own.
+      const cursor3 = Number((await get(seedUrl(url, { name: "bob", cursor: cursor2, timeout: 0 }))).headers.get("x-cursor"));
+      const heldAgain = once(outer, "request");
+      const last = get(seedUrl(url, { name: "bob", cursor: cursor3, timeout: 30_000 }));
+      await heldAgain;
+      const closing = chat.close();
+      const answered = await last;
+      expect(answered.status).toBe(200);
+      expect(answered.text).toBe("");
+      await closing;
     } finally {
       await chat.close();
       outer.closeAllConnections();

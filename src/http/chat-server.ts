@@ -81,15 +81,22 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
 
   const closeHttp = (): Promise<void> =>
     new Promise<void>((resolve) => {
-      if (!server.listening) return resolve();
+      // Mounted in someone else's server, the polls and streams are still ours to answer.
+      const answerOpen = (): void => {
+        held.answerAll();
+        streams.answerAll();
+      };
+      if (!server.listening) {
+        answerOpen();
+        return resolve();
+      }
       // Answers from now on say Connection: close, so keep-alive sockets end after them.
       server.prependListener("request", (_req, res: ServerResponse) => res.setHeader("Connection", "close"));
       server.close(() => {
         clearInterval(sweep);
         resolve();
       });
-      held.answerAll();
-      streams.answerAll();
+      answerOpen();
       // Connections whose answers were just written go idle a moment later: close them as they do.
       const sweep = setInterval(() => server.closeIdleConnections(), 25).unref();
       server.closeIdleConnections();
