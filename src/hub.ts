@@ -217,6 +217,23 @@ export class Hub extends EventEmitter {
     this.emit(client.wakeEvent);
   }
 
+  /**
+   * Refuses what post() would refuse for any sender: bad text, room or command
+   * argument, an unknown recipient. The seed endpoint asks first, so a refused
+   * post from a new name does not register the name on its way to the 4xx.
+   */
+  checkPost(input: PostInput): void {
+    checkText(input.text, this.options.maxMessage);
+    checkTxn(input.txn);
+    if (input.room !== undefined) checkRoom(input.room);
+    const parsed = input.to !== undefined ? { kind: "private" as const, to: input.to, text: input.text } : parseText(input.text);
+    if (parsed.kind === "private") {
+      checkText(parsed.text, this.options.maxMessage);
+      if (!this.client(parsed.to)) throw new ChatError("unknown_recipient", `No user named ${parsed.to}.`);
+    }
+    if (parsed.kind === "command" && parsed.command === "join") checkRoom(parsed.argument);
+  }
+
   /** Posts text as a client; returns the id the client is answered with. */
   post(client: Client, input: PostInput): number {
     const now = this.#now();

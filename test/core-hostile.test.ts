@@ -105,6 +105,26 @@ describe("invalid names and rooms", () => {
     expect(s.chat.hub.rooms()).toEqual([{ name: "lobby", members: 2 }]);
   });
 
+  it("registers no name for a refused seed post: bad /join, unknown recipient, empty private text, bad txn", async () => {
+    const s = await start();
+    const watcher = await joinApi(s.url, "watcher");
+    const refused: [Record<string, string>, number][] = [
+      [{ message: "/join !!" }, 400],
+      [{ message: "@nobody hi" }, 404],
+      [{ message: "@watcher " }, 400],
+      [{ message: "hi", room: "no room!" }, 400],
+      [{ message: "hi", txn: " " }, 400],
+    ];
+    for (const [i, [params, status]] of refused.entries()) {
+      expect((await get(seedUrl(s.url, { name: `newbie${i}`, ...params }))).status, JSON.stringify(params)).toBe(status);
+    }
+    expect(s.chat.hub.sessionCount).toBe(1);
+    expect(s.chat.hub.room("lobby")!.memberNames()).toEqual(["watcher"]);
+    const polled = await (await fetch(`${s.url}/api/poll?cursor=${watcher.cursor}&timeout=0`, { headers: watcher.auth })).json();
+    // Only the watcher's own join: no newbie joined, posted or left.
+    expect(polled.messages.map((m: { type: string; from: string }) => `${m.type} ${m.from}`)).toEqual(["join watcher"]);
+  });
+
   it("answers 400 for bad percent-encoding and invalid UTF-8", async () => {
     const s = await start();
     for (const qs of ["name=%ZZ", "name=%", "name=a%C3%28", "name=bob&message=%E2%82", "name=bob&%FF=1"]) {

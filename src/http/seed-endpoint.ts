@@ -1,4 +1,4 @@
-import { checkName, checkText, parseCursor, parseTimeout } from "../validate.js";
+import { checkName, parseCursor, parseTimeout } from "../validate.js";
 import { tokenOf } from "./auth.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
@@ -14,7 +14,7 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
   const room = query.get("room");
   const json = wantsJson(req.headers.accept, query.get("format"));
   // Refused input must not register the name as a side effect: check what can be checked first.
-  if (message !== undefined) checkText(message, ctx.options.maxMessage);
+  if (message !== undefined) ctx.hub.checkPost({ text: message, room, txn: query.get("txn") });
   const cursor = parseCursor(query.get("cursor"));
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
   const client = ctx.hub.clientForName(name, { token: tokenOf(req), room, requireToken: ctx.options.requireToken });
