@@ -26,6 +26,8 @@ export class Client {
   consumers = 0;
   lastSeen: number;
   ended = false;
+  /** False for a session that lives and dies with one connection (TCP): a store does not bring it back. */
+  readonly resumable: boolean;
   /** Made on the first txn: most clients never send one, and an empty Map costs ~250 bytes per session. */
   #txns: Map<string, TxnRecord> | undefined;
 
@@ -36,7 +38,9 @@ export class Client {
     queue: ClientQueue;
     bucket: TokenBucket;
     now: number;
+    resumable?: boolean;
   }) {
+    this.resumable = init.resumable ?? true;
     this.name = init.name;
     this.key = init.name.toLowerCase();
     this.token = init.token;

@@ -130,17 +130,17 @@ export class Hub extends EventEmitter {
    * POST /api/join: a new session with a token, or, with the token of an existing one, one more room.
    * A name anyone is using (through any transport) is taken until its session ends.
    */
-  joinWithToken(name: string, room: string, token: string | undefined): Client {
+  joinWithToken(name: string, room: string, token: string | undefined, resumable = true): Client {
     const own = this.clientByToken(token);
     if (own && own.key === nameKey(name)) {
       this.join(own, room);
       return own;
     }
     if (this.#clients.has(nameKey(name))) throw new ChatError("name_taken", `${name} is taken.`);
-    return this.#createClient(name, randomBytes(24).toString("base64url"), room);
+    return this.#createClient(name, randomBytes(24).toString("base64url"), room, resumable);
   }
 
-  #createClient(name: string, token: string | undefined, room: string): Client {
+  #createClient(name: string, token: string | undefined, room: string, resumable = true): Client {
     // A bad room must refuse the request before a session exists, not leave one behind with no room.
     room = checkRoom(room);
     if (this.#clients.size >= this.options.maxSessions) {
@@ -156,6 +156,7 @@ export class Hub extends EventEmitter {
       queue: new ClientQueue(this.options.maxQueue, this.#nextId(now), this.#now),
       bucket: new TokenBucket(this.options.rate, this.options.rate * 2, this.#now),
       now,
+      resumable,
     });
     this.#clients.set(client.key, client);
     if (token !== undefined) this.#byToken.set(token, client);

@@ -171,7 +171,7 @@ export class TcpGateway {
   #claimName(socket: Socket, name: string): Client | undefined {
     try {
       checkName(name);
-      return this.#hub.joinWithToken(name, DEFAULT_ROOM, undefined);
+      return this.#hub.joinWithToken(name, DEFAULT_ROOM, undefined, false);
     } catch (error) {
       if (!(error instanceof ChatError)) throw error;
       socket.write(`error ${error.code}: ${error.message}\nWhat is your name?\n`);

@@ -335,3 +335,34 @@ describe("shutdown", () => {
     await closing;
   });
 });
+
+describe("TCP and --data-dir", () => {
+  it("does not bring a TCP session back after a crash: the name is free again", async () => {
+    const { mkdtemp, rm } = await import("node:fs/promises");
+    const { tmpdir } = await import("node:os");
+    const { join } = await import("node:path");
+    const dir = await mkdtemp(join(tmpdir(), "pollchat-tcp-"));
+    try {
+      const { url, tcpPort } = await start({ dataDir: dir });
+      const api = await joinApi(url, "webuser");
+      const liner = await tcp(tcpPort, "liner");
+      liner.send("from tcp\n");
+      await pollMessages(url, api.auth, api.cursor, 1);
+      await server!.chat.store!.durable();
+      // A second server on the same log, the first never closed: as after kill -9.
+      const after = await startServer({ dataDir: dir });
+      try {
+        expect(after.chat.hub.client("webuser")).toBeDefined();
+        expect(after.chat.hub.client("liner")).toBeUndefined();
+        const history = await (await fetch(`${after.url}/api/rooms/lobby/messages`)).json();
+        expect(history.messages.map((m: { text: string }) => m.text)).toContain("from tcp");
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await server?.close();
+      server = undefined;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

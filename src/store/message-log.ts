@@ -160,8 +160,13 @@ export class MessageLog {
 
   #listen(hub: Hub): void {
     const on = (event: string, listener: (...args: any[]) => void): void => {
-      hub.on(event, listener);
-      this.#detach.push(() => hub.off(event, listener));
+      // A session that is one connection (TCP) cannot come back after a restart: nothing of it is logged.
+      const logged = (...args: any[]): void => {
+        if ((args[0] as Partial<Client> | undefined)?.resumable === false) return;
+        listener(...args);
+      };
+      hub.on(event, logged);
+      this.#detach.push(() => hub.off(event, logged));
     };
     on("session", (client: Client) => this.#append(sessionStartLine(client)));
     on("session-end", (client: Client) => {

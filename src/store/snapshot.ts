@@ -24,6 +24,7 @@ export function snapshotLines(hub: Hub, kept: Iterable<readonly Envelope[]>, txn
   for (const { name } of hub.rooms()) writeHistory(hub.room(name)?.history(Number.MAX_SAFE_INTEGER, Infinity) ?? []);
   for (const envelopes of kept) writeHistory(envelopes);
   for (const client of hub.clients()) {
+    if (!client.resumable) continue;
     for (const envelope of client.queue.peek()) {
       // A gap is written inline in its session: its id is that of a real message.
       if (envelope.message.type === "gap" || written.has(envelope.id)) continue;
