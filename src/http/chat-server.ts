@@ -77,17 +77,16 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     handle,
   );
   ops.connections.watch(server);
+  // Streams and TCP connections end with a reason, through the same hooks an embedding program can add to.
+  ops.shutdown.onClose(() => streams.answerAll());
+  if (tcp) ops.shutdown.onClose((reason) => tcp.close(reason));
   let closing: Promise<void> | undefined;
 
   const closeHttp = (): Promise<void> =>
     new Promise<void>((resolve) => {
-      // Mounted in someone else's server, the polls and streams are still ours to answer.
-      const answerOpen = (): void => {
-        held.answerAll();
-        streams.answerAll();
-      };
+      // Mounted in someone else's server, the held polls are still ours to answer.
       if (!server.listening) {
-        answerOpen();
+        held.answerAll();
         return resolve();
       }
       // Answers from now on say Connection: close, so keep-alive sockets end after them.
@@ -96,7 +95,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
         clearInterval(sweep);
         resolve();
       });
-      answerOpen();
+      held.answerAll();
       // Connections whose answers were just written go idle a moment later: close them as they do.
       const sweep = setInterval(() => server.closeIdleConnections(), 25).unref();
       server.closeIdleConnections();
@@ -137,7 +136,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     },
     close() {
       // The shutdown hooks go first: from then on new requests get 503 shutting_down.
-      closing ??= Promise.all([runCloseHooks(), closeHttp(), tcp?.close()])
+      closing ??= Promise.all([runCloseHooks(), closeHttp()])
         .then(() => hub.close())
         .then(() => store?.close())
         .then(() => log.info("stop"))

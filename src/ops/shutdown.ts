@@ -1,7 +1,8 @@
 /**
  * What must happen when the server closes: transports that hold clients open
- * (SSE streams, TCP connections) register a hook here and end each client
- * with the reason given, so close() can await them all.
+ * (SSE streams, TCP connections, and whatever an embedding program adds)
+ * register a hook here and end each client with the reason given, so close()
+ * can await them all.
  */
 export type CloseHook = (reason: string) => void | Promise<void>;
 
