@@ -63,4 +63,9 @@ export class Client {
     // Map keeps insertion order: the first key is the oldest.
     if (txns.size > MAX_TXNS) txns.delete(txns.keys().next().value!);
   }
+
+  /** The keys still in their window, oldest first, as [txn, id, at]: what a store saves. */
+  *txns(now: number): Generator<readonly [string, number, number]> {
+    for (const [txn, { id, at }] of this.#txns ?? []) if (now - at < TXN_WINDOW_MS) yield [txn, id, at];
+  }
 }

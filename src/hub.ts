@@ -202,7 +202,7 @@ export class Hub extends EventEmitter {
     this.emit("room-leave", client, room.name);
     // An empty room is forgotten with its history: rooms cannot pile up without members.
     if (room.members.size === 0) this.#rooms.delete(room.name);
-    if (client.currentRoom === room.name) client.currentRoom = lastOf(client.rooms) ?? DEFAULT_ROOM;
+    if (client.currentRoom === room.name) client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
     // A store (--data-dir) keeps the history of a room forgotten here.
     if (room.members.size === 0) this.emit("room-end", room);
   }
@@ -435,10 +435,4 @@ export class Hub extends EventEmitter {
   close(): void {
     clearInterval(this.#sweeper);
   }
-}
-
-function lastOf<T>(set: Set<T>): T | undefined {
-  let last: T | undefined;
-  for (const item of set) last = item;
-  return last;
 }

@@ -87,3 +87,8 @@ function drain(stream: NodeJS.WritableStream): Promise<void> {
     stream.write("", () => resolve());
   });
 }
+
+/** An unexpected error as one log field: its stack when it has one. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error);
+}

@@ -11,18 +11,15 @@ import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createChatServer } from "../src/index.js";
 import { get, seedPost, seedUrl } from "./core-helpers.js";
+import { CLI, ensureBuilt } from "./helpers.js";
 
 /** The CLI as a process, the library mounted elsewhere, and the packed tarball (spec §9). */
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = join(ROOT, "dist", "cli.js");
 const LISTENING = /^pollchat listening on (http:\/\/(\S+):(\d+))$/m;
 
-beforeAll(async () => {
-  // `npm test` builds first; a lone `vitest run` of this file builds if dist/ is missing.
-  if (!existsSync(CLI)) await run(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT]);
-}, 120_000);
+beforeAll(ensureBuilt, 120_000);
 
 interface Running {
   child: ChildProcess;

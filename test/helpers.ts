@@ -1,3 +1,8 @@
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { createChatServer, type ChatOptions, type ChatServer } from "../src/index.js";
 
 export interface TestServer {
@@ -32,4 +37,18 @@ export async function joinApi(url: string, name: string, room?: string): Promise
   const r = await postJson(`${url}/api/join`, room === undefined ? { name } : { name, room });
   if (r.status !== 200) throw new Error(`join ${name}: ${r.status} ${JSON.stringify(r.body)}`);
   return { token: r.body.token, cursor: r.body.cursor, auth: { authorization: `Bearer ${r.body.token}` } };
+}
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+/** The built CLI, as `npm start` and the packed tarball run it. */
+export const CLI = join(ROOT, "dist", "cli.js");
+
+/**
+ * Builds dist/ when it is missing or older than src/: `npm test` builds first,
+ * a lone `vitest run` of a file that starts the CLI builds here.
+ */
+export async function ensureBuilt(): Promise<void> {
+  const newestSource = Math.max(...readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" }).map((f) => statSync(join(ROOT, "src", f)).mtimeMs));
+  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSource) return;
+  await promisify(execFile)(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT]);
 }

@@ -48,11 +48,13 @@ describe("Metrics registry", () => {
     expect(valueOf(families, "d_seconds", {}, "d_seconds_sum")).toBeCloseTo(7.55);
   });
 
-  it("lets a transport started later take over a gauge registered as 0", () => {
+  it("reads a gauge at scrape time and refuses a name registered twice", () => {
     const m = new Metrics();
-    m.gauge("pollchat_sse_streams", "Streams.", () => 0);
-    m.gauge("pollchat_sse_streams", "Streams.", () => 4);
+    let streams = 0;
+    m.gauge("pollchat_sse_streams", "Streams.", () => streams);
+    streams = 4;
     expect(valueOf(parsePrometheus(m.render()), "pollchat_sse_streams")).toBe(4);
+    expect(() => m.gauge("pollchat_sse_streams", "again", () => 0)).toThrow(/twice/);
     expect(() => m.counter("pollchat_sse_streams", "again")).toThrow(/twice/);
   });
 });

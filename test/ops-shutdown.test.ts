@@ -1,24 +1,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { request, Agent } from "node:http";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { startServer, type TestServer } from "./helpers.js";
+import { CLI as cli, ensureBuilt, startServer, type TestServer } from "./helpers.js";
 import { scrape, valueOf } from "./ops-helpers.js";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const cli = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
 let child: ChildProcess | undefined;
 let server: TestServer | undefined;
 
-beforeAll(async () => {
-  // `npm test` builds first; a lone `vitest run` of this file builds here.
-  if (existsSync(cli)) return;
-  const tsc = spawn(process.execPath, [fileURLToPath(new URL("../node_modules/typescript/bin/tsc", import.meta.url)), "-p", root], { stdio: "inherit" });
-  const [code] = await new Promise<[number | null]>((r) => tsc.once("exit", (c) => r([c])));
-  expect(code).toBe(0);
-}, 60_000);
+beforeAll(ensureBuilt, 120_000);
 
 afterEach(async () => {
   if (child && child.exitCode === null) child.kill("SIGKILL");

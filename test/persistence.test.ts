@@ -1,12 +1,11 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { CLI, ensureBuilt } from "./helpers.js";
 
 /**
  * --data-dir through the real CLI process (spec §7): posts, `kill -9` right
@@ -14,15 +13,10 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
  */
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const CLI = join(ROOT, "dist", "cli.js");
 const LOG = "pollchat.log";
 const LISTENING = /^pollchat listening on (http:\/\/\S+)$/m;
 
-beforeAll(async () => {
-  // `npm test` builds first; a lone run of this file builds when dist/ lacks the store.
-  const stale = !existsSync(join(ROOT, "dist", "store", "message-log.js")) || statSync(CLI).mtimeMs < statSync(join(ROOT, "src", "store", "message-log.ts")).mtimeMs;
-  if (stale) await promisify(execFile)(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT]);
-}, 120_000);
+beforeAll(ensureBuilt, 120_000);
 
 interface Running {
   child: ChildProcess;

@@ -2,11 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { resolveOptions, type ChatOptions, type ResolvedOptions } from "../config.js";
 import { Hub } from "../hub.js";
-import { createLogger, silentLogger } from "../log.js";
+import { createLogger, errorText, silentLogger } from "../log.js";
 import { ConnectionLimit } from "../ops/connection-limit.js";
 import { createOps, type Ops } from "../ops/ops.js";
 import type { HttpContext } from "./context.js";
-import { HeldPolls } from "./long-poll.js";
+import { OpenResponses } from "./open-responses.js";
 import { createRequestHandler } from "./router.js";
 import { MessageLog } from "../store/message-log.js";
 import { TcpGateway } from "../tcp-gateway.js";
@@ -39,20 +39,11 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   const store = resolved.dataDir === undefined ? undefined : MessageLog.open(resolved.dataDir, resolved);
   const hub = new Hub(resolved, { lastId: store?.lastId });
   store?.attach(hub);
-  const held = new HeldPolls();
-  const streams = new HeldPolls();
+  const held = new OpenResponses();
+  const streams = new OpenResponses();
   const log =
     resolved.logger ??
     (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));
-  const ops = createOps(hub, { log, openPolls: () => held.size, maxConnectionsPerIp: resolved.maxConnectionsPerIp });
-  const ctx: HttpContext = {
-    hub,
-    options: resolved,
-    held,
-    streams,
-    ops,
-    ...(store && { durable: () => store.durable(), keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit) }),
-  };
   const tcpConnections = new ConnectionLimit(resolved.maxConnectionsPerIp);
   const tcp =
     resolved.tcpPort === undefined
@@ -61,10 +52,23 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
           ...resolved,
           // The same per-address cap as HTTP, counted on its own.
           admit: (socket) => tcpConnections.admit(socket),
-          onUnexpected: (error) => log.error("error", { during: "tcp", error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+          onUnexpected: (error) => log.error("error", { during: "tcp", error: errorText(error) }),
         });
-  ops.metrics.registry.gauge("pollchat_sse_streams", "Server-Sent Events streams now open.", () => streams.size);
-  ops.metrics.registry.gauge("pollchat_tcp_connections", "TCP gateway connections now open.", () => tcp?.connections ?? 0);
+  const ops = createOps(hub, {
+    log,
+    maxConnectionsPerIp: resolved.maxConnectionsPerIp,
+    openPolls: () => held.size,
+    sseStreams: () => streams.size,
+    tcpConnections: () => tcp?.connections ?? 0,
+  });
+  const ctx: HttpContext = {
+    hub,
+    options: resolved,
+    held,
+    streams,
+    ops,
+    ...(store && { durable: () => store.durable(), keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit) }),
+  };
   const handle = createRequestHandler(ctx);
   const server = createServer(
     {
@@ -78,7 +82,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   );
   ops.connections.watch(server);
   // Streams and TCP connections end with a reason, through the same hooks an embedding program can add to.
-  ops.shutdown.onClose(() => streams.answerAll());
+  ops.shutdown.onClose(() => streams.finishAll());
   if (tcp) ops.shutdown.onClose((reason) => tcp.close(reason));
   let closing: Promise<void> | undefined;
 
@@ -86,7 +90,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     new Promise<void>((resolve) => {
       // Mounted in someone else's server, the held polls are still ours to answer.
       if (!server.listening) {
-        held.answerAll();
+        held.finishAll();
         return resolve();
       }
       // Answers from now on say Connection: close, so keep-alive sockets end after them.
@@ -95,7 +99,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
         clearInterval(sweep);
         resolve();
       });
-      held.answerAll();
+      held.finishAll();
       // Connections whose answers were just written go idle a moment later: close them as they do.
       const sweep = setInterval(() => server.closeIdleConnections(), 25).unref();
       server.closeIdleConnections();
@@ -104,7 +108,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
 
   const runCloseHooks = async (): Promise<void> => {
     for (const error of await ops.shutdown.run("server shutting down")) {
-      log.error("error", { during: "shutdown", error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      log.error("error", { during: "shutdown", error: errorText(error) });
     }
   };
 

@@ -3,16 +3,16 @@ import type { ResolvedOptions } from "../config.js";
 import type { Hub } from "../hub.js";
 import type { Envelope } from "../message.js";
 import type { Ops } from "../ops/ops.js";
-import type { HeldPolls } from "./long-poll.js";
+import type { OpenResponses } from "./open-responses.js";
 import type { Query } from "./query.js";
 
 /** What every HTTP handler is given: the hub it speaks to, the options, the open polls. */
 export interface HttpContext {
   readonly hub: Hub;
   readonly options: ResolvedOptions;
-  readonly held: HeldPolls;
+  readonly held: OpenResponses;
   /** Open SSE streams, to be finished with a reason on shutdown. */
-  readonly streams: HeldPolls;
+  readonly streams: OpenResponses;
   /** Metrics, the log, shutdown hooks and the per-address connection cap. */
   readonly ops: Ops;
   /** With --data-dir: resolves once everything accepted so far is on disk. Posts are answered after it. */

@@ -2,6 +2,7 @@ import type { ServerResponse } from "node:http";
 import type { Client } from "../client.js";
 import type { Hub } from "../hub.js";
 import type { Envelope } from "../message.js";
+import type { OpenResponses } from "./open-responses.js";
 import { send } from "./respond.js";
 
 /** How a poll answer's body looks: the seed's text lines, or the JSON of spec §4. */
@@ -15,32 +16,11 @@ export interface PollRequest {
   format: PollFormat;
 }
 
-/** Open held polls, so shutdown can answer each of them instead of cutting it. */
-export class HeldPolls {
-  readonly #answers = new Set<() => void>();
-
-  get size(): number {
-    return this.#answers.size;
-  }
-
-  add(answer: () => void): void {
-    this.#answers.add(answer);
-  }
-
-  delete(answer: () => void): void {
-    this.#answers.delete(answer);
-  }
-
-  answerAll(): void {
-    for (const answer of [...this.#answers]) answer();
-  }
-}
-
 /**
  * The long-poll of spec §1 and §5: answered at once when something is queued,
  * else held until the hub wakes this client or the timer ends it (200, empty).
  */
-export function longPoll(hub: Hub, held: HeldPolls, res: ServerResponse, poll: PollRequest): void {
+export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, poll: PollRequest): void {
   const { client, cursor } = poll;
   if (cursor !== undefined) hub.resume(client, cursor);
   hub.attach(client);

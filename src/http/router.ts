@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ChatError } from "../errors.js";
+import { errorText } from "../log.js";
 import { routeLabel, watchRequest } from "../ops/chat-metrics.js";
 import { METRICS_CONTENT_TYPE } from "../ops/metrics.js";
 import type { HttpContext, Request } from "./context.js";
@@ -23,7 +24,7 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
     watchRequest(ctx.ops.metrics, res, () => route);
     const fail = (error: unknown): void => {
       if (!(error instanceof ChatError)) {
-        ctx.ops.log.error("error", { route, error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+        ctx.ops.log.error("error", { route, error: errorText(error) });
         error = new ChatError("internal");
       }
       sendError(res, error as ChatError, isApi || json);

@@ -18,9 +18,11 @@ export interface ChatMetrics {
   readonly pollDuration: Histogram;
 }
 
-/** Where the gauges read from; transports not yet started report 0. */
+/** Where the gauges read from, at scrape time. */
 export interface GaugeSources {
   openPolls: () => number;
+  sseStreams: () => number;
+  tcpConnections: () => number;
   httpConnections: () => number;
 }
 
@@ -32,9 +34,8 @@ export function createChatMetrics(hub: Hub, sources: GaugeSources): ChatMetrics 
   const registry = new Metrics();
   registry.gauge("pollchat_sessions", "Sessions now open (any transport).", () => hub.sessionCount);
   registry.gauge("pollchat_open_polls", "Long-polls now held open.", sources.openPolls);
-  // SSE and the TCP gateway replace these readers when they start (Metrics.gauge with the same name).
-  registry.gauge("pollchat_sse_streams", "Server-Sent Events streams now open.", () => 0);
-  registry.gauge("pollchat_tcp_connections", "TCP gateway connections now open.", () => 0);
+  registry.gauge("pollchat_sse_streams", "Server-Sent Events streams now open.", sources.sseStreams);
+  registry.gauge("pollchat_tcp_connections", "TCP gateway connections now open.", sources.tcpConnections);
   registry.gauge("pollchat_http_connections", "HTTP connections now open on this server.", sources.httpConnections);
   const messages = registry.counter("pollchat_messages_total", "Messages accepted (chat, private, presence, system answers).");
   const deliveries = registry.counter("pollchat_deliveries_total", "Messages put on a client's queue: one per recipient of each message.");

@@ -53,7 +53,7 @@ export class Gauge implements Metric {
   readonly type = "gauge";
   readonly name: string;
   readonly help: string;
-  read: () => number;
+  readonly read: () => number;
 
   constructor(name: string, help: string, read: () => number) {
     this.name = name;
@@ -119,16 +119,8 @@ export class Metrics {
     return this.#add(new Counter(name, help, labelNames));
   }
 
-  /**
-   * A value read at scrape time. Registering a name again replaces the reader,
-   * so a transport started later (SSE, TCP) takes over a gauge registered as 0.
-   */
+  /** A value read at scrape time: a transport reports its count by giving a function, not by pushing updates. */
   gauge(name: string, help: string, read: () => number): Gauge {
-    const existing = this.#metrics.get(name);
-    if (existing instanceof Gauge) {
-      existing.read = read;
-      return existing;
-    }
     return this.#add(new Gauge(name, help, read));
   }
 

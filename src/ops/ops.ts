@@ -1,7 +1,7 @@
 import type { Client } from "../client.js";
 import type { EndReason, Hub } from "../hub.js";
 import type { Logger } from "../log.js";
-import { createChatMetrics, type ChatMetrics } from "./chat-metrics.js";
+import { createChatMetrics, type ChatMetrics, type GaugeSources } from "./chat-metrics.js";
 import { ConnectionLimit } from "./connection-limit.js";
 import { Shutdown } from "./shutdown.js";
 
@@ -13,9 +13,12 @@ export interface Ops {
   readonly connections: ConnectionLimit;
 }
 
-export function createOps(hub: Hub, opts: { log: Logger; openPolls: () => number; maxConnectionsPerIp: number }): Ops {
+export function createOps(
+  hub: Hub,
+  opts: { log: Logger; maxConnectionsPerIp: number } & Omit<GaugeSources, "httpConnections">,
+): Ops {
   const connections = new ConnectionLimit(opts.maxConnectionsPerIp);
-  const metrics = createChatMetrics(hub, { openPolls: opts.openPolls, httpConnections: () => connections.total });
+  const metrics = createChatMetrics(hub, { ...opts, httpConnections: () => connections.total });
   logHub(hub, opts.log);
   return { metrics, log: opts.log, shutdown: new Shutdown(), connections };
 }

@@ -1,7 +1,7 @@
 import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
 import { rename } from "node:fs/promises";
 import { join } from "node:path";
-import { TXN_WINDOW_MS, type Client } from "../client.js";
+import type { Client } from "../client.js";
 import type { Hub } from "../hub.js";
 import type { ChatMessage, Envelope } from "../message.js";
 import { Room } from "../room.js";
@@ -77,7 +77,6 @@ export class MessageLog {
   /** History of rooms that lost their last member, oldest-emptied first. */
   readonly #kept = new Map<string, Room>();
   /** Idempotency keys by session, for snapshots (Client keeps its own privately). */
-  readonly #txns = new Map<string, Map<string, readonly [string, number, number]>>();
 
   private constructor(dir: string, options: MessageLogOptions) {
     this.dir = dir;
@@ -109,9 +108,6 @@ export class MessageLog {
     hub.restore(restored.sessions, restored.history);
     const live = new Set(hub.rooms().map((r) => r.name));
     for (const [name, envelopes] of restored.history) if (!live.has(name)) this.#keep(name, envelopes);
-    for (const s of restored.sessions) {
-      if (s.txns.length > 0) this.#txns.set(s.name.toLowerCase(), new Map(s.txns.map((t) => [t[0], t])));
-    }
     this.#setAside(restored);
     // Start from a compacted file: bounded by --history, and no torn tail for new lines to follow.
     const snapshot = this.#snapshot();
@@ -169,10 +165,7 @@ export class MessageLog {
       this.#detach.push(() => hub.off(event, logged));
     };
     on("session", (client: Client) => this.#append(sessionStartLine(client)));
-    on("session-end", (client: Client) => {
-      this.#txns.delete(client.key);
-      this.#append(endLine(client));
-    });
+    on("session-end", (client: Client) => this.#append(endLine(client)));
     on("room-join", (client: Client, room: string) => this.#append(roomLine("join", client, room)));
     on("room-current", (client: Client, room: string) => this.#append(roomLine("cur", client, room)));
     on("room-leave", (client: Client, room: string) => this.#append(roomLine("left", client, room)));
@@ -190,15 +183,7 @@ export class MessageLog {
       this.#acked.add(client);
       this.#schedule();
     });
-    on("txn", (client: Client, txn: string, id: number, at: number) => {
-      let table = this.#txns.get(client.key);
-      if (!table) this.#txns.set(client.key, (table = new Map()));
-      table.delete(txn);
-      table.set(txn, [txn, id, at]);
-      // Mirrors Client's own bound; older keys would be past their window anyway.
-      if (table.size > 1000) table.delete(table.keys().next().value!);
-      this.#append(txnLine(client.key, txn, id, at));
-    });
+    on("txn", (client: Client, txn: string, id: number, at: number) => this.#append(txnLine(client.key, txn, id, at)));
   }
 
   #append(line: string): void {
@@ -300,7 +285,7 @@ export class MessageLog {
 
   #snapshot(): Buffer {
     const kept = [...this.#kept.values()].map((room) => room.history(Number.MAX_SAFE_INTEGER, Infinity));
-    return Buffer.from(snapshotLines(this.#hub!, kept, this.#txns, TXN_WINDOW_MS, this.#now()).join("\n") + "\n");
+    return Buffer.from(snapshotLines(this.#hub!, kept, this.#now()).join("\n") + "\n");
   }
 
   /** A failed write or sync cannot be trusted to be retried (the kernel may have dropped the pages): stop logging, refuse posts. */

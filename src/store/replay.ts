@@ -146,7 +146,7 @@ export function replay(data: Buffer, options: ReplayOptions): ReplayResult {
         s.rooms.delete(r.r);
         members.get(r.r)?.delete(r.n);
         // As Hub.leave does: the current room falls back to the last one joined.
-        if (s.current === r.r) s.current = lastOf(s.rooms) ?? DEFAULT_ROOM;
+        if (s.current === r.r) s.current = [...s.rooms].at(-1) ?? DEFAULT_ROOM;
         return;
       }
       case "end":
@@ -199,10 +199,4 @@ function decode(bytes: Buffer): LogRecord | undefined {
     return undefined;
   }
   return parseRecord(line);
-}
-
-function lastOf<T>(set: Set<T>): T | undefined {
-  let last: T | undefined;
-  for (const item of set) last = item;
-  return last;
 }

@@ -2,9 +2,6 @@ import type { Hub } from "../hub.js";
 import type { Envelope } from "../message.js";
 import { envelopeLine, headLine, historyLine, sessionLine, txnLine } from "./records.js";
 
-/** Idempotency keys by session key: key -> [txn, id, at]. */
-export type TxnTable = ReadonlyMap<string, ReadonlyMap<string, readonly [string, number, number]>>;
-
 /**
  * The hub's state now, as log lines: what a compacted file starts with.
  * Kept: each room's history (--history per room, rooms with members and the
@@ -12,7 +9,7 @@ export type TxnTable = ReadonlyMap<string, ReadonlyMap<string, readonly [string,
  * each session with its rooms and queue, idempotency keys in their window.
  * Built synchronously, so it is one consistent moment of the hub.
  */
-export function snapshotLines(hub: Hub, kept: Iterable<readonly Envelope[]>, txns: TxnTable, txnWindowMs: number, now: number): string[] {
+export function snapshotLines(hub: Hub, kept: Iterable<readonly Envelope[]>, now: number): string[] {
   const lines = [headLine(hub.lastId)];
   const written = new Set<number>();
   const writeHistory = (envelopes: readonly Envelope[]): void => {
@@ -32,9 +29,7 @@ export function snapshotLines(hub: Hub, kept: Iterable<readonly Envelope[]>, txn
       written.add(envelope.id);
     }
     lines.push(sessionLine(client));
-    for (const [txn, id, at] of txns.get(client.key)?.values() ?? []) {
-      if (now - at < txnWindowMs) lines.push(txnLine(client.key, txn, id, at));
-    }
+    for (const [txn, id, at] of client.txns(now)) lines.push(txnLine(client.key, txn, id, at));
   }
   return lines;
 }
