@@ -53,6 +53,22 @@ describe("seed long-poll", () => {
     expect(await (await poll).text()).toBe("* alice joined lobby\nalice : hi bob\n");
   });
 
+  it("keeps the seed's jQuery client working: $.param encoding, message before name, its 5 s ajax timeout", async () => {
+    // The URLs the seed's Socket.prototype.send and _poll produce with $.ajax({type: "GET", data}).
+    const s = await start({ pollTimeoutMs: undefined, corsOrigin: "http://chat.example" });
+    const headers = { Origin: "http://chat.example", Accept: "*/*", "X-Requested-With": "XMLHttpRequest" };
+    const first = await fetch(`${s.url}/?name=Raynos`, { headers });
+    expect(first.status).toBe(200);
+    expect(first.headers.get("access-control-allow-origin")).toBe("http://chat.example");
+    await first.text();
+    const held = nextRequest(s);
+    const poll = fetch(`${s.url}/?name=Raynos`, { headers, signal: AbortSignal.timeout(5000) });
+    await held;
+    const sent = await fetch(`${s.url}/?message=Hello+world%21&name=Raynos`, { headers });
+    expect(await sent.text()).toMatch(/^ok \d+\n$/);
+    expect(await (await poll).text()).toBe("Raynos : Hello world!\n");
+  });
+
   it("answers at once when messages are already queued", async () => {
     const s = await start({ pollTimeoutMs: 10_000 });
     const cursor = await register(s.url, "bob");
