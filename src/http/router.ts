@@ -35,7 +35,6 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       isApi = (req.url ?? "/").startsWith("/api/");
       const target = splitTarget(req.url);
       const request: Request = { req, res, path: target.path, query: target.query };
-      isApi = target.path.startsWith("/api/");
       route = routeLabel(target.path, target.query.has("name"), target.query.has("message"));
       if (ctx.ops.connections.refuses(req.socket)) {
         throw new ChatError("too_many_connections", undefined, { retryAfter: 1, headers: { Connection: "close" } });
@@ -59,7 +58,7 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
         return;
       }
       if (target.path === "/" && (target.query.has("name") || target.query.has("message"))) {
-        json = wantsJson(req.headers.accept, target.query.has("format") ? target.query.get("format") : undefined);
+        json = wantsJson(req.headers.accept, target.query.get("format"));
         if (method !== "GET") throw notAllowed("GET");
         // A post with --data-dir answers once durable: a failed write becomes an answer here.
         handleSeed(ctx, request)?.catch(fail);

@@ -76,7 +76,6 @@ export class MessageLog {
   #compactAt: number;
   /** History of rooms that lost their last member, oldest-emptied first. */
   readonly #kept = new Map<string, Room>();
-  /** Idempotency keys by session, for snapshots (Client keeps its own privately). */
 
   private constructor(dir: string, options: MessageLogOptions) {
     this.dir = dir;
