@@ -64,6 +64,21 @@ export class ClientQueue {
     this.ack(cursor);
   }
 
+  /** The id `back` entries before the entry `id` (`id` itself for 0); `since` when there are not that many. */
+  idBefore(id: number, back: number): number {
+    if (back === 0) return id;
+    let i = this.#entries.length - 1;
+    while (i >= 0 && this.#entries[i]!.id > id) i--;
+    return i - back >= 0 ? this.#entries[i - back]!.id : this.#since;
+  }
+
+  /** The entries newer than `id`, oldest first (a copy, found from the newest end: a stream asks for what it has not written). */
+  after(id: number): Envelope[] {
+    let i = this.#entries.length;
+    while (i > 0 && this.#entries[i - 1]!.id > id) i--;
+    return this.#entries.slice(i);
+  }
+
   /** The entries to send now, oldest first (a copy: later pushes do not change an answer being written). */
   peek(): Envelope[] {
     return this.#entries.slice();

@@ -14,12 +14,19 @@ export interface PumpOptions {
   maxPending: number;
   /** The session ended (left, expired, shut down). */
   onEnd: () => void;
+  /**
+   * Entries written but kept in the queue anyway, newest first: a client that
+   * reconnects with the last id it saw (SSE's Last-Event-ID) gets again what
+   * died in the network with its old connection. 0 for a transport whose
+   * session ends with its connection (TCP). @default 0
+   */
+  keepWritten?: number;
 }
 
 /**
  * Keeps a stream (an SSE response, a TCP socket) fed from a client's queue,
  * the shared half of every streaming transport. An entry leaves the queue once
- * its bytes were handed to the network, never before.
+ * its bytes were handed to the network (and `keepWritten` newer ones were), never before.
  */
 export function pumpQueue(hub: Hub, client: Client, out: Writable, options: PumpOptions): () => void {
   // What has been written but perhaps not yet flushed: never written twice.
@@ -37,8 +44,7 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
     if (out.writableLength > options.maxPending || out.destroyed) return;
     let chunk = "";
     let upTo = sentUpTo;
-    for (const entry of client.queue.peek()) {
-      if (entry.id <= sentUpTo) continue;
+    for (const entry of client.queue.after(sentUpTo)) {
       const text = options.format(entry);
       if (text !== undefined) chunk += text;
       upTo = entry.id;
@@ -47,11 +53,12 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
     }
     if (upTo === sentUpTo) return;
     sentUpTo = upTo;
-    if (chunk === "") hub.ack(client, upTo);
+    const ack = (): void => hub.ack(client, client.queue.idBefore(upTo, options.keepWritten ?? 0));
+    if (chunk === "") ack();
     else
       out.write(chunk, (error) => {
         if (error) return;
-        hub.ack(client, upTo);
+        ack();
         // Flushed: room for more. ("drain" alone is not enough: it fires only after a write returned false.)
         pump();
       });

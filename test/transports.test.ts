@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
 import { LineClient, SseClient } from "./transport-clients.js";
@@ -196,6 +197,21 @@ describe("TCP gateway limits", () => {
     await flooder.waitFor((l) => /^error not_reading: \d+ lines refused/.test(l), "the not_reading notice", 10_000);
   });
 
+  it("closes its side too after a goodbye, even when the peer keeps its half open", async () => {
+    const { tcpPort } = await start();
+    const peer = connect({ port: tcpPort, host: "127.0.0.1", allowHalfOpen: true });
+    open.push({ close: () => peer.destroy() });
+    let text = "";
+    peer.setEncoding("utf8").on("data", (d: string) => (text += d));
+    const ended = new Promise((r) => peer.once("end", r));
+    peer.write("exit\n");
+    await ended;
+    expect(text).toContain("Bye\n");
+    // The server freed the connection although this peer never closed its half.
+    for (let i = 0; i < 100 && server!.chat.tcp!.connections > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(server!.chat.tcp!.connections).toBe(0);
+  });
+
   it("turns away connections past the per-address cap", async () => {
     const { tcpPort } = await start({ maxConnectionsPerIp: 2 });
     await tcp(tcpPort, "one");
@@ -229,6 +245,36 @@ describe("SSE", () => {
     await again.waitFor((e) => JSON.parse(e.data).text === "e", "e");
     const resumed = again.events.map((e) => Number(e.id));
     expect(resumed).toEqual(ids.slice(2));
+  });
+
+  it("replays what a dead connection had been sent but its reader never got, after Last-Event-ID", async () => {
+    const { url } = await start({ rate: 1e6 });
+    const port = server!.port;
+    const viewer = await joinApi(url, "viewer");
+    const poster = await joinApi(url, "poster");
+    // A raw stream that reads its first event, then stops reading and dies.
+    const raw = connect(port, "127.0.0.1");
+    raw.write(`GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${viewer.token}\r\n\r\n`);
+    let text = "";
+    raw.setEncoding("utf8");
+    const lastSeen = await new Promise<string>((resolve) => {
+      raw.on("data", (d: string) => {
+        text += d;
+        const m = /id: (\d+)\n/.exec(text);
+        if (m) {
+          raw.pause();
+          resolve(m[1]!);
+        }
+      });
+    });
+    const ids: number[] = [];
+    for (let i = 0; i < 150; i++) ids.push((await postJson(`${url}/api/messages`, { text: `${i} ${"z".repeat(1500)}` }, poster.auth)).body.id);
+    raw.destroy();
+    const again = sse(url, viewer.auth, { "Last-Event-ID": lastSeen });
+    await again.waitFor((e) => Number(e.id) === ids.at(-1), "the last message");
+    const replayed = again.events.filter((e) => e.event === "message").map((e) => Number(e.id));
+    expect(again.events.some((e) => e.event === "gap")).toBe(false);
+    expect(replayed).toEqual(ids);
   });
 
   it("resumes from ?cursor= too, and a cursor from before a restart starts with a gap", async () => {

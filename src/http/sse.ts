@@ -4,6 +4,9 @@ import { parseCursor } from "../validate.js";
 import type { HttpContext, Request } from "./context.js";
 import { sessionOf } from "./auth.js";
 
+/** Events an SSE stream keeps queued after writing them, for a reconnect to replay. */
+const SSE_REPLAY = 256;
+
 /**
  * GET /api/events (spec §4): the client's queue as Server-Sent Events. It
  * resumes after Last-Event-ID (or ?cursor=), counts as presence while open,
@@ -36,6 +39,9 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
     format: (entry) => entry.event,
     maxPending: ctx.options.maxPendingBytes,
     onEnd: () => finish("session ended"),
+    // Written is not received: an EventSource that reconnects with Last-Event-ID gets
+    // the last events again from here; past this many it gets a gap instead.
+    keepWritten: Math.min(SSE_REPLAY, Math.floor(ctx.options.maxQueue / 2)),
   });
   const heartbeat = setInterval(() => {
     if (res.writableLength <= ctx.options.maxPendingBytes) res.write(": heartbeat\n\n");
