@@ -66,8 +66,6 @@ export type EndReason = "left" | "expired" | "shutdown";
  */
 export class Hub extends EventEmitter {
   readonly options: HubOptions;
-  /** Ids below this were issued before this hub started (a cursor that old gets a gap). */
-  readonly startId: number;
   readonly #now: () => number;
   readonly #clients = new Map<string, Client>();
   readonly #byToken = new Map<string, Client>();
@@ -84,7 +82,6 @@ export class Hub extends EventEmitter {
     // Ids are microsecond timestamps, bumped by one when two meet: they increase,
     // and a restarted hub (with or without a log) never issues an id again.
     this.#lastId = Math.max(opts.lastId ?? 0, this.#now() * 1000);
-    this.startId = this.#lastId;
     const sweepEvery = Math.max(10, Math.min(1000, Math.floor(options.sessionTtlMs / 4)));
     this.#sweeper = setInterval(() => this.sweep(), sweepEvery).unref();
   }

@@ -64,7 +64,7 @@ export class TcpGateway {
   /** Says goodbye to every connection with a reason, then stops listening. */
   close(reason = "server shutting down"): Promise<void> {
     return new Promise((resolve) => {
-      for (const socket of this.#sockets) socket.end(`* ${reason}\n`);
+      for (const socket of this.#sockets) goodbye(socket, `* ${reason}\n`);
       this.#server.close(() => resolve());
       // A client that never reads would hold close() forever.
       setTimeout(() => {
@@ -76,7 +76,7 @@ export class TcpGateway {
   #connect(socket: Socket): void {
     socket.on("error", () => {}); // a reset by the peer ends like a close
     if (!this.#options.admit(socket)) {
-      socket.end("* too many connections from your address\n");
+      goodbye(socket, "* too many connections from your address\n");
       return;
     }
     this.#sockets.add(socket);
@@ -84,7 +84,7 @@ export class TcpGateway {
     // Half-open peers (a laptop that slept) are found by TCP keep-alive, not by chat silence.
     socket.setKeepAlive(true, 60_000);
     socket.write(`Hello ${socket.remoteAddress}:${socket.remotePort}\nWhat is your name?\n`);
-    const nameTimer = setTimeout(() => socket.end("* no name given, goodbye\n"), this.#options.nameTimeoutMs);
+    const nameTimer = setTimeout(() => goodbye(socket, "* no name given, goodbye\n"), this.#options.nameTimeoutMs);
     let client: Client | undefined;
     let stopPump = (): void => {};
     let resumeCheck: NodeJS.Timeout | undefined;
@@ -121,7 +121,7 @@ export class TcpGateway {
     const handleLine = (line: string): void => {
       if (line.trim() === "exit") {
         endSession();
-        socket.end("Bye\n");
+        goodbye(socket, "Bye\n");
         return;
       }
       if (!client) {
@@ -133,7 +133,7 @@ export class TcpGateway {
         stopPump = pumpQueue(this.#hub, self, socket, {
           format: (entry) => (isOwnLine(entry, self) ? undefined : entry.line),
           maxPending: this.#options.maxPendingBytes,
-          onEnd: () => socket.end("* your session ended\n"),
+          onEnd: () => goodbye(socket, "* your session ended\n"),
         });
         return;
       }
@@ -178,6 +178,14 @@ export class TcpGateway {
       return undefined;
     }
   }
+}
+
+/**
+ * Says a last line and closes. end() alone only half-closes: a peer that keeps
+ * its own half open would hold the socket (and its per-address slot) for good.
+ */
+function goodbye(socket: Socket, line: string): void {
+  socket.end(line, () => socket.destroy());
 }
 
 /** The sender gets no echo of its own lines (spec §6); answers to its commands it does get. */

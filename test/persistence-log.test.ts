@@ -119,6 +119,18 @@ describe("group commit", () => {
     expect(batches).toBeLessThanOrEqual(posts);
   });
 
+  it("refuses to confirm once closed: a post that lands after close() is not answered as durable", async () => {
+    const dir = await tempDir();
+    const { hub, log } = hubWithLog(dir);
+    const poster = hub.clientForName("late", {});
+    hub.post(poster, { text: "before close" });
+    await log.durable();
+    await log.close();
+    hub.post(poster, { text: "after close" });
+    await expect(log.durable()).rejects.toThrow(/closed/);
+    expect(readFileSync(join(dir, LOG_FILE), "utf8")).not.toContain("after close");
+  });
+
   it("shares one write and sync among everything accepted while the previous one was on its way", async () => {
     const dir = await tempDir();
     const { hub, log } = hubWithLog(dir);

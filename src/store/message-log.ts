@@ -119,6 +119,13 @@ export class MessageLog {
   /** Resolves once everything accepted so far is on disk; rejects when the log cannot be written. */
   durable(): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
+    // Lines are no longer appended once closed: confirming would be a lie.
+    if (this.#closed) return Promise.reject(new Error(`the message log in ${this.dir} is closed`));
+    return this.#flushed();
+  }
+
+  /** Resolves once everything appended so far is on disk. */
+  #flushed(): Promise<void> {
     if (this.#pending.length === 0 && !this.#running) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#waiters.push({ resolve, reject });
@@ -146,7 +153,7 @@ export class MessageLog {
     this.#closing ??= (async () => {
       this.#closed = true;
       for (const off of this.#detach) off();
-      await this.durable().catch(() => {});
+      await this.#flushed().catch(() => {});
       if (this.#fd >= 0) closeSync(this.#fd);
       this.#fd = -1;
     })();
@@ -174,7 +181,7 @@ export class MessageLog {
       const m = envelope.message;
       // A system answer is logged on "system", which names its one recipient.
       if (m.type === "system") return;
-      this.#append(m.type === "private" ? messageLine(envelope, privateRecipients(m)) : messageLine(envelope));
+      this.#append(m.type === "private" ? messageLine(envelope, this.#privateRecipients(m)) : messageLine(envelope));
     });
     on("system", (client: Client, envelope: Envelope) => this.#append(messageLine(envelope, [client.key])));
     on("ack", (client: Client) => {
@@ -183,6 +190,12 @@ export class MessageLog {
       this.#schedule();
     });
     on("txn", (client: Client, txn: string, id: number, at: number) => this.#append(txnLine(client.key, txn, id, at)));
+  }
+
+  /** The two ends of a private message whose sessions are logged (a TCP end is not: it cannot come back). */
+  #privateRecipients(m: ChatMessage): string[] {
+    const ends = new Set([m.to!.toLowerCase(), m.from.toLowerCase()]);
+    return [...ends].filter((key) => this.#hub?.client(key)?.resumable !== false);
   }
 
   #append(line: string): void {
@@ -334,11 +347,6 @@ export class MessageLog {
   }
 }
 
-function privateRecipients(m: ChatMessage): string[] {
-  const to = m.to!.toLowerCase();
-  const from = m.from.toLowerCase();
-  return to === from ? [to] : [to, from];
-}
 
 function readIfThere(path: string): Buffer {
   try {

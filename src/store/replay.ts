@@ -108,6 +108,8 @@ export function replay(data: Buffer, options: ReplayOptions): ReplayResult {
         return;
       }
       case "sess": {
+        // A queue's start id was issued too (reserved, never a message's): the sequence continues above it.
+        if (r.s > result.lastId) result.lastId = r.s;
         const key = r.n.toLowerCase();
         drop(key);
         const s: SessionState = {
