@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { resolveOptions, type ChatOptions, type ResolvedOptions } from "../config.js";
 import { Hub } from "../hub.js";
 import { createLogger, errorText, silentLogger } from "../log.js";
@@ -85,6 +85,14 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   ops.shutdown.onClose(() => streams.finishAll());
   if (tcp) ops.shutdown.onClose((reason) => tcp.close(reason));
   let closing: Promise<void> | undefined;
+  // For close(): which connections are open, and which of them ever sent a request.
+  const connections = new Set<Socket>();
+  const asked = new WeakSet<Socket>();
+  server.on("connection", (socket: Socket) => {
+    connections.add(socket);
+    socket.once("close", () => connections.delete(socket));
+  });
+  server.on("request", (req: IncomingMessage) => asked.add(req.socket));
 
   const closeHttp = (): Promise<void> =>
     new Promise<void>((resolve) => {
@@ -101,8 +109,14 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       });
       held.finishAll();
       // Connections whose answers were just written go idle a moment later: close them as they do.
-      const sweep = setInterval(() => server.closeIdleConnections(), 25).unref();
-      server.closeIdleConnections();
+      // closeIdleConnections() passes over a connection that never sent a request (a client's
+      // spare, a slowloris): with nothing to answer on it, it is closed too.
+      const closeIdle = (): void => {
+        server.closeIdleConnections();
+        for (const socket of connections) if (!asked.has(socket)) socket.destroy();
+      };
+      const sweep = setInterval(closeIdle, 25).unref();
+      closeIdle();
       setTimeout(() => server.closeAllConnections(), CLOSE_GRACE_MS).unref();
     });
 
