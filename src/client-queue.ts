@@ -34,13 +34,16 @@ export class ClientQueue {
 
   /** Adds a message; past the bound the oldest goes into the gap entry. Returns how many were dropped. */
   push(envelope: Envelope): number {
-    this.#entries.push(envelope);
-    const head = this.#entries[0]!;
-    const real = head.message.type === "gap" ? this.#entries.length - 1 : this.#entries.length;
-    if (real <= this.#max) return 0;
-    const dropIndex = head.message.type === "gap" ? 1 : 0;
-    const [dropped] = this.#entries.splice(dropIndex, 1);
-    this.#addGap(dropped!.id, 1);
+    const entries = this.#entries;
+    entries.push(envelope);
+    const head = entries[0]!;
+    const gapAtHead = head.message.type === "gap";
+    if (entries.length - (gapAtHead ? 1 : 0) <= this.#max) return 0;
+    // The gap entry takes the dropped message's slot, so nothing moves: a splice
+    // from index 1 copied the whole queue on every message to a full one.
+    // (shift() is cheap: V8 trims a long array at its start instead of copying it.)
+    if (gapAtHead) entries.shift();
+    entries[0] = this.#gap(entries[0]!.id, 1, gapAtHead ? head : undefined);
     return 1;
   }
 
@@ -86,10 +89,16 @@ export class ClientQueue {
 
   #addGap(id: number, missed: number | null): void {
     const head = this.#entries[0];
-    const previous = head?.message.type === "gap" ? head.message.missed : 0;
+    if (head?.message.type === "gap") this.#entries[0] = this.#gap(id, missed, head);
+    else this.#entries.unshift(this.#gap(id, missed, undefined));
+  }
+
+  /** A gap entry for `missed` more messages (null: unknown), taking over the count of the one before it. */
+  #gap(id: number, missed: number | null, before: Envelope | undefined): Envelope {
+    const previous = before === undefined ? 0 : before.message.missed;
     const total = previous === null || missed === null ? null : (previous ?? 0) + missed;
     const gap: ChatMessage = {
-      id: Math.max(id, head?.message.type === "gap" ? head.id : 0),
+      id: Math.max(id, before === undefined ? 0 : before.id),
       type: "gap",
       room: "",
       from: "",
@@ -97,7 +106,6 @@ export class ClientQueue {
       ts: this.#now(),
       missed: total,
     };
-    if (head?.message.type === "gap") this.#entries[0] = new Envelope(gap);
-    else this.#entries.unshift(new Envelope(gap));
+    return new Envelope(gap);
   }
 }

@@ -17,7 +17,6 @@ export class Client {
   readonly key: string;
   readonly token: string | undefined;
   readonly queue: ClientQueue;
-  readonly bucket: TokenBucket;
   /** The hub emits this when the queue gains entries or the session ends: held polls and streams listen for it. */
   readonly wakeEvent: symbol;
   readonly rooms = new Set<string>();
@@ -30,13 +29,17 @@ export class Client {
   readonly resumable: boolean;
   /** Made on the first txn: most clients never send one, and an empty Map costs ~250 bytes per session. */
   #txns: Map<string, TxnRecord> | undefined;
+  /** Made on the first post: a client that only polls never needs one (see `bucket`). */
+  #bucket: TokenBucket | undefined;
+  readonly #newBucket: () => TokenBucket;
 
   constructor(init: {
     name: string;
     token: string | undefined;
     room: string;
     queue: ClientQueue;
-    bucket: TokenBucket;
+    /** Makes the client's rate-limit bucket, when it first posts. */
+    newBucket: () => TokenBucket;
     now: number;
     resumable?: boolean;
   }) {
@@ -46,9 +49,14 @@ export class Client {
     this.token = init.token;
     this.currentRoom = init.room;
     this.queue = init.queue;
-    this.bucket = init.bucket;
+    this.#newBucket = init.newBucket;
     this.lastSeen = init.now;
     this.wakeEvent = Symbol(init.name);
+  }
+
+  /** The post rate limit. A bucket made at the first post is full, as one made with the session would be by then. */
+  get bucket(): TokenBucket {
+    return (this.#bucket ??= this.#newBucket());
   }
 
   txnId(txn: string, now: number): number | undefined {

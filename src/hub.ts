@@ -72,6 +72,8 @@ export class Hub extends EventEmitter {
   readonly #rooms = new Map<string, Room>();
   #lastId: number;
   #sweeper: NodeJS.Timeout;
+  /** One function for every client, which makes its bucket when it first posts. */
+  readonly #newBucket = (): TokenBucket => new TokenBucket(this.options.rate, this.options.rate * 2, this.#now);
 
   constructor(options: HubOptions, opts: { now?: () => number; lastId?: number } = {}) {
     super();
@@ -151,7 +153,7 @@ export class Hub extends EventEmitter {
       // The queue starts at an id no message will carry: a gap placed at its start
       // (a cursor from before a restart) then never shares an id with a message.
       queue: new ClientQueue(this.options.maxQueue, this.#nextId(now), this.#now),
-      bucket: new TokenBucket(this.options.rate, this.options.rate * 2, this.#now),
+      newBucket: this.#newBucket,
       now,
       resumable,
     });
@@ -369,6 +371,11 @@ export class Hub extends EventEmitter {
     return () => this.off(client.wakeEvent, onWake);
   }
 
+  /** Stops calling `onWake` (as the function subscribe() returned does, for a caller that keeps no closure per wait). */
+  unsubscribe(client: Client, onWake: () => void): void {
+    this.off(client.wakeEvent, onWake);
+  }
+
   /** A poll, stream or connection opens: the client is present and does not expire while it lasts. */
   attach(client: Client): void {
     client.consumers++;
@@ -410,8 +417,7 @@ export class Hub extends EventEmitter {
   restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>): void {
     const now = this.#now();
     for (const s of sessions) {
-      const bucket = new TokenBucket(this.options.rate, this.options.rate * 2, this.#now);
-      const client = new Client({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, bucket, now });
+      const client = new Client({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: this.#newBucket, now });
       this.#clients.set(client.key, client);
       if (client.token !== undefined) this.#byToken.set(client.token, client);
       for (const [txn, id, at] of s.txns) client.rememberTxn(txn, id, at);

@@ -62,6 +62,14 @@ describe("Query", () => {
   });
 });
 
+describe("Query parameters with and without values", () => {
+  it("pairs each key with its own value, wherever the next = stands", () => {
+    const q = new Query("a=1&b&c=3&&d=4=5&e=&" + "x&".repeat(1000) + "y=last");
+    expect([q.get("a"), q.get("b"), q.get("c"), q.get("d"), q.get("e"), q.get("y"), q.get("z")]).toEqual(["1", "", "3", "4=5", "", "last", undefined]);
+    expect(() => q.get("x")).toThrow(/more than once/);
+  });
+});
+
 describe("splitTarget", () => {
   it("splits the path from the query and keeps the path's raw escapes", () => {
     const t = splitTarget("/api/rooms/a%2Fb?x=1");

@@ -3,33 +3,47 @@ import { ChatError } from "../errors.js";
 /**
  * A strictly decoded query string. Unlike URLSearchParams it refuses what it
  * cannot decode (bad %-escapes, invalid UTF-8) instead of guessing, and a
- * parameter the server reads may appear only once. Keys live in a Map, so
- * "__proto__" is just a key.
+ * parameter the server reads may appear only once. Keys are only ever
+ * compared, never used as property names, so "__proto__" is just a key.
  */
 export class Query {
-  readonly #values = new Map<string, string>();
-  /** Made only when a key repeats: most queries never need it. */
-  #repeated: Set<string> | undefined;
+  /** Key, value, key, value...: a query has a handful of parameters, and a scan beats building a Map per request. */
+  readonly #pairs: string[] = [];
 
   constructor(search: string) {
-    for (const part of search.split("&")) {
-      if (part === "") continue;
-      const eq = part.indexOf("=");
-      const key = decodeComponent(eq < 0 ? part : part.slice(0, eq));
-      const value = decodeComponent(eq < 0 ? "" : part.slice(eq + 1));
-      if (this.#values.has(key)) (this.#repeated ??= new Set()).add(key);
-      else this.#values.set(key, value);
+    // The next "=" is looked up again only once passed: one scan of the whole string,
+    // not one per parameter (a query of many "&" and no "=" must not cost n²).
+    let eq = -1;
+    for (let start = 0; start < search.length; ) {
+      let end = search.indexOf("&", start);
+      if (end < 0) end = search.length;
+      if (end > start) {
+        if (eq !== Infinity && eq < start) {
+          eq = search.indexOf("=", start);
+          if (eq < 0) eq = Infinity;
+        }
+        const split = eq < end;
+        this.#pairs.push(decodeComponent(search.slice(start, split ? eq : end)), split ? decodeComponent(search.slice(eq + 1, end)) : "");
+      }
+      start = end + 1;
     }
   }
 
   /** The value of a parameter; a repeated one is an error (which of them was meant?). */
   get(key: string): string | undefined {
-    if (this.#repeated?.has(key)) throw new ChatError("repeated_parameter", `${key} is given more than once.`);
-    return this.#values.get(key);
+    const i = this.#find(key, 0);
+    if (i < 0) return undefined;
+    if (this.#find(key, i + 2) >= 0) throw new ChatError("repeated_parameter", `${key} is given more than once.`);
+    return this.#pairs[i + 1];
   }
 
   has(key: string): boolean {
-    return this.#values.has(key);
+    return this.#find(key, 0) >= 0;
+  }
+
+  #find(key: string, from: number): number {
+    for (let i = from; i < this.#pairs.length; i += 2) if (this.#pairs[i] === key) return i;
+    return -1;
   }
 }
 

@@ -4,22 +4,20 @@ import type { ChatError } from "../errors.js";
 type Headers = Record<string, string | number | string[]>;
 
 /** Writes a whole answer in one go. Dynamic answers are never cached (spec §8). */
-export function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Headers = {}): void {
+export function send(res: ServerResponse, status: number, contentType: string, body: string, headers?: Headers): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(status, {
-    "Content-Type": contentType,
-    "Content-Length": Buffer.byteLength(body),
-    "Cache-Control": "no-store",
-    ...headers,
-  });
+  // A flat name, value list, which writeHead takes as is: no object is built and spread per answer.
+  const list: (string | number | string[])[] = ["Content-Type", contentType, "Content-Length", Buffer.byteLength(body), "Cache-Control", "no-store"];
+  if (headers !== undefined) for (const name of Object.keys(headers)) list.push(name, headers[name]!);
+  res.writeHead(status, list);
   res.end(body);
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, headers: Headers = {}): void {
+export function sendJson(res: ServerResponse, status: number, value: unknown, headers?: Headers): void {
   send(res, status, "application/json; charset=utf-8", JSON.stringify(value), headers);
 }
 
-export function sendText(res: ServerResponse, status: number, text: string, headers: Headers = {}): void {
+export function sendText(res: ServerResponse, status: number, text: string, headers?: Headers): void {
   send(res, status, "text/plain; charset=utf-8", text, headers);
 }
 

@@ -20,11 +20,10 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
     let isApi = false;
     let json = false;
     // A fixed label, never the raw path; "bad_target" until the target is understood.
-    let route = "bad_target";
-    watchRequest(ctx.ops.metrics, res, () => route);
+    const watch = watchRequest(ctx.ops.metrics, res, "bad_target");
     const fail = (error: unknown): void => {
       if (!(error instanceof ChatError)) {
-        ctx.ops.log.error("error", { route, error: errorText(error) });
+        ctx.ops.log.error("error", { route: watch.route, error: errorText(error) });
         error = new ChatError("internal");
       }
       sendError(res, error as ChatError, isApi || json);
@@ -35,7 +34,7 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       isApi = (req.url ?? "/").startsWith("/api/");
       const target = splitTarget(req.url);
       const request: Request = { req, res, path: target.path, query: target.query };
-      route = routeLabel(target.path, target.query.has("name"), target.query.has("message"));
+      watch.route = routeLabel(target.path, target.query.has("name"), target.query.has("message"));
       if (ctx.ops.connections.refuses(req.socket)) {
         throw new ChatError("too_many_connections", undefined, { retryAfter: 1, headers: { Connection: "close" } });
       }

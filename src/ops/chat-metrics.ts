@@ -80,14 +80,25 @@ export function isPollRoute(route: string): boolean {
   return route === "seed_poll" || route === "api_poll";
 }
 
-/** Counts a request by route and status when its answer is done, and a poll's hold time. */
-export function watchRequest(metrics: ChatMetrics, res: ServerResponse, route: () => string): void {
+/** What a watched request is counted under: set `route` once the request is understood. */
+export interface RequestWatch {
+  route: string;
+}
+
+/**
+ * Counts a request by route and status when its answer is done, and a poll's hold time.
+ * The label is read from the returned object then, so a held poll keeps this one small
+ * object and listener, not the closures of whoever set the label.
+ */
+export function watchRequest(metrics: ChatMetrics, res: ServerResponse, route: string): RequestWatch {
   const started = performance.now();
+  const watch: RequestWatch = { route };
   // "close" comes once per response; on() spares the once-wrapper a held poll would keep.
   res.on("close", () => {
-    const label = route();
+    const label = watch.route;
     const finished = res.writableFinished;
     metrics.requests.inc({ route: label, status: finished ? String(res.statusCode) : "aborted" });
     if (finished && res.statusCode === 200 && isPollRoute(label)) metrics.pollDuration.observe((performance.now() - started) / 1000);
   });
+  return watch;
 }

@@ -6,6 +6,7 @@
  */
 
 type Labels = Readonly<Record<string, string>>;
+const NO_LABELS: Labels = {};
 
 interface Metric {
   readonly name: string;
@@ -14,37 +15,72 @@ interface Metric {
   render(): string;
 }
 
+interface CounterEntry {
+  readonly labels: Labels;
+  value: number;
+}
+
+/** One Map per label, keyed by that label's value: Maps, since label values may come from anywhere. */
+type LabelLevel = Map<string, LabelLevel | CounterEntry>;
+
 export class Counter implements Metric {
   readonly type = "counter";
   readonly name: string;
   readonly help: string;
   readonly #labelNames: readonly string[];
-  /** Keyed by the label values joined: a Map, since label values may come from anywhere. */
-  readonly #values = new Map<string, { labels: Labels; value: number }>();
+  /** Every series, in the order first counted (the order they are rendered in). */
+  readonly #entries: CounterEntry[] = [];
+  /**
+   * The series by label value, one level per label. Nested rather than keyed by
+   * the values joined: inc() runs on every request, and a joined key is a new
+   * string to hash each time, where a route label is a constant whose hash is kept.
+   */
+  readonly #index: LabelLevel = new Map();
 
   constructor(name: string, help: string, labelNames: readonly string[] = []) {
     this.name = name;
     this.help = help;
     this.#labelNames = labelNames;
     // An unlabelled counter shows 0 from the start, so a scraper sees it before it first moves.
-    if (labelNames.length === 0) this.#values.set("", { labels: {}, value: 0 });
+    if (labelNames.length === 0) this.#entries.push({ labels: {}, value: 0 });
   }
 
-  inc(labels: Labels = {}, by = 1): void {
-    const key = this.#labelNames.map((n) => labels[n] ?? "").join("\u0000");
-    const entry = this.#values.get(key);
-    if (entry) entry.value += by;
-    else this.#values.set(key, { labels: pick(labels, this.#labelNames), value: by });
+  inc(labels: Labels = NO_LABELS, by = 1): void {
+    this.#find(labels, true)!.value += by;
   }
 
   /** The current value for these labels (0 if never counted). */
-  value(labels: Labels = {}): number {
-    return this.#values.get(this.#labelNames.map((n) => labels[n] ?? "").join("\u0000"))?.value ?? 0;
+  value(labels: Labels = NO_LABELS): number {
+    return this.#find(labels, false)?.value ?? 0;
+  }
+
+  #find(labels: Labels, create: boolean): CounterEntry | undefined {
+    const names = this.#labelNames;
+    if (names.length === 0) return this.#entries[0];
+    let level = this.#index;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const value = labels[names[i]!] ?? "";
+      let next = level.get(value) as LabelLevel | undefined;
+      if (next === undefined) {
+        if (!create) return undefined;
+        level.set(value, (next = new Map()));
+      }
+      level = next;
+    }
+    const value = labels[names[last]!] ?? "";
+    let entry = level.get(value) as CounterEntry | undefined;
+    if (entry === undefined && create) {
+      entry = { labels: pick(labels, names), value: 0 };
+      level.set(value, entry);
+      this.#entries.push(entry);
+    }
+    return entry;
   }
 
   render(): string {
     let out = "";
-    for (const { labels, value } of this.#values.values()) out += `${this.name}${labelText(labels)} ${value}\n`;
+    for (const { labels, value } of this.#entries) out += `${this.name}${labelText(labels)} ${value}\n`;
     return out;
   }
 }

@@ -23,11 +23,13 @@ export function createOps(
   return { metrics, log: opts.log, shutdown: new Shutdown(), connections };
 }
 
-/** One line per join and leave (info) and per session start and end (debug). */
+/** One line per join and leave (info), and per session start and end and per drop (debug). */
 function logHub(hub: Hub, log: Logger): void {
   if (!log.enabled("info")) return;
   hub.on("room-join", (client: Client, room: string) => log.info("join", { name: client.name, room }));
   hub.on("room-leave", (client: Client, room: string) => log.info("leave", { name: client.name, room }));
+  // Not listened for at all below debug: "dropped" comes once per message to every full queue.
+  if (!log.enabled("debug")) return;
   hub.on("session", (client: Client) => log.debug("session", { name: client.name, token: client.token !== undefined }));
   hub.on("session-end", (client: Client, reason: EndReason) => log.debug("session-end", { name: client.name, reason }));
   hub.on("dropped", (client: Client, reason: string, count: number) => log.debug("dropped", { name: client.name, reason, count }));
