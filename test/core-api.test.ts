@@ -1,19 +1,10 @@
-import { afterEach, describe, expect, it } from "vitest";
-import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { joinApi, postJson, serverPerTest } from "./helpers.js";
 import { apiPoll, get, nextRequest, seedPost, seedUrl } from "./core-helpers.js";
 
 /** The JSON API, /api (spec §4), without SSE. */
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function start(options: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
-  server = await startServer(options);
-  return server;
-}
+const start = serverPerTest();
 
 const ERROR_SHAPE = { error: { code: expect.any(String), message: expect.any(String) } };
 

@@ -1,21 +1,12 @@
 import { Agent, request } from "node:http";
 import fc from "fast-check";
-import { afterEach, describe, expect, it } from "vitest";
-import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { joinApi, postJson, serverPerTest } from "./helpers.js";
 import { apiPoll, get, prototypeSnapshot, rawRequest, seedPollJson, seedPost, seedUrl, statusOf } from "./core-helpers.js";
 
 /** Hostile input (spec §2, §8): a clear 4xx, and nothing else changes. */
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function start(options: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
-  server = await startServer(options);
-  return server;
-}
+const start = serverPerTest();
 
 describe("names that are also Object.prototype keys", () => {
   it("treats __proto__ and constructor as ordinary names and rooms, polluting nothing", async () => {

@@ -1,20 +1,11 @@
 import { readFile } from "node:fs/promises";
-import { afterEach, describe, expect, it } from "vitest";
-import { startServer, type TestServer } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { serverPerTest } from "./helpers.js";
 import { get, nextRequest, rawRequest, seedPollJson, seedPost, seedUrl, statusOf } from "./core-helpers.js";
 
 /** The seed endpoint `/` (spec §1, §3). */
 
-let server: TestServer | undefined;
-afterEach(async () => {
-  await server?.close();
-  server = undefined;
-});
-
-async function start(options: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
-  server = await startServer(options);
-  return server;
-}
+const start = serverPerTest();
 
 /** Registers a name and drains its queue; returns the cursor to poll from. */
 async function register(base: string, name: string): Promise<number> {

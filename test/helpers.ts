@@ -3,7 +3,8 @@ import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { createChatServer, type ChatOptions, type ChatServer } from "../src/index.js";
+import { afterEach } from "vitest";
+import { ChatError, createChatServer, type ChatOptions, type ChatServer } from "../src/index.js";
 
 export interface TestServer {
   chat: ChatServer;
@@ -19,6 +20,26 @@ export async function startServer(options: ChatOptions = {}): Promise<TestServer
   const chat = createChatServer({ pollTimeoutMs: 1000, ...options });
   const { url, port, tcpPort } = await chat.listen(0, "127.0.0.1");
   return { chat, url, port, tcpPort, close: () => chat.close() };
+}
+
+/** A start() for a test file: each server it starts is closed after its test. */
+export function serverPerTest(): (options?: ChatOptions) => Promise<TestServer> {
+  let server: TestServer | undefined;
+  afterEach(async () => {
+    await server?.close();
+    server = undefined;
+  });
+  return async (options = {}) => (server = await startServer(options));
+}
+
+/** The code of the ChatError a call throws; undefined when it throws nothing. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+  } catch (error) {
+    return error instanceof ChatError ? error.code : `not a ChatError: ${String(error)}`;
+  }
+  return undefined;
 }
 
 /** POST a JSON body; returns status, parsed body and headers. */

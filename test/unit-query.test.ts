@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { ChatError } from "../src/errors.js";
 import { Query, splitTarget } from "../src/http/query.js";
+import { codeOf } from "./helpers.js";
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof ChatError ? error.code : `not a ChatError: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("Query", () => {
   it("decodes percent-escapes and + as a space", () => {

@@ -1,15 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ChatError } from "../src/errors.js";
+import { codeOf } from "./helpers.js";
 import { characterCount, checkName, checkRoom, checkText, checkTxn, nameKey, parseCursor, parseTimeout } from "../src/validate.js";
 
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-  } catch (error) {
-    return error instanceof ChatError ? error.code : `not a ChatError: ${String(error)}`;
-  }
-  return undefined;
-}
 
 describe("checkName and checkRoom", () => {
   it("accept 1-32 characters of A-Z a-z 0-9 _ . -", () => {
