@@ -1,4 +1,4 @@
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
@@ -8,76 +8,19 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createChatServer } from "../src/index.js";
 import { get, seedPost, seedUrl } from "./core-helpers.js";
-import { CLI, ensureBuilt } from "./helpers.js";
+import { CLI, cliPerTest, ensureBuilt } from "./helpers.js";
 
 /** The CLI as a process, the library mounted elsewhere, and the packed tarball (spec §9). */
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const LISTENING = /^pollchat listening on (http:\/\/(\S+):(\d+))$/m;
 
 beforeAll(ensureBuilt, 120_000);
 
-interface Running {
-  child: ChildProcess;
-  url: string;
-  line: string;
-  stdout(): string;
-  /** Sends a signal and resolves with the exit code. */
-  stop(signal?: NodeJS.Signals): Promise<number | null>;
-}
-
-const children = new Set<ChildProcess>();
-afterEach(() => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-  children.clear();
-});
-
-/** Starts `node <script> <args>` and waits (at most 10 s) for its listening line. */
-async function startCli(script: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<Running> {
-  const child = spawn(process.execPath, [script, ...args], {
-    cwd: opts.cwd ?? ROOT,
-    env: opts.env ?? { PATH: process.env.PATH },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
-  const exited = once(child, "exit");
-  const line = await new Promise<string>((resolveLine, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line in 10 s; stdout: ${out} stderr: ${err}`)), 10_000);
-    const check = (): void => {
-      const match = LISTENING.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        child.stdout!.off("data", check);
-        resolveLine(match[0]);
-      }
-    };
-    child.stdout!.on("data", check);
-    void exited.then(([code]) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code} before listening; stdout: ${out} stderr: ${err}`));
-    });
-  });
-  return {
-    child,
-    url: LISTENING.exec(line)![1]!,
-    line,
-    stdout: () => out,
-    async stop(signal = "SIGTERM") {
-      if (child.exitCode !== null) return child.exitCode;
-      child.kill(signal);
-      const [code] = (await exited) as [number | null];
-      return code;
-    },
-  };
-}
+const startCli = cliPerTest();
 
 /** Runs the CLI to completion (for --help and bad flags). */
 async function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,4 +1,5 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -72,4 +73,72 @@ export async function ensureBuilt(): Promise<void> {
   const newestSource = Math.max(...readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" }).map((f) => statSync(join(ROOT, "src", f)).mtimeMs));
   if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSource) return;
   await promisify(execFile)(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT]);
+}
+
+const LISTENING = /^pollchat listening on (http:\/\/(\S+):(\d+))$/m;
+
+export interface RunningCli {
+  child: ChildProcess;
+  url: string;
+  line: string;
+  stdout(): string;
+  stderr(): string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/**
+ * A startCli() for a test file: `node <script> <args>` as a process, resolved
+ * once it prints its listening line (at most 10 s), killed after its test.
+ */
+export function cliPerTest(): (script: string, args: string[], opts?: { env?: NodeJS.ProcessEnv; cwd?: string }) => Promise<RunningCli> {
+  const children = new Set<ChildProcess>();
+  afterEach(() => {
+    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    children.clear();
+  });
+  return (script, args, opts = {}) => startCli(children, script, args, opts);
+}
+
+async function startCli(children: Set<ChildProcess>, script: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string }): Promise<RunningCli> {
+  const child = spawn(process.execPath, [script, ...args], {
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env ?? { PATH: process.env.PATH },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.add(child);
+  let out = "";
+  let err = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+  const exited = once(child, "exit");
+  const line = await new Promise<string>((resolveLine, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no listening line in 10 s; stdout: ${out} stderr: ${err}`)), 10_000);
+    const check = (): void => {
+      const match = LISTENING.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout!.off("data", check);
+        resolveLine(match[0]);
+      }
+    };
+    child.stdout!.on("data", check);
+    void exited.then(([code]) => {
+      clearTimeout(timer);
+      reject(new Error(`exited ${code} before listening; stdout: ${out} stderr: ${err}`));
+    });
+  });
+  return {
+    child,
+    url: LISTENING.exec(line)![1]!,
+    line,
+    stdout: () => out,
+    stderr: () => err,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
 }

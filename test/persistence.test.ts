@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CLI, ensureBuilt } from "./helpers.js";
+import { CLI, cliPerTest, ensureBuilt, type RunningCli } from "./helpers.js";
 
 /**
  * --data-dir through the real CLI process (spec §7): posts, `kill -9` right
@@ -14,15 +14,8 @@ import { CLI, ensureBuilt } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const LOG = "pollchat.log";
-const LISTENING = /^pollchat listening on (http:\/\/\S+)$/m;
 
 beforeAll(ensureBuilt, 120_000);
-
-interface Running {
-  child: ChildProcess;
-  url: string;
-  stderr(): string;
-}
 
 const children = new Set<ChildProcess>();
 const dirs: string[] = [];
@@ -38,42 +31,20 @@ async function tempDir(): Promise<string> {
   return dir;
 }
 
-/** `node dist/cli.js --port 0 ...args`, resolved once it prints its listening line (at most 10 s). */
-async function startCli(args: string[], cwd = ROOT): Promise<Running> {
-  const child = spawn(process.execPath, [CLI, "--port", "0", "--host", "127.0.0.1", "--rate", "100000", ...args], {
-    cwd,
-    env: { PATH: process.env.PATH },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.add(child);
-  let out = "";
-  let err = "";
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no listening line in 10 s; stdout: ${out} stderr: ${err}`)), 10_000);
-    const check = (): void => {
-      const match = LISTENING.exec(out);
-      if (!match) return;
-      clearTimeout(timer);
-      resolve(match[1]!);
-    };
-    child.stdout!.on("data", check);
-    child.once("exit", (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited with ${code} before listening; stderr: ${err}`));
-    });
-  });
-  return { child, url, stderr: () => err };
+const runCli = cliPerTest();
+
+/** `node dist/cli.js --port 0 ...args` on 127.0.0.1, resolved once it prints its listening line. */
+function startCli(args: string[], cwd = ROOT): Promise<RunningCli> {
+  return runCli(CLI, ["--port", "0", "--host", "127.0.0.1", "--rate", "100000", ...args], { cwd });
 }
 
-async function kill9(running: Running): Promise<void> {
+async function kill9(running: RunningCli): Promise<void> {
   const exited = once(running.child, "exit");
   running.child.kill("SIGKILL");
   await exited;
 }
 
-async function stop(running: Running): Promise<number | null> {
+async function stop(running: RunningCli): Promise<number | null> {
   const exited = once(running.child, "exit");
   running.child.kill("SIGTERM");
   const [code] = await exited;
