@@ -366,12 +366,11 @@ export class Hub extends EventEmitter {
    * Calls `onWake` every time the client's queue gains entries or its session
    * ends, until the returned function is called: held polls, streams, connections.
    */
-  subscribe(client: Client, onWake: () => void): () => void {
+  subscribe(client: Client, onWake: () => void): void {
     this.on(client.wakeEvent, onWake);
-    return () => this.off(client.wakeEvent, onWake);
   }
 
-  /** Stops calling `onWake` (as the function subscribe() returned does, for a caller that keeps no closure per wait). */
+  /** Stops calling `onWake`. */
   unsubscribe(client: Client, onWake: () => void): void {
     this.off(client.wakeEvent, onWake);
   }

@@ -74,12 +74,12 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
       pump();
     });
   };
-  const unsubscribe = hub.subscribe(client, schedule);
+  hub.subscribe(client, schedule);
   out.on("drain", pump);
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
-    unsubscribe();
+    hub.unsubscribe(client, schedule);
     out.off("drain", pump);
   };
   pump();

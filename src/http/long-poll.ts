@@ -72,7 +72,7 @@ function textBody(entries: readonly Envelope[]): string {
   return body;
 }
 
-export function jsonBody(entries: readonly Envelope[], cursor: number): string {
+function jsonBody(entries: readonly Envelope[], cursor: number): string {
   let body = '{"messages":[';
   for (let i = 0; i < entries.length; i++) body += (i > 0 ? "," : "") + entries[i]!.json;
   return body + '],"cursor":' + cursor + "}";
