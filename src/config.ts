@@ -51,6 +51,17 @@ export interface ChatOptions {
    * @default 256
    */
   maxConnectionsPerIp?: number;
+  /** Rooms one session may be in at once; a join past it gets 403 too_many_rooms. @default 50 */
+  maxRoomsPerSession?: number;
+  /** Rooms in all; a join that would make one more gets 503 server_full. @default 10000 */
+  maxRooms?: number;
+  /** Sessions created from one remote address (IPv6: per /64) that may live at once; 0 turns the cap off. @default 100 */
+  maxSessionsPerIp?: number;
+  /**
+   * The server sits behind a reverse proxy: per-address limits use the rightmost
+   * X-Forwarded-For hop, and X-Forwarded-Proto: https marks the cookie Secure. @default false
+   */
+  trustProxy?: boolean;
   /** Lines written below this level are dropped; the library is silent unless asked, the CLI says info. @default "silent" */
   logLevel?: LogLevel;
   /** @default "text" */
@@ -86,6 +97,10 @@ export const DEFAULTS = {
   maxPendingBytes: 64 * 1024,
   // 256: far above what one browser or NAT'd office opens, far below the fd limit.
   maxConnectionsPerIp: 256,
+  maxRoomsPerSession: 50,
+  maxRooms: 10_000,
+  maxSessionsPerIp: 100,
+  trustProxy: false,
   logLevel: "silent",
   logFormat: "text",
 } satisfies ResolvedOptions;
@@ -115,6 +130,9 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("heartbeatMs", o.heartbeatMs, 1);
   wholeNumber("maxPendingBytes", o.maxPendingBytes, 1);
   wholeNumber("maxConnectionsPerIp", o.maxConnectionsPerIp, 0);
+  wholeNumber("maxRoomsPerSession", o.maxRoomsPerSession, 1);
+  wholeNumber("maxRooms", o.maxRooms, 1);
+  wholeNumber("maxSessionsPerIp", o.maxSessionsPerIp, 0);
   if (!LOG_LEVELS.includes(o.logLevel)) throw new RangeError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, not ${o.logLevel}`);
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);

@@ -14,8 +14,10 @@ export const ERRORS = {
   invalid_cursor: [400, "A cursor is a non-negative integer."],
   invalid_timeout: [400, "A timeout is a whole number of milliseconds."],
   empty_message: [400, "The message is empty."],
+  invalid_text: [400, "The message holds a control character or a bidi override; those are refused."],
   unauthorized: [401, "This needs a valid token: join through POST /api/join."],
   not_in_room: [403, "You are not a member of that room."],
+  too_many_rooms: [403, "You are in as many rooms as one session may be."],
   not_found: [404, "Nothing here."],
   unknown_recipient: [404, "No such user."],
   unknown_room: [404, "No such room."],
@@ -25,9 +27,11 @@ export const ERRORS = {
   body_too_large: [413, "The body is too large."],
   unsupported_media_type: [415, "The body must be application/json."],
   rate_limited: [429, "Too many messages; slow down."],
+  too_many_sessions: [429, "Too many sessions from your address."],
   server_full: [503, "The server has as many sessions as it allows."],
   shutting_down: [503, "The server is shutting down."],
   too_many_connections: [503, "Too many connections from your address."],
+  store_unavailable: [503, "Messages cannot be stored now; try again later."],
   internal: [500, "Internal error."],
 } as const satisfies Record<string, readonly [number, string]>;
 
