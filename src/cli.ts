@@ -1,91 +1,7 @@
 #!/usr/bin/env node
-import { parseArgs } from "node:util";
-import { DEFAULTS, type ChatOptions } from "./config.js";
+import { type ChatOptions } from "./config.js";
 import { createChatServer } from "./http/chat-server.js";
-import { LOG_FORMATS, LOG_LEVELS } from "./log.js";
-
-/** Every flag, its meaning and its default, in the order --help prints them. */
-const FLAGS = {
-  host: { type: "string", help: `address to listen on (env HOST; default ${DEFAULTS.host})` },
-  port: { type: "string", help: `port to listen on, 0 picks a free one (env PORT; default ${DEFAULTS.port})` },
-  "poll-timeout": { type: "string", help: `ms a poll is held when it names no timeout (default ${DEFAULTS.pollTimeoutMs})` },
-  "max-queue": { type: "string", help: `messages kept per client before the oldest go (default ${DEFAULTS.maxQueue})` },
-  "session-ttl": { type: "string", help: `seconds without a poll before a client is removed (default ${DEFAULTS.sessionTtlMs / 1000})` },
-  "presence-limit": { type: "string", help: `join/leave notices only in rooms up to this size (default ${DEFAULTS.presenceLimit})` },
-  "max-message": { type: "string", help: `longest message in characters (default ${DEFAULTS.maxMessage})` },
-  rate: { type: "string", help: `posts per second per session, bursts of twice that (default ${DEFAULTS.rate})` },
-  "max-sessions": { type: "string", help: `most sessions at once (default ${DEFAULTS.maxSessions})` },
-  history: { type: "string", help: `messages of history kept per room (default ${DEFAULTS.history})` },
-  "require-token": { type: "boolean", help: "every client must join through POST /api/join first" },
-  "cors-origin": { type: "string", help: "allow a page from this origin (answers OPTIONS preflights)" },
-  "data-dir": { type: "string", help: "keep a message log in this directory and restore from it" },
-  "tcp-port": { type: "string", help: "also serve the TCP line gateway (nc, telnet) on this port" },
-  "max-connections-per-ip": {
-    type: "string",
-    help: `open connections from one address, 0 for no cap (default ${DEFAULTS.maxConnectionsPerIp}; behind a proxy use 0)`,
-  },
-  "max-rooms-per-session": { type: "string", help: `rooms one session may be in (default ${DEFAULTS.maxRoomsPerSession})` },
-  "max-rooms": { type: "string", help: `rooms in all (default ${DEFAULTS.maxRooms})` },
-  "max-sessions-per-ip": {
-    type: "string",
-    help: `sessions created from one address (IPv6: one /64), 0 for no cap (default ${DEFAULTS.maxSessionsPerIp})`,
-  },
-  "trust-proxy": { type: "boolean", help: "behind a reverse proxy: per-address limits use the rightmost X-Forwarded-For hop" },
-  "log-level": { type: "string", help: "error, warn, info or debug (default info; silent writes nothing)" },
-  "log-format": { type: "string", help: "text or json, one line per event (default text)" },
-  help: { type: "boolean", help: "print this help" },
-} as const;
-
-function usage(): string {
-  const lines = Object.entries(FLAGS).map(([name, f]) => `  --${name}${f.type === "string" ? " VALUE" : ""}`.padEnd(34) + f.help);
-  return `Usage: pollchat [flags]\n\nA long-polling chat server on node:http.\n\n${lines.join("\n")}\n`;
-}
-
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if (!(allowed as readonly string[]).includes(value)) throw new Error(`--${flag} takes ${allowed.join(", ")}, not "${value}"`);
-  return value as T;
-}
-
-function integer(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new Error(`--${flag} takes a whole number, not "${value}"`);
-  return Number(value);
-}
-
-function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | "help" {
-  const options = Object.fromEntries(Object.entries(FLAGS).map(([k, f]) => [k, { type: f.type }])) as {
-    [K in keyof typeof FLAGS]: { type: (typeof FLAGS)[K]["type"] };
-  };
-  const { values: v } = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
-  if (v.help) return "help";
-  const rate = v.rate === undefined ? undefined : Number(v.rate);
-  if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes a number above 0, not "${v.rate}"`);
-  const ttl = integer("session-ttl", v["session-ttl"]);
-  return {
-    host: v.host ?? env.HOST,
-    port: integer("port", v.port ?? env.PORT),
-    pollTimeoutMs: integer("poll-timeout", v["poll-timeout"]),
-    maxQueue: integer("max-queue", v["max-queue"]),
-    sessionTtlMs: ttl === undefined ? undefined : ttl * 1000,
-    presenceLimit: integer("presence-limit", v["presence-limit"]),
-    maxMessage: integer("max-message", v["max-message"]),
-    rate,
-    maxSessions: integer("max-sessions", v["max-sessions"]),
-    history: integer("history", v.history),
-    requireToken: v["require-token"],
-    corsOrigin: v["cors-origin"],
-    dataDir: v["data-dir"],
-    tcpPort: integer("tcp-port", v["tcp-port"]),
-    maxConnectionsPerIp: integer("max-connections-per-ip", v["max-connections-per-ip"]),
-    maxRoomsPerSession: integer("max-rooms-per-session", v["max-rooms-per-session"]),
-    maxRooms: integer("max-rooms", v["max-rooms"]),
-    maxSessionsPerIp: integer("max-sessions-per-ip", v["max-sessions-per-ip"]),
-    trustProxy: v["trust-proxy"],
-    // The library is silent by default; the command line says what happens.
-    logLevel: oneOf("log-level", v["log-level"] ?? "info", LOG_LEVELS),
-    logFormat: oneOf("log-format", v["log-format"] ?? "text", LOG_FORMATS),
-  };
-}
+import { parseCli, usage } from "./cli-options.js";
 
 /** How long shutdown may take before the process exits anyway (the spec allows 5 s). */
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -103,10 +19,6 @@ async function main(): Promise<void> {
     return;
   }
   const chat = createChatServer(options);
-  const { url, host, tcpPort } = await chat.listen();
-  process.stdout.write(`pollchat listening on ${url}\n`);
-  if (tcpPort !== undefined) process.stdout.write(`pollchat tcp gateway on ${host}:${tcpPort}\n`);
-
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -121,8 +33,13 @@ async function main(): Promise<void> {
       },
     );
   };
+  // Before the listening line: whoever reads it may signal at once, and until a
+  // handler is installed the kernel's default action kills the process.
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  const { url, host, tcpPort } = await chat.listen();
+  process.stdout.write(`pollchat listening on ${url}\n`);
+  if (tcpPort !== undefined) process.stdout.write(`pollchat tcp gateway on ${host}:${tcpPort}\n`);
 }
 
 main().catch((error: unknown) => {
