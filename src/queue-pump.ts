@@ -27,6 +27,9 @@ export interface PumpOptions {
  * Keeps a stream (an SSE response, a TCP socket) fed from a client's queue,
  * the shared half of every streaming transport. An entry leaves the queue once
  * its bytes were handed to the network (and `keepWritten` newer ones were), never before.
+ * The pump stops by itself when the stream ends (finish, close, or end() called):
+ * nothing is written after the end, which Node would report as an `error` event.
+ * The caller keeps an `error` listener on the stream.
  */
 export function pumpQueue(hub: Hub, client: Client, out: Writable, options: PumpOptions): () => void {
   // What has been written but perhaps not yet flushed: never written twice.
@@ -41,7 +44,11 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
       options.onEnd();
       return;
     }
-    if (out.writableLength > options.maxPending || out.destroyed) return;
+    if (out.writableEnded || isDestroyed(out)) {
+      stop();
+      return;
+    }
+    if (out.writableLength > options.maxPending) return;
     let chunk = "";
     let upTo = sentUpTo;
     for (const entry of client.queue.after(sentUpTo)) {
@@ -57,7 +64,9 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
     if (chunk === "") ack();
     else
       out.write(chunk, (error) => {
-        if (error) return;
+        // Node calls a pending write's callback without an error when its stream was destroyed:
+        // only a live stream's success says the bytes were handed over.
+        if (error || isDestroyed(out)) return;
         ack();
         // Flushed: room for more. ("drain" alone is not enough: it fires only after a write returned false.)
         pump();
@@ -81,7 +90,19 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
     stopped = true;
     hub.unsubscribe(client, schedule);
     out.off("drain", pump);
+    out.off("finish", stop);
+    out.off("close", stop);
   };
+  // Whoever ends the stream (the session's end, shutdown, the peer), the pump stops with it.
+  out.on("finish", stop);
+  out.on("close", stop);
   pump();
   return stop;
+}
+
+/** A response's own `destroyed` can stay false when its socket dies under it: the socket is asked too. */
+function isDestroyed(out: Writable): boolean {
+  if (out.destroyed) return true;
+  const socket = (out as { socket?: { destroyed: boolean } | null }).socket;
+  return socket != null && socket.destroyed;
 }

@@ -1,16 +1,19 @@
 import type { ServerResponse } from "node:http";
 import type { Client } from "../client.js";
 import type { Hub } from "../hub.js";
-import type { Envelope } from "../message.js";
 import type { OpenResponses } from "./open-responses.js";
+import { answerEntries, pollBody, sendAcknowledged, type PollFormat } from "./poll-answer.js";
 import { send } from "./respond.js";
+import { forgetOnClose, releaseOnClose } from "./socket-close.js";
 
-/** How a poll answer's body looks: the seed's text lines, or the JSON of spec §4. */
-export type PollFormat = "text" | "json";
+export type { PollFormat } from "./poll-answer.js";
+
+/** Polls one session may hold open at once (spec §8): a newer one answers the oldest at once. */
+export const MAX_HELD_PER_SESSION = 4;
 
 export interface PollRequest {
   client: Client;
-  /** With a cursor, entries stay queued until a later poll acknowledges them; without, until this answer is written. */
+  /** With a cursor, entries stay queued until a later poll acknowledges them; without, until this answer is handed over. */
   cursor: number | undefined;
   timeoutMs: number;
   format: PollFormat;
@@ -19,6 +22,8 @@ export interface PollRequest {
 /**
  * The long-poll of spec §1 and §5: answered at once when something is queued,
  * else held until the hub wakes this client or the timer ends it (200, empty).
+ * A held poll ends with its connection, and a session holds at most
+ * MAX_HELD_PER_SESSION: 300 polls pipelined on one connection cost 4.
  */
 export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, poll: PollRequest): void {
   const { client, cursor } = poll;
@@ -26,6 +31,9 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
   // Answered in this turn: nothing to hold, so no timer, listeners or closures.
   // (attach and detach would only set lastSeen, which the request's touch just did.)
   if (client.queue.length > 0 || poll.timeoutMs === 0 || client.ended) return reply(hub, res, poll);
+  // The request's socket, not res.socket: a response queued behind another has none yet.
+  const socket = res.req.socket;
+  if (socket.destroyed) return; // gone already: nobody to answer, nothing to hold
   hub.attach(client);
   let finished = false;
   // Answer after the current turn's publishes, not at the first: a post that
@@ -38,6 +46,10 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
     hub.unsubscribe(client, wake);
     clearTimeout(timer);
     held.delete(answer);
+    forgetOnClose(socket, release);
+    const mine = client.heldPolls!;
+    if (mine.length === 1) client.heldPolls = undefined;
+    else mine.splice(mine.indexOf(answer), 1);
     hub.detach(client);
     return true;
   };
@@ -47,33 +59,25 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
     if (release()) reply(hub, res, poll);
   }
 
+  // The session's oldest held poll gives way: answered now with what is queued (perhaps nothing).
+  // (A one-element literal, dropped when empty: most sessions hold one poll, and a grown array keeps 17 slots.)
+  if (client.heldPolls !== undefined && client.heldPolls.length >= MAX_HELD_PER_SESSION) client.heldPolls[0]!();
+  if (client.heldPolls === undefined) client.heldPolls = [answer];
+  else client.heldPolls.push(answer);
   hub.subscribe(client, wake);
   const timer = setTimeout(answer, poll.timeoutMs);
   held.add(answer);
-  // The client went away first: the poll takes nothing with it. (on, not once: release is
-  // idempotent and close comes once, so no once-wrapper is kept per held poll.)
-  res.on("close", release);
+  // The client went away first (its socket closed): the poll takes nothing with it.
+  releaseOnClose(socket, release);
 }
 
-/** Writes what the client's queue holds now (perhaps nothing) with the cursor to send next. */
+/** Writes what the client's queue holds now (perhaps nothing, at most ANSWER_MAX_BYTES of it) with the cursor to send next. */
 function reply(hub: Hub, res: ServerResponse, { client, cursor, format }: PollRequest): void {
-  const entries = client.queue.peek();
+  const entries = answerEntries(client.queue.peek(), format);
   const next = hub.cursorAfter(client, entries);
-  const headers = { "X-Cursor": String(next) };
-  if (format === "json") send(res, 200, "application/json; charset=utf-8", jsonBody(entries, next), headers);
-  else send(res, 200, "text/plain; charset=utf-8", textBody(entries), headers);
-  // Without a cursor nothing else will acknowledge these: they leave the queue once written out.
-  if (cursor === undefined && entries.length > 0) res.once("finish", () => hub.ack(client, next));
-}
-
-function textBody(entries: readonly Envelope[]): string {
-  let body = "";
-  for (const e of entries) body += e.line;
-  return body;
-}
-
-function jsonBody(entries: readonly Envelope[], cursor: number): string {
-  let body = '{"messages":[';
-  for (let i = 0; i < entries.length; i++) body += (i > 0 ? "," : "") + entries[i]!.json;
-  return body + '],"cursor":' + cursor + "}";
+  const body = pollBody(entries, format, next);
+  const type = format === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+  // Without a cursor nothing else will acknowledge these: they leave the queue once handed over whole.
+  if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => hub.ack(client, next));
+  else send(res, 200, type, body, { "X-Cursor": String(next) });
 }

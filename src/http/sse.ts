@@ -28,14 +28,34 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   });
   // Tells EventSource how soon to reconnect, and sends the headers on their way now.
   res.write("retry: 2000\n\n");
+  // Nothing writes after the end below, so no error is expected; one must still not be unhandled (it would exit the process).
+  res.on("error", ignore);
   ctx.hub.attach(client);
 
+  // Everything the stream keeps going stops at its end, whichever comes first: our end(),
+  // "finish" (a slow reader can hold that back long after end()), or "close".
+  let stopped = false;
+  let stopPump: (() => void) | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(heartbeat);
+    stopPump?.();
+    ctx.streams.delete(shutdown);
+    ctx.hub.detach(client);
+  };
   const finish = (reason: string): void => {
-    if (res.writableEnded) return;
-    res.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
+    stop();
+    if (!res.writableEnded && !res.destroyed) res.end(`event: close\ndata: ${JSON.stringify({ reason })}\n\n`);
   };
   const shutdown = (): void => finish("server shutting down");
-  const stopPump = pumpQueue(ctx.hub, client, res, {
+  ctx.streams.add(shutdown);
+  res.on("finish", stop);
+  res.on("close", stop);
+  // The connection went before we got here: its close has come and gone.
+  if (req.socket.destroyed) return stop();
+  stopPump = pumpQueue(ctx.hub, client, res, {
     format: (entry) => entry.event,
     maxPending: ctx.options.maxPendingBytes,
     onEnd: () => finish("session ended"),
@@ -43,15 +63,10 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
     // the last events again from here; past this many it gets a gap instead.
     keepWritten: Math.min(SSE_REPLAY, Math.floor(ctx.options.maxQueue / 2)),
   });
-  const heartbeat = setInterval(() => {
-    if (res.writableLength <= ctx.options.maxPendingBytes) res.write(": heartbeat\n\n");
+  if (stopped) return stopPump(); // the session had ended: finish() ran inside pumpQueue
+  heartbeat = setInterval(() => {
+    if (!res.writableEnded && res.writableLength <= ctx.options.maxPendingBytes) res.write(": heartbeat\n\n");
   }, ctx.options.heartbeatMs);
-  ctx.streams.add(shutdown);
-
-  res.once("close", () => {
-    clearInterval(heartbeat);
-    stopPump();
-    ctx.streams.delete(shutdown);
-    ctx.hub.detach(client);
-  });
 }
+
+function ignore(): void {}

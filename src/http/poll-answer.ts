@@ -1,0 +1,63 @@
+import type { ServerResponse } from "node:http";
+import type { Envelope } from "../message.js";
+
+/** How a poll answer's body looks: the seed's text lines, or the JSON of spec §4. */
+export type PollFormat = "text" | "json";
+
+/**
+ * Most body bytes one poll answer carries (spec §8), unless its first message
+ * alone is longer: the rest waits for the next poll. It bounds what a client
+ * that stops reading pins, and what a cut answer can take with it.
+ */
+export const ANSWER_MAX_BYTES = 1024 * 1024;
+
+/** The JSON body around its messages: `{"messages":[`, `],"cursor":`, a cursor of up to 16 digits, `}`. */
+const JSON_FRAME_BYTES = 40;
+
+/** The queued entries (oldest first) one answer carries: whole entries up to ANSWER_MAX_BYTES of body, at least one. */
+export function answerEntries(queued: readonly Envelope[], format: PollFormat): readonly Envelope[] {
+  let bytes = format === "json" ? JSON_FRAME_BYTES : 0;
+  for (let n = 0; n < queued.length; n++) {
+    const entry = queued[n]!;
+    // A JSON entry costs its comma too (one too many for the first: the bound is not that tight).
+    bytes += format === "json" ? Buffer.byteLength(entry.json) + 1 : Buffer.byteLength(entry.line);
+    if (bytes > ANSWER_MAX_BYTES && n > 0) return queued.slice(0, n);
+  }
+  return queued;
+}
+
+export function pollBody(entries: readonly Envelope[], format: PollFormat, cursor: number): string {
+  if (format === "text") {
+    let body = "";
+    for (const e of entries) body += e.line;
+    return body;
+  }
+  let body = '{"messages":[';
+  for (let i = 0; i < entries.length; i++) body += (i > 0 ? "," : "") + entries[i]!.json;
+  return body + '],"cursor":' + cursor + "}";
+}
+
+/**
+ * Writes a whole answer, as respond.ts's send() does, and calls `handedOver`
+ * once its bytes are known to be in the kernel's hands (spec §5): the write's
+ * callback without an error, on a socket still open. `finish` is not that proof:
+ * Node emits it for an answer whose socket died with the bytes still queued, and
+ * calls a pending write's callback without an error when its socket was destroyed.
+ * An answer queued behind another on a connection that then closes is never
+ * written, and never acknowledged: a duplicate beats a loss.
+ */
+export function sendAcknowledged(
+  res: ServerResponse,
+  contentType: string,
+  body: string,
+  cursor: number,
+  handedOver: () => void,
+): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, ["Content-Type", contentType, "Content-Length", Buffer.byteLength(body), "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
+  res.write(body, (error) => {
+    const socket = res.socket;
+    if (error == null && socket !== null && !socket.destroyed && !res.destroyed) handedOver();
+  });
+  res.end();
+}
