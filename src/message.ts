@@ -52,8 +52,29 @@ export function escapeLineBreaks(text: string): string {
   return text.replace(/\r\n|\r|\n/g, "\\n");
 }
 
+/**
+ * A character a terminal would act on (spec §3): C0 controls but TAB, CR and LF
+ * (those two are shown as \n), DEL, C1, and the bidi overrides and isolates.
+ * They move the cursor, erase or reorder a line: `mallory : \x1b[2K\x1b[1Galice : hi`.
+ * Posts refuse them (checkText); the text line escapes any an older log still holds.
+ */
+export const TERMINAL_CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/;
+const TERMINAL_CONTROLS = new RegExp(TERMINAL_CONTROL.source, "g");
+
+/**
+ * The text as one harmless line: line breaks as \n, and any other control
+ * character as \xHH or \uHHHH: a message from an older log may still hold
+ * one, and must not rewrite an `nc` user's screen.
+ */
+export function escapeForLine(text: string): string {
+  return escapeLineBreaks(text).replace(TERMINAL_CONTROLS, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+}
+
 export function textLine(m: ChatMessage): string {
-  const text = escapeLineBreaks(m.text);
+  const text = escapeForLine(m.text);
   switch (m.type) {
     case "message":
       return `${m.from} : ${text}`;

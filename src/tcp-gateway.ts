@@ -1,14 +1,13 @@
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import type { Client } from "./client.js";
-import { ChatError } from "./errors.js";
-import { DEFAULT_ROOM, type Hub } from "./hub.js";
-import type { Envelope } from "./message.js";
-import { pumpQueue } from "./queue-pump.js";
-import { checkName } from "./validate.js";
+import type { Hub } from "./hub.js";
+import { TcpConnection } from "./tcp-connection.js";
 
 export interface TcpGatewayOptions {
   maxMessage: number;
   maxPendingBytes: number;
+  maxQueue: number;
+  /** Connections must present `/token T` (a session of POST /api/join) before they speak. @default false */
+  requireToken?: boolean;
   /** A connection that names no one in this long is closed, in ms. @default 60000 */
   nameTimeoutMs?: number;
   /** Told of an error that is not a ChatError (a bug): the connection gets `error internal` and the server goes on. */
@@ -17,37 +16,33 @@ export interface TcpGatewayOptions {
   admit?: (socket: Socket) => boolean;
 }
 
-/** How often a connection paused for not reading checks whether its output drained, in ms. */
-const RESUME_CHECK_MS = 100;
-
-/** A line is at most this many bytes before its end is seen: maxMessage characters of up to 4 UTF-8 bytes, plus CRLF. */
-const bytesPerChar = 4;
+/** How long connections get to read their goodbye when the gateway closes, in ms. */
+const CLOSE_GRACE_MS = 1000;
 
 /**
- * The TCP line gateway (spec §6) for `nc` and `telnet`: a greeting, a name,
- * then every line is a message to the current room and every message
- * received is one of the seed's text lines. Thin over the same hub.
+ * The TCP line gateway (spec §6) for `nc` and `telnet`: it accepts
+ * connections (tcp-connection.ts speaks with each) over the same hub.
  */
 export class TcpGateway {
   readonly #hub: Hub;
   readonly #options: Required<TcpGatewayOptions>;
   readonly #server: Server;
-  readonly #sockets = new Set<Socket>();
+  readonly #connections = new Set<TcpConnection>();
 
   constructor(hub: Hub, options: TcpGatewayOptions) {
     this.#hub = hub;
-    this.#options = { nameTimeoutMs: 60_000, onUnexpected: () => {}, admit: () => true, ...options };
+    this.#options = { requireToken: false, nameTimeoutMs: 60_000, onUnexpected: () => {}, admit: () => true, ...options };
     this.#server = createServer((socket) => this.#connect(socket));
   }
 
   get connections(): number {
-    return this.#sockets.size;
+    return this.#connections.size;
   }
 
   /** The most output any one connection has waiting unread, in bytes (bounded by maxPendingBytes plus one write). */
   largestPendingOutput(): number {
     let largest = 0;
-    for (const socket of this.#sockets) largest = Math.max(largest, socket.writableLength);
+    for (const connection of this.#connections) largest = Math.max(largest, connection.socket.writableLength);
     return largest;
   }
 
@@ -61,199 +56,22 @@ export class TcpGateway {
     });
   }
 
-  /** Says goodbye to every connection with a reason, then stops listening. */
+  /** Says goodbye to every connection with a reason (a client that never reads is cut after a second), then stops listening. */
   close(reason = "server shutting down"): Promise<void> {
     return new Promise((resolve) => {
-      for (const socket of this.#sockets) goodbye(socket, `* ${reason}\n`);
+      for (const connection of this.#connections) connection.bye(`* ${reason}\n`, CLOSE_GRACE_MS);
       this.#server.close(() => resolve());
-      // A client that never reads would hold close() forever.
-      setTimeout(() => {
-        for (const socket of this.#sockets) socket.destroy();
-      }, 1000).unref();
     });
   }
 
   #connect(socket: Socket): void {
     socket.on("error", () => {}); // a reset by the peer ends like a close
     if (!this.#options.admit(socket)) {
-      goodbye(socket, "* too many connections from your address\n");
+      socket.end("* too many connections from your address\n", () => socket.destroy());
       return;
     }
-    this.#sockets.add(socket);
-    socket.setNoDelay(true);
-    // Half-open peers (a laptop that slept) are found by TCP keep-alive, not by chat silence.
-    socket.setKeepAlive(true, 60_000);
-    socket.write(`Hello ${socket.remoteAddress}:${socket.remotePort}\nWhat is your name?\n`);
-    const nameTimer = setTimeout(() => goodbye(socket, "* no name given, goodbye\n"), this.#options.nameTimeoutMs);
-    let client: Client | undefined;
-    let stopPump = (): void => {};
-    let resumeCheck: NodeJS.Timeout | undefined;
-    // A client that sends without reading must not make the server hold its answers:
-    // past the cap its lines are refused (and counted), and its input paused.
-    const notReading = (): boolean => socket.writableLength > this.#options.maxPendingBytes;
-    let refused = 0;
-
-    // A TCP session cannot be resumed: the connection is the session, and it ends with it.
-    const endSession = (): void => {
-      stopPump();
-      if (!client) return;
-      this.#hub.detach(client);
-      this.#hub.endSession(client, "left");
-      client = undefined;
-    };
-
-    const onLine = (line: string): void => {
-      if (socket.writableEnded) return; // said exit, or is being closed: the rest of the packet is not read
-      if (notReading()) {
-        refused++;
-        return;
-      }
-      try {
-        handleLine(line);
-      } catch (error) {
-        // Refused input answers with its error line; a bug answers `error internal` and never takes the server down.
-        if (!(error instanceof ChatError)) this.#options.onUnexpected(error);
-        const known = error instanceof ChatError ? error : new ChatError("internal");
-        socket.write(`error ${known.code}: ${known.message}\n`);
-      }
-    };
-
-    const handleLine = (line: string): void => {
-      if (line.trim() === "exit") {
-        endSession();
-        goodbye(socket, "Bye\n");
-        return;
-      }
-      if (!client) {
-        client = this.#claimName(socket, line.trim());
-        if (!client) return;
-        clearTimeout(nameTimer);
-        this.#hub.attach(client);
-        const self = client;
-        stopPump = pumpQueue(this.#hub, self, socket, {
-          format: (entry) => (isOwnLine(entry, self) ? undefined : entry.line),
-          maxPending: this.#options.maxPendingBytes,
-          onEnd: () => goodbye(socket, "* your session ended\n"),
-        });
-        return;
-      }
-      if (line === "") return;
-      this.#hub.post(client, { text: line, autoJoin: true });
-    };
-
-    const reader = new LineReader(this.#options.maxMessage * bytesPerChar + 2, onLine, (problem) => {
-      if (!notReading()) socket.write(`error ${problem}\n`);
-    });
-    socket.on("data", (chunk: Buffer) => {
-      reader.push(chunk);
-      if (refused > 0 && !socket.writableEnded) {
-        socket.write(`error not_reading: ${refused} lines refused; read what the server sends, then send again\n`);
-        refused = 0;
-      }
-      if (notReading() && !socket.isPaused()) {
-        socket.pause();
-        resumeCheck = setInterval(() => {
-          if (notReading()) return;
-          clearInterval(resumeCheck);
-          socket.resume();
-        }, RESUME_CHECK_MS);
-      }
-    });
-    socket.on("close", () => {
-      this.#sockets.delete(socket);
-      clearTimeout(nameTimer);
-      clearInterval(resumeCheck);
-      endSession();
-    });
-  }
-
-  /** A free, valid name gets a session (claimed with a token nobody else has, so HTTP cannot speak as it). */
-  #claimName(socket: Socket, name: string): Client | undefined {
-    try {
-      checkName(name);
-      return this.#hub.joinWithToken(name, DEFAULT_ROOM, undefined, false);
-    } catch (error) {
-      if (!(error instanceof ChatError)) throw error;
-      socket.write(`error ${error.code}: ${error.message}\nWhat is your name?\n`);
-      return undefined;
-    }
-  }
-}
-
-/**
- * Says a last line and closes. end() alone only half-closes: a peer that keeps
- * its own half open would hold the socket (and its per-address slot) for good.
- */
-function goodbye(socket: Socket, line: string): void {
-  socket.end(line, () => socket.destroy());
-}
-
-/** The sender gets no echo of its own lines (spec §6); answers to its commands it does get. */
-function isOwnLine(entry: Envelope, client: Client): boolean {
-  const m = entry.message;
-  return (m.type === "message" || m.type === "private") && m.from === client.name;
-}
-
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * Splits a byte stream into lines: LF or CRLF, across packets. A line that
- * is not UTF-8 or grows past maxBytes is dropped with an error, and the
- * reader carries on with the next line.
- */
-export class LineReader {
-  readonly #maxBytes: number;
-  readonly #onLine: (line: string) => void;
-  readonly #onError: (problem: string) => void;
-  #parts: Buffer[] = [];
-  #size = 0;
-  #discarding = false;
-
-  constructor(maxBytes: number, onLine: (line: string) => void, onError: (problem: string) => void) {
-    this.#maxBytes = maxBytes;
-    this.#onLine = onLine;
-    this.#onError = onError;
-  }
-
-  push(chunk: Buffer): void {
-    let start = 0;
-    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
-      this.#take(chunk.subarray(start, nl));
-      this.#endLine();
-      start = nl + 1;
-    }
-    if (start < chunk.length) this.#take(chunk.subarray(start));
-  }
-
-  #take(bytes: Buffer): void {
-    if (this.#discarding || bytes.length === 0) return;
-    this.#size += bytes.length;
-    if (this.#size > this.#maxBytes) {
-      this.#discarding = true;
-      this.#parts = [];
-      return;
-    }
-    this.#parts.push(bytes);
-  }
-
-  #endLine(): void {
-    if (this.#discarding) {
-      this.#discarding = false;
-      this.#size = 0;
-      this.#onError("message_too_long: that line was too long and was dropped");
-      return;
-    }
-    let bytes = Buffer.concat(this.#parts, this.#size);
-    this.#parts = [];
-    this.#size = 0;
-    if (bytes.length > 0 && bytes[bytes.length - 1] === 13) bytes = bytes.subarray(0, -1);
-    let line: string;
-    try {
-      line = utf8.decode(bytes);
-    } catch {
-      this.#onError("bad_encoding: that line was not UTF-8 and was dropped");
-      return;
-    }
-    this.#onLine(line);
+    const connection = new TcpConnection(this.#hub, socket, this.#options);
+    this.#connections.add(connection);
+    socket.once("close", () => this.#connections.delete(connection));
   }
 }

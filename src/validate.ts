@@ -1,4 +1,5 @@
 import { ChatError } from "./errors.js";
+import { TERMINAL_CONTROL } from "./message.js";
 
 /** Names and rooms share one alphabet (spec §2); anything else is refused, never cleaned up. */
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -27,11 +28,12 @@ export function parseCursor(value: string | undefined): number | undefined {
   return Number(value);
 }
 
-/** Milliseconds, clamped to 0..max (spec §3); garbage is an error, not a default. */
+/** Milliseconds, clamped to 0..max (spec §3: a negative number is 0, not an error); garbage is an error, not a default. */
 export function parseTimeout(value: string | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   // Any run of digits is a timeout: a huge one clamps like 30001 does (the query's size is capped by the header limit).
-  if (!/^\d+$/.test(value)) throw new ChatError("invalid_timeout");
+  if (!/^-?\d+$/.test(value)) throw new ChatError("invalid_timeout");
+  if (value.startsWith("-")) return 0;
   return Math.min(Number(value), max);
 }
 
@@ -52,6 +54,8 @@ export function checkText(text: string, maxMessage: number): string {
   if (characterCount(text, maxMessage) > maxMessage) {
     throw new ChatError("message_too_long", `A message is at most ${maxMessage} characters.`);
   }
+  // Refused, not cleaned: every transport shows the same text, and the sender learns why.
+  if (TERMINAL_CONTROL.test(text)) throw new ChatError("invalid_text");
   return text;
 }
 

@@ -124,7 +124,7 @@ describe("seed long-poll", () => {
 
   it("refuses a timeout that is not a whole number", async () => {
     const s = await start();
-    for (const timeout of ["abc", "-1", "1.5", ""]) {
+    for (const timeout of ["abc", "1.5", "", "-"]) {
       const r = await get(seedUrl(s.url, { name: "bob", timeout }));
       expect(r.status, timeout).toBe(400);
       expect(r.text).toMatch(/^error invalid_timeout: /);

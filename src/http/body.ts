@@ -18,8 +18,7 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
     chunks.push(chunk);
   }
   if (size === 0) return Object.create(null) as Record<string, unknown>;
-  const type = req.headers["content-type"] ?? "";
-  if (!/^application\/json\s*(;|$)/i.test(type)) throw new ChatError("unsupported_media_type");
+  if (!isJsonContentType(req.headers["content-type"])) throw new ChatError("unsupported_media_type");
   let text: string;
   try {
     text = utf8.decode(Buffer.concat(chunks, size));
@@ -34,6 +33,11 @@ export async function readJsonObject(req: IncomingMessage, limit: number): Promi
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) throw new ChatError("bad_json");
   return value as Record<string, unknown>;
+}
+
+/** `application/json`, with parameters or none: what no HTML form can send (spec §4). */
+export function isJsonContentType(type: string | undefined): boolean {
+  return type !== undefined && /^application\/json\s*(;|$)/i.test(type);
 }
 
 /** A field that must be a string when present. */

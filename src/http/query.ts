@@ -57,9 +57,25 @@ function decodeComponent(raw: string): string {
   }
 }
 
+/** `http://host:port` at the start of an absolute-form target (RFC 9112 §3.2.2). */
+const ORIGIN = /^https?:\/\/[^/?#]*/i;
+
+/**
+ * The origin-form of a request target: an absolute-form one, which a proxy
+ * sends (`GET http://host:port/?name=N`), without its scheme and authority.
+ * A server must accept both; which host was asked for does not matter here.
+ */
+export function originForm(url: string | undefined): string {
+  const target = url ?? "/";
+  const origin = ORIGIN.exec(target);
+  if (!origin) return target;
+  const rest = target.slice(origin[0].length);
+  return rest.startsWith("/") ? rest : `/${rest}`;
+}
+
 /** Splits a request target into its path and query; the path keeps its raw %-escapes. */
 export function splitTarget(url: string | undefined): { path: string; query: Query } {
-  const target = url ?? "/";
+  const target = originForm(url);
   const q = target.indexOf("?");
   return q < 0
     ? { path: target, query: new Query("") }

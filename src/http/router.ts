@@ -5,9 +5,10 @@ import { routeLabel, watchRequest } from "../ops/chat-metrics.js";
 import { METRICS_CONTENT_TYPE } from "../ops/metrics.js";
 import type { HttpContext, Request } from "./context.js";
 import { apiHandler } from "./json-api.js";
-import { splitTarget } from "./query.js";
+import { originForm, splitTarget } from "./query.js";
 import { send, sendError, sendText, wantsJson } from "./respond.js";
 import { handleSeed } from "./seed-endpoint.js";
+import { headSeed } from "./seed-head.js";
 import { serveStatic } from "./static-files.js";
 
 /**
@@ -23,6 +24,9 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
     const watch = watchRequest(ctx.ops.metrics, res, "bad_target");
     const fail = (error: unknown): void => {
       if (!(error instanceof ChatError)) {
+        // A client that closed mid-upload is not a server error: nothing to log or answer
+        // (the request is counted with status "aborted" when its response closes).
+        if (clientWentAway(req, res, error)) return void res.destroy();
         ctx.ops.log.error("error", { route: watch.route, error: errorText(error) });
         error = new ChatError("internal");
       }
@@ -31,7 +35,7 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
     try {
       const method = req.method ?? "GET";
       // Known before the query is decoded, so a bad %-escape on /api is answered as JSON too.
-      isApi = (req.url ?? "/").startsWith("/api/");
+      isApi = originForm(req.url).startsWith("/api/");
       const target = splitTarget(req.url);
       const request: Request = { req, res, path: target.path, query: target.query };
       watch.route = routeLabel(target.path, target.query.has("name"), target.query.has("message"));
@@ -48,7 +52,10 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       }
       if (target.path === "/healthz") {
         if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");
-        sendText(res, 200, "ok\n");
+        // 503 with the reason while posts cannot be accepted (spec §8): the log failed.
+        const failure = ctx.storeFailure?.();
+        if (failure !== undefined) sendText(res, 503, `unavailable: ${failure}\n`, { "Retry-After": "30" });
+        else sendText(res, 200, "ok\n");
         return;
       }
       if (target.path === "/metrics") {
@@ -58,7 +65,9 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       }
       if (target.path === "/" && (target.query.has("name") || target.query.has("message"))) {
         json = wantsJson(req.headers.accept, target.query.get("format"));
-        if (method !== "GET") throw notAllowed("GET");
+        // HEAD reads like a GET with nothing changed; a HEAD that would post is refused.
+        if (method === "HEAD" && !target.query.has("message")) return headSeed(ctx, request);
+        if (method !== "GET") throw notAllowed(target.query.has("message") ? "GET" : "GET, HEAD");
         // A post with --data-dir answers once durable: a failed write becomes an answer here.
         handleSeed(ctx, request)?.catch(fail);
         return;
@@ -69,6 +78,15 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       fail(error);
     }
   };
+}
+
+/** Errors of a connection the client closed or reset. */
+const CONNECTION_LOST = new Set(["ECONNRESET", "EPIPE", "ERR_STREAM_PREMATURE_CLOSE"]);
+
+/** The error says the connection was lost, and the request or its answer was indeed cut off. */
+function clientWentAway(req: IncomingMessage, res: ServerResponse, error: unknown): boolean {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return code !== undefined && CONNECTION_LOST.has(code) && (res.destroyed || !req.complete);
 }
 
 function notAllowed(allow: string): ChatError {

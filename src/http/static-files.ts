@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
 import type { ServerResponse } from "node:http";
 import { ChatError } from "../errors.js";
@@ -16,7 +16,8 @@ const CONTENT_TYPES = new Map<string, string>([
 
 /**
  * Serves the browser page from publicDir. The decoded path must stay inside
- * it: "..", NUL and backslashes are refused before the file system sees them.
+ * it: "..", NUL and backslashes are refused before the file system sees them,
+ * and a symlink is followed only to a file that is itself inside publicDir.
  */
 export async function serveStatic(publicDir: string, rawPath: string, res: ServerResponse, headOnly: boolean): Promise<void> {
   let path: string;
@@ -34,8 +35,11 @@ export async function serveStatic(publicDir: string, rawPath: string, res: Serve
   if (type === undefined) throw new ChatError("not_found");
   let body: Buffer;
   try {
-    if (!(await stat(file)).isFile()) throw new Error("not a file");
-    body = await readFile(file);
+    // Resolved both sides: publicDir may itself be reached through a link (/tmp on macOS).
+    const [realRoot, real] = await Promise.all([realpath(root), realpath(file)]);
+    if (!real.startsWith(realRoot.endsWith(sep) ? realRoot : realRoot + sep)) throw new Error("outside publicDir");
+    if (!(await stat(real)).isFile()) throw new Error("not a file");
+    body = await readFile(real);
   } catch {
     throw new ChatError("not_found");
   }

@@ -1,0 +1,35 @@
+import { ChatError } from "../errors.js";
+import { sameToken } from "../same-token.js";
+import { checkName, checkRoom, parseCursor, parseTimeout } from "../validate.js";
+import { changeToken, tokenOf } from "./auth.js";
+import type { HttpContext, Request } from "./context.js";
+import { wantsJson } from "./respond.js";
+
+/**
+ * `HEAD /?name=N` (a seed poll, never a post): the status and headers a GET
+ * with `timeout=0` would get now, without a body and without acting. No
+ * session is made, no room joined, nothing acknowledged, nothing held: a
+ * link checker or a monitoring probe must not register a name or eat a message.
+ * Refusals are the GET's (400 for bad input, 401 for a claimed name).
+ */
+export function headSeed(ctx: HttpContext, { req, res, query }: Request): void {
+  const name = checkName(query.get("name"));
+  const room = query.get("room");
+  if (room !== undefined) checkRoom(room);
+  const cursor = parseCursor(query.get("cursor"));
+  parseTimeout(query.get("timeout"), 0, ctx.options.maxPollTimeoutMs);
+  const json = wantsJson(req.headers.accept, query.get("format"));
+  const client = ctx.hub.client(name);
+  // The token the GET would be judged by: with room= it would join, which the cookie alone may not do.
+  const token = room !== undefined ? changeToken(req) : tokenOf(req);
+  const refused = client === undefined ? ctx.options.requireToken : client.token !== undefined && !sameToken(client.token, token);
+  if (refused) throw new ChatError("unauthorized");
+  // What the GET would answer now: the entries after the cursor (all, without one), read in place.
+  const next = client === undefined ? ctx.hub.lastId : ctx.hub.cursorAfter(client, client.queue.after(cursor ?? 0));
+  res.writeHead(200, {
+    "Content-Type": json ? "application/json; charset=utf-8" : "text/plain; charset=utf-8",
+    "Cache-Control": "no-store",
+    "X-Cursor": String(next),
+  });
+  res.end();
+}

@@ -1,0 +1,225 @@
+import type { Socket } from "node:net";
+import type { Client } from "./client.js";
+import { ChatError } from "./errors.js";
+import { DEFAULT_ROOM, type Hub } from "./hub.js";
+import { addressKey } from "./http/client-address.js";
+import { LineReader } from "./line-reader.js";
+import type { Envelope } from "./message.js";
+import { pumpQueue } from "./queue-pump.js";
+import { checkName } from "./validate.js";
+
+export interface TcpConnectionOptions {
+  maxMessage: number;
+  maxPendingBytes: number;
+  maxQueue: number;
+  /** Only `/token T` identifies (spec §6): no name is taken by a connection alone. */
+  requireToken: boolean;
+  /** A connection that says who it is in no more than this, in ms, is closed. */
+  nameTimeoutMs: number;
+  /** Told of an error that is not a ChatError (a bug): the connection gets `error internal` and the server goes on. */
+  onUnexpected: (error: unknown) => void;
+}
+
+/** How often a connection paused for not reading checks whether its output drained, in ms. */
+const RESUME_CHECK_MS = 100;
+
+/** A line is at most this many bytes before its end is seen: maxMessage characters of up to 4 UTF-8 bytes, plus CRLF. */
+const bytesPerChar = 4;
+
+/** A connection told to go that does not read its last line is cut after this long, in ms. */
+const BYE_GRACE_MS = 3000;
+
+/** `/token T`: the session token of POST /api/join. */
+const TOKEN_LINE = /^\/token(?:[ \t]+(\S*))?$/i;
+
+/** Entries a connection into a shared session keeps queued after writing them (as SSE does), for the page polling with its cursor. */
+const SHARED_KEEP = 256;
+
+/**
+ * Who a connection speaks as. `owned`: a name it claimed, whose session is the
+ * connection and ends with it. Otherwise a session of /api/join whose token it
+ * presented: the connection is one more way in, and closing it ends nothing.
+ */
+interface Speaker {
+  client: Client;
+  owned: boolean;
+}
+
+/**
+ * One `nc` connection of the TCP gateway (spec §6): a greeting, a name or a
+ * token, then every line is a message to the current room and every message
+ * received is one of the seed's text lines.
+ *
+ * Every writer and timer stops when the connection ends: nothing is written
+ * after end() (said goodbye) or once the socket is gone.
+ */
+export class TcpConnection {
+  readonly socket: Socket;
+  readonly #hub: Hub;
+  readonly #options: TcpConnectionOptions;
+  readonly #reader: LineReader;
+  #speaker: Speaker | undefined;
+  #stopPump = (): void => {};
+  #nameTimer: NodeJS.Timeout | undefined;
+  #resumeCheck: NodeJS.Timeout | undefined;
+  #byeTimer: NodeJS.Timeout | undefined;
+  /** Lines refused since the last notice, for not reading (see #onLine). */
+  #refused = 0;
+
+  constructor(hub: Hub, socket: Socket, options: TcpConnectionOptions) {
+    this.#hub = hub;
+    this.socket = socket;
+    this.#options = options;
+    socket.setNoDelay(true);
+    // Half-open peers (a laptop that slept) are found by TCP keep-alive, not by chat silence.
+    socket.setKeepAlive(true, 60_000);
+    this.#reader = new LineReader(options.maxMessage * bytesPerChar + 2, (line) => this.#onLine(line), (problem) => {
+      if (!this.#notReading()) this.#say(`error ${problem}\n`);
+    });
+    this.#say(`Hello ${socket.remoteAddress}:${socket.remotePort}\n${this.#prompt()}`);
+    const asked = options.requireToken ? "token" : "name";
+    this.#nameTimer = setTimeout(() => this.bye(`* no ${asked} given, goodbye\n`), options.nameTimeoutMs);
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.once("close", () => this.#onClose());
+  }
+
+  /**
+   * Says a last line and closes. Everything that writes or waits stops first.
+   * end() alone only half-closes: a peer that keeps its own half open, or never
+   * reads the line, would hold the socket (and its per-address slot), so it is
+   * destroyed once the line is out, or after graceMs.
+   */
+  bye(line: string, graceMs = BYE_GRACE_MS): void {
+    this.#stopWriters();
+    if (this.socket.destroyed) return;
+    if (!this.socket.writableEnded) this.socket.end(line, () => this.socket.destroy());
+    // Said goodbye already: a second call (the server shutting down) only sets the deadline it needs.
+    clearTimeout(this.#byeTimer);
+    this.#byeTimer = setTimeout(() => this.socket.destroy(), graceMs);
+  }
+
+  #prompt(): string {
+    // Without --require-token, `/token T` is accepted in place of a name too.
+    return this.#options.requireToken ? "Send your token: /token T (from POST /api/join)\n" : "What is your name?\n";
+  }
+
+  /** Writes unless the connection is ending or gone. */
+  #say(text: string): void {
+    if (!this.socket.writableEnded && !this.socket.destroyed) this.socket.write(text);
+  }
+
+  /** A client that sends without reading must not make the server hold its answers. */
+  #notReading(): boolean {
+    return this.socket.writableLength > this.#options.maxPendingBytes;
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#reader.push(chunk);
+    if (this.#refused > 0) {
+      this.#say(`error not_reading: ${this.#refused} lines refused; read what the server sends, then send again\n`);
+      this.#refused = 0;
+    }
+    // Past the cap its lines are refused (and counted), and its input paused until its output drains.
+    if (this.#notReading() && !this.socket.isPaused() && !this.socket.writableEnded) {
+      this.socket.pause();
+      clearInterval(this.#resumeCheck);
+      this.#resumeCheck = setInterval(() => {
+        if (this.#notReading()) return;
+        clearInterval(this.#resumeCheck);
+        this.#resumeCheck = undefined;
+        this.socket.resume();
+      }, RESUME_CHECK_MS);
+    }
+  }
+
+  #onLine(line: string): void {
+    if (this.socket.writableEnded) return; // said exit, or is being closed: the rest of the packet is not read
+    if (this.#notReading()) {
+      this.#refused++;
+      return;
+    }
+    try {
+      this.#handle(line);
+    } catch (error) {
+      // Refused input answers with its error line; a bug answers `error internal` and never takes the server down.
+      if (!(error instanceof ChatError)) this.#options.onUnexpected(error);
+      const known = error instanceof ChatError ? error : new ChatError("internal");
+      this.#say(`error ${known.code}: ${known.message}\n${this.#speaker ? "" : this.#prompt()}`);
+    }
+  }
+
+  #handle(line: string): void {
+    const trimmed = line.trim();
+    if (trimmed === "exit") {
+      this.#stopWriters();
+      this.#release();
+      this.bye("Bye\n");
+      return;
+    }
+    if (this.#speaker) {
+      if (line !== "") this.#hub.post(this.#speaker.client, { text: line, autoJoin: true });
+      return;
+    }
+    const token = TOKEN_LINE.exec(trimmed);
+    if (token) return this.#speakAs(this.#sessionOf(token[1]), false);
+    if (this.#options.requireToken) {
+      throw new ChatError("unauthorized", "This server needs a token first: send /token T, with T from POST /api/join.");
+    }
+    checkName(trimmed);
+    // A free, valid name gets a session of its own, claimed with a token nobody has, so HTTP cannot speak as it.
+    // It counts against --max-sessions-per-ip as the peer's, as an HTTP client's would.
+    const address = addressKey(this.socket.remoteAddress ?? "");
+    this.#speakAs(this.#hub.joinWithToken(trimmed, DEFAULT_ROOM, undefined, false, address), true);
+  }
+
+  /** The live session a presented token names (a Map lookup by token: nothing is compared char by char). */
+  #sessionOf(token: string | undefined): Client {
+    const client = token ? this.#hub.clientByToken(token) : undefined;
+    if (!client) throw new ChatError("unauthorized", "That token names no session: join through POST /api/join for one.");
+    return client;
+  }
+
+  #speakAs(client: Client, owned: boolean): void {
+    clearTimeout(this.#nameTimer);
+    this.#speaker = { client, owned };
+    this.#hub.attach(client);
+    // A claimed name sees its own join notice; a session entered by token is told whose it is.
+    if (!owned) this.#say(`* you are ${client.name}, in ${client.currentRoom}\n`);
+    this.#stopPump = pumpQueue(this.#hub, client, this.socket, {
+      format: (entry) => (isOwnLine(entry, client) ? undefined : entry.line),
+      maxPending: this.#options.maxPendingBytes,
+      onEnd: () => this.bye("* your session ended\n"),
+      // A shared session's page may poll with its cursor: keep what was written here for it, as SSE does.
+      keepWritten: owned ? 0 : Math.min(SHARED_KEEP, Math.floor(this.#options.maxQueue / 2)),
+    });
+  }
+
+  /** Lets go of the session: a claimed name's ends with its connection; a shared one only loses this presence. */
+  #release(): void {
+    const speaker = this.#speaker;
+    if (!speaker) return;
+    this.#speaker = undefined;
+    this.#hub.detach(speaker.client);
+    if (speaker.owned) this.#hub.endSession(speaker.client, "left");
+  }
+
+  /** Idempotent: no timer fires and no queue is pumped into this socket after it. */
+  #stopWriters(): void {
+    clearTimeout(this.#nameTimer);
+    clearInterval(this.#resumeCheck);
+    this.#resumeCheck = undefined;
+    this.#stopPump();
+  }
+
+  #onClose(): void {
+    this.#stopWriters();
+    clearTimeout(this.#byeTimer);
+    this.#release();
+  }
+}
+
+/** The sender gets no echo of its own lines (spec §6); answers to its commands it does get. */
+function isOwnLine(entry: Envelope, client: Client): boolean {
+  const m = entry.message;
+  return (m.type === "message" || m.type === "private") && m.from === client.name;
+}
