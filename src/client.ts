@@ -1,15 +1,8 @@
 import { ClientQueue } from "./client-queue.js";
 import { TokenBucket } from "./rate-limiter.js";
 
-/** A remembered post id for a txn key (spec §5: retries within 10 minutes post nothing again). */
-interface TxnRecord {
-  id: number;
-  at: number;
-}
-
-export const TXN_WINDOW_MS = 10 * 60_000;
-/** Per client, so one flooding session cannot grow the table for everyone. */
-const MAX_TXNS = 1000;
+/** Room joins a session may make at once before they are paced at --rate per second (spec §8). */
+export const JOIN_BURST = 50;
 
 /** One chat session: a name, its rooms, its queue. Transports come and go; the client stays until it expires. */
 export class Client {
@@ -23,27 +16,33 @@ export class Client {
   currentRoom: string;
   /** Held polls, streams and connections now open: while above 0 the client never expires. */
   consumers = 0;
+  /** This session's held polls, oldest first, as the functions that answer them (at most 4: long-poll.ts); undefined while none is. */
+  heldPolls: (() => void)[] | undefined;
   lastSeen: number;
   ended = false;
   /** False for a session that lives and dies with one connection (TCP): a store does not bring it back. */
   readonly resumable: boolean;
-  /** Made on the first txn: most clients never send one, and an empty Map costs ~250 bytes per session. */
-  #txns: Map<string, TxnRecord> | undefined;
+  /** Who created the session (clientAddress / addressKey), counted against --max-sessions-per-ip; none when restored. */
+  readonly address: string | undefined;
   /** Made on the first post: a client that only polls never needs one (see `bucket`). */
   #bucket: TokenBucket | undefined;
-  readonly #newBucket: () => TokenBucket;
+  /** Made on the first join, as the post bucket is. */
+  #joinBudget: TokenBucket | undefined;
+  readonly #newBucket: (burst?: number) => TokenBucket;
 
   constructor(init: {
     name: string;
     token: string | undefined;
     room: string;
     queue: ClientQueue;
-    /** Makes the client's rate-limit bucket, when it first posts. */
-    newBucket: () => TokenBucket;
+    /** Makes a bucket at --rate per second, bursts of `burst` (default: twice the rate), when the client first needs it. */
+    newBucket: (burst?: number) => TokenBucket;
     now: number;
     resumable?: boolean;
+    address?: string;
   }) {
     this.resumable = init.resumable ?? true;
+    this.address = init.address;
     this.name = init.name;
     this.key = init.name.toLowerCase();
     this.token = init.token;
@@ -59,21 +58,8 @@ export class Client {
     return (this.#bucket ??= this.#newBucket());
   }
 
-  txnId(txn: string, now: number): number | undefined {
-    const record = this.#txns?.get(txn);
-    return record && now - record.at < TXN_WINDOW_MS ? record.id : undefined;
-  }
-
-  rememberTxn(txn: string, id: number, now: number): void {
-    const txns = (this.#txns ??= new Map());
-    txns.delete(txn);
-    txns.set(txn, { id, at: now });
-    // Map keeps insertion order: the first key is the oldest.
-    if (txns.size > MAX_TXNS) txns.delete(txns.keys().next().value!);
-  }
-
-  /** The keys still in their window, oldest first, as [txn, id, at]: what a store saves. */
-  *txns(now: number): Generator<readonly [string, number, number]> {
-    for (const [txn, { id, at }] of this.#txns ?? []) if (now - at < TXN_WINDOW_MS) yield [txn, id, at];
+  /** Room joins (spec §8): bursts of JOIN_BURST, then --rate per second; joining a room one is in takes none. */
+  get joinBudget(): TokenBucket {
+    return (this.#joinBudget ??= this.#newBucket(JOIN_BURST));
   }
 }

@@ -17,15 +17,27 @@ export class TokenBucket {
     this.#updated = now();
   }
 
-  /** Takes a token; returns 0 when granted, else the seconds until one is free. */
-  take(): number {
+  /**
+   * Seconds until `count` tokens are there (0: now), taking none: a request
+   * that needs tokens from two buckets asks both before it takes from either.
+   */
+  wait(count = 1): number {
+    const tokens = this.#refill();
+    if (tokens >= count) return 0;
+    return Math.max(1, Math.ceil((count - tokens) / this.#rate));
+  }
+
+  /** Takes `count` tokens; returns 0 when granted, else the seconds until they are there (and takes none). */
+  take(count = 1): number {
+    const wait = this.wait(count);
+    if (wait === 0) this.#tokens -= count;
+    return wait;
+  }
+
+  #refill(): number {
     const now = this.#now();
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#updated) / 1000) * this.#rate);
     this.#updated = now;
-    if (this.#tokens >= 1) {
-      this.#tokens -= 1;
-      return 0;
-    }
-    return Math.max(1, Math.ceil((1 - this.#tokens) / this.#rate));
+    return this.#tokens;
   }
 }

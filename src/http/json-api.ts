@@ -2,8 +2,9 @@ import { MAX_BODY_BYTES } from "../config.js";
 import { ChatError } from "../errors.js";
 import { DEFAULT_ROOM } from "../hub.js";
 import { checkName, checkRoom, parseCursor, parseTimeout } from "../validate.js";
-import { clearedTokenCookie, sessionOf, tokenCookie, tokenOf } from "./auth.js";
+import { cameOverTls, changeToken, clearedTokenCookie, sessionForChange, sessionOf, tokenCookie } from "./auth.js";
 import { optionalString, readJsonObject, requiredString } from "./body.js";
+import { clientAddress } from "./client-address.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
 import { sendJson } from "./respond.js";
@@ -52,7 +53,7 @@ async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   const name = checkName(requiredString(body, "name"));
   const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
-  const client = ctx.hub.joinWithToken(name, room, tokenOf(req));
+  const client = ctx.hub.joinWithToken(name, room, changeToken(req), true, clientAddress(req, ctx.options.trustProxy));
   ctx.hub.touch(client);
   const members = ctx.hub.room(room)?.memberNames() ?? [];
   // With --data-dir the token is on disk before it is handed out, so it survives a crash.
@@ -61,13 +62,13 @@ async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
     res,
     200,
     { token: client.token, name: client.name, room, cursor: client.queue.since, members },
-    { "Set-Cookie": tokenCookie(client.token!) },
+    { "Set-Cookie": tokenCookie(client.token!, cameOverTls(req, ctx.options.trustProxy)) },
   );
 }
 
 async function postMessage(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
-  const client = sessionOf(ctx, req);
+  const client = sessionForChange(ctx, req);
   const to = optionalString(body, "to");
   const id = ctx.hub.post(client, {
     text: requiredString(body, "text"),
@@ -89,15 +90,17 @@ function poll(ctx: HttpContext, { req, res, query }: Request): void {
 
 async function leave(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
-  const client = sessionOf(ctx, req);
+  const client = sessionForChange(ctx, req);
   const room = optionalString(body, "room");
   if (room !== undefined) {
     ctx.hub.leave(client, checkRoom(room));
+    // With --data-dir the leave notice is delivered (and in history) once durable: answered after it.
+    await ctx.durable?.();
     sendJson(res, 200, { ok: true, rooms: [...client.rooms] });
     return;
   }
   ctx.hub.endSession(client, "left");
-  sendJson(res, 200, { ok: true, rooms: [] }, { "Set-Cookie": clearedTokenCookie() });
+  sendJson(res, 200, { ok: true, rooms: [] }, { "Set-Cookie": clearedTokenCookie(cameOverTls(req, ctx.options.trustProxy)) });
 }
 
 /** Room listings are public unless --require-token. */
@@ -105,9 +108,22 @@ function guardRead(ctx: HttpContext, req: Request["req"]): void {
   if (ctx.options.requireToken) sessionOf(ctx, req);
 }
 
-function listRooms(ctx: HttpContext, { req, res }: Request): void {
+/** Rooms per page of GET /api/rooms: by default, and at most (`?limit=`). */
+const ROOMS_PAGE = 100;
+const MAX_ROOMS_PAGE = 1000;
+
+/** GET /api/rooms[?limit=N][&after=NAME]: one page in name order; `next` (the last name) asks for the page after it. */
+function listRooms(ctx: HttpContext, { req, res, query }: Request): void {
   guardRead(ctx, req);
-  sendJson(res, 200, { rooms: ctx.hub.rooms() });
+  const after = query.get("after");
+  const limit = parseLimit(query.get("limit"), ROOMS_PAGE, MAX_ROOMS_PAGE);
+  sendJson(res, 200, ctx.hub.roomsPage(after === undefined ? undefined : checkRoom(after), limit));
+}
+
+/** A page size: a whole number, clamped to 1..max. */
+function parseLimit(text: string | undefined, fallback: number, max: number): number {
+  if (text !== undefined && !/^\d{1,6}$/.test(text)) throw new ChatError("bad_request", "limit is a whole number.");
+  return Math.min(Math.max(Number(text ?? fallback), 1), max);
 }
 
 function showRoom(ctx: HttpContext, { req, res }: Request, [name]: string[]): void {
@@ -126,9 +142,7 @@ function roomHistory(ctx: HttpContext, { req, res, query }: Request, [name]: str
   const kept = room === undefined ? ctx.keptHistory : undefined;
   if (!room && kept?.(checkRoom(name!), 0, 0) === undefined) throw new ChatError("unknown_room");
   const before = parseCursor(query.get("before")) ?? Number.MAX_SAFE_INTEGER;
-  const limitText = query.get("limit");
-  if (limitText !== undefined && !/^\d{1,6}$/.test(limitText)) throw new ChatError("bad_request", "limit is a whole number.");
-  const limit = Math.min(Math.max(Number(limitText ?? 50), 1), MAX_HISTORY_PAGE);
+  const limit = parseLimit(query.get("limit"), 50, MAX_HISTORY_PAGE);
   const messages = room ? room.history(before, limit) : kept!(checkRoom(name!), before, limit)!;
   sendJson(res, 200, { messages: messages.map((e) => e.message) });
 }

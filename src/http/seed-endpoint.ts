@@ -1,5 +1,6 @@
 import { checkName, parseCursor, parseTimeout } from "../validate.js";
-import { tokenOf } from "./auth.js";
+import { changeToken, tokenOf } from "./auth.js";
+import { clientAddress } from "./client-address.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
 import { sendJson, sendText, wantsJson } from "./respond.js";
@@ -13,15 +14,15 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
   const message = query.get("message");
   const room = query.get("room");
   const json = wantsJson(req.headers.accept, query.get("format"));
-  // Refused input must not register the name as a side effect: check what can be checked first.
-  if (message !== undefined) ctx.hub.checkPost({ text: message, room, txn: query.get("txn") });
   const cursor = parseCursor(query.get("cursor"));
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
-  const client = ctx.hub.clientForName(name, { token: tokenOf(req), room, requireToken: ctx.options.requireToken });
-  ctx.hub.touch(client);
+  // A GET that posts or joins is a state change: the cookie alone may not authorise it (spec §4).
+  const token = message !== undefined || room !== undefined ? changeToken(req) : tokenOf(req);
+  const who = { token, requireToken: ctx.options.requireToken, address: clientAddress(req, ctx.options.trustProxy) };
 
   if (message !== undefined) {
-    const id = ctx.hub.post(client, { text: message, room, txn: query.get("txn"), autoJoin: true });
+    // One call that checks everything first: a refused post leaves no session, membership or message behind (§8).
+    const id = ctx.hub.postAs(name, { text: message, room, txn: query.get("txn") }, who);
     const answer = (): void => {
       if (json) sendJson(res, 200, { id });
       else sendText(res, 200, `ok ${id}\n`);
@@ -30,5 +31,12 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
     return ctx.durable === undefined ? answer() : ctx.durable().then(answer);
   }
 
-  longPoll(ctx.hub, ctx.held, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
+  // A poll's room= is checked (caps, join budget) before a new name gets its session.
+  const issued = ctx.hub.lastId;
+  const client = ctx.hub.clientForName(name, { ...who, room });
+  ctx.hub.touch(client);
+  const poll = (): void => longPoll(ctx.hub, ctx.held, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
+  // With --data-dir, what this request made (a session, a join notice) reaches the queue once durable: the poll starts after.
+  if (ctx.durable !== undefined && ctx.hub.lastId !== issued) return ctx.durable().then(poll, poll);
+  poll();
 }

@@ -1,8 +1,10 @@
 import type { Server } from "node:http";
 import type { Socket } from "node:net";
+import { addressKey } from "../address-key.js";
 
 /**
- * Counts open connections per remote address. A connection past the cap is
+ * Counts open connections per remote address (addressKey: IPv6 per /64,
+ * ::ffff:a.b.c.d as a.b.c.d). A connection past the cap is
  * kept just long enough to answer its first request with 503 (and
  * Connection: close), so the client learns why; one that sends nothing is cut
  * after OVER_CAP_GRACE_MS instead of holding a socket until the headers timeout.
@@ -24,7 +26,7 @@ export class ConnectionLimit {
 
   /** Connections now open from this address. */
   count(address: string): number {
-    return this.#perAddress.get(normalize(address)) ?? 0;
+    return this.#perAddress.get(addressKey(address)) ?? 0;
   }
 
   /** Starts counting a server's connections. */
@@ -42,7 +44,7 @@ export class ConnectionLimit {
    * address's cap (it is then cut after a short grace unless closed first).
    */
   admit(socket: Socket): boolean {
-    const address = normalize(socket.remoteAddress ?? "");
+    const address = addressKey(socket.remoteAddress ?? "");
     const n = (this.#perAddress.get(address) ?? 0) + 1;
     this.#perAddress.set(address, n);
     this.#total++;
@@ -65,7 +67,15 @@ export class ConnectionLimit {
 /** Long enough for a client that sent its request with the connection to get the 503. */
 const OVER_CAP_GRACE_MS = 2000;
 
-/** ::ffff:1.2.3.4 and 1.2.3.4 are one client. */
-function normalize(address: string): string {
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
+/**
+ * The per-address connection cap for HTTP. Behind a reverse proxy
+ * (--trust-proxy) every connection comes from the proxy, which reuses its
+ * connections for many clients: a cap per socket address would count the
+ * proxy, not a client, and one busy moment would lock everyone out. So there
+ * the cap is off; clients are told apart by X-Forwarded-For for the
+ * per-address session cap, and the proxy limits connections per client.
+ * The TCP gateway is not behind the HTTP proxy and keeps its cap.
+ */
+export function httpConnectionCap(maxConnectionsPerIp: number, trustProxy: boolean): number {
+  return trustProxy ? 0 : maxConnectionsPerIp;
 }

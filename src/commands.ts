@@ -1,0 +1,48 @@
+import type { Client } from "./client.js";
+import type { Room } from "./room.js";
+import type { RoomPage } from "./rooms.js";
+
+/** How many rooms the /rooms answer names; the rest are counted ("and N more"). GET /api/rooms pages through all. */
+export const ROOMS_IN_ANSWER = 50;
+
+/** What a command may do to the hub. */
+export interface CommandHub {
+  join(client: Client, room: string): Room;
+  leave(client: Client, room: string): void;
+  room(name: string): Room | undefined;
+  roomsPage(after: string | undefined, limit: number): RoomPage;
+  readonly roomCount: number;
+}
+
+/**
+ * Runs a chat command (spec §2: /who, /rooms, /join R, /leave) and returns the
+ * answer for the asker alone. A join past a cap throws with nothing changed.
+ */
+export function runCommand(hub: CommandHub, client: Client, command: string, argument: string): string {
+  switch (command) {
+    case "who": {
+      const room = hub.room(client.currentRoom);
+      const names = room?.members.has(client) ? room.memberNames() : [];
+      return names.length ? `members of ${client.currentRoom}: ${names.join(", ")}` : "you are in no room";
+    }
+    case "rooms":
+      return roomsAnswer(hub.roomsPage(undefined, ROOMS_IN_ANSWER).rooms, hub.roomCount);
+    case "join":
+      return `you are in ${hub.join(client, argument).name}`;
+    case "leave": {
+      const room = client.currentRoom;
+      if (!client.rooms.has(room)) return "you are in no room";
+      hub.leave(client, room);
+      return `you left ${room}`;
+    }
+    default:
+      return `unknown command /${command}; try /who, /rooms, /join ROOM, /leave, @NAME TEXT`;
+  }
+}
+
+/** The /rooms answer: the first rooms in name order and how many more there are, so one answer stays small. */
+export function roomsAnswer(rooms: readonly { name: string; members: number }[], total: number): string {
+  if (rooms.length === 0) return "rooms: none";
+  const more = total - rooms.length;
+  return `rooms: ${rooms.map((r) => `${r.name} (${r.members})`).join(", ")}${more > 0 ? `, and ${more} more` : ""}`;
+}

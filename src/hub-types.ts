@@ -1,0 +1,51 @@
+import type { ClientQueue } from "./client-queue.js";
+
+/** The shapes the hub is made with and spoken to in (hub.ts re-exports them). */
+
+export interface HubOptions {
+  maxQueue: number;
+  sessionTtlMs: number;
+  presenceLimit: number;
+  maxMessage: number;
+  rate: number;
+  maxSessions: number;
+  history: number;
+  maxRoomsPerSession: number;
+  maxRooms: number;
+  maxSessionsPerIp: number;
+}
+
+/** Who a name-based request (the seed endpoint) is: what decides whether it may act as the name or make its session. */
+export interface SessionRequest {
+  /** The token the request carries for a state change, if any. */
+  token?: string;
+  /** No session is made for an unknown name (--require-token): 401. */
+  requireToken?: boolean;
+  /** The address that asks (http/client-address.ts): a new session counts against --max-sessions-per-ip. */
+  address?: string;
+}
+
+export interface PostInput {
+  text: string;
+  /** Room to post to; the client's current room when absent. */
+  room?: string;
+  /** Makes the post private to this name (the JSON API's "to"). */
+  to?: string;
+  /** Idempotency key: a retry with the same key answers the first id and posts nothing. */
+  txn?: string;
+  /** Posting to a room one is not in joins it (the seed's way) instead of failing. */
+  autoJoin?: boolean;
+}
+
+/** A session as a store saved it, its queue rebuilt (Hub.restore). */
+export interface RestoredSession {
+  name: string;
+  token: string | undefined;
+  /** In the order they were joined: leaving the current room falls back to the last. */
+  rooms: readonly string[];
+  currentRoom: string;
+  queue: ClientQueue;
+}
+
+/** An idempotency key as a store saved it: [name key, txn key, id, at]. Kept apart from sessions (spec §5). */
+export type RestoredTxn = readonly [string, string, number, number];

@@ -1,0 +1,104 @@
+import type { Client } from "./client.js";
+import { ChatError } from "./errors.js";
+import { Room } from "./room.js";
+
+export interface RoomSummary {
+  name: string;
+  members: number;
+}
+
+export interface RoomPage {
+  rooms: RoomSummary[];
+  /** The name to list after for the next page; absent on the last one. */
+  next?: string;
+}
+
+/**
+ * Every room that has members, capped at --max-rooms (spec §8), and listed in
+ * pages in name order (rooms are lower case ASCII: code-unit order is stable
+ * and what `after=` compares with).
+ */
+export class Rooms {
+  readonly #rooms = new Map<string, Room>();
+  readonly #historyLimit: number;
+  readonly #max: number;
+  readonly #maxPerSession: number;
+  readonly #retryAfter: number;
+  /** Names in order, made when a listing asks and dropped when a room comes or goes. */
+  #sorted: string[] | undefined;
+
+  constructor(opts: { history: number; maxRooms: number; maxRoomsPerSession: number; retryAfterSeconds: number }) {
+    this.#historyLimit = opts.history;
+    this.#max = opts.maxRooms;
+    this.#maxPerSession = opts.maxRoomsPerSession;
+    this.#retryAfter = opts.retryAfterSeconds;
+  }
+
+  get size(): number {
+    return this.#rooms.size;
+  }
+
+  get(name: string): Room | undefined {
+    return this.#rooms.get(name);
+  }
+
+  values(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+
+  /**
+   * Refuses `client` joining these rooms, before anything changes: 403
+   * too_many_rooms (--max-rooms-per-session), 503 server_full (--max-rooms),
+   * 429 rate_limited (its join budget). Rooms it is in cost nothing;
+   * `client` undefined is a session not made yet (no rooms, a full budget).
+   */
+  checkJoins(client: Client | undefined, names: readonly string[]): void {
+    const fresh = new Set(names.filter((name) => client?.rooms.has(name) !== true));
+    if (fresh.size === 0) return;
+    if ((client?.rooms.size ?? 0) + fresh.size > this.#maxPerSession) {
+      throw new ChatError("too_many_rooms", `A session may be in at most ${this.#maxPerSession} rooms: leave one first.`);
+    }
+    let made = 0;
+    for (const name of fresh) if (!this.#rooms.has(name)) made++;
+    if (made > 0 && this.#rooms.size + made > this.#max) {
+      throw new ChatError("server_full", "The server has as many rooms as it allows; join one that exists, or try later.", {
+        retryAfter: this.#retryAfter,
+      });
+    }
+    const wait = client?.joinBudget.wait(fresh.size) ?? 0;
+    if (wait > 0) throw new ChatError("rate_limited", "Too many room joins; slow down.", { retryAfter: wait });
+  }
+
+  create(name: string): Room {
+    const room = new Room(name, this.#historyLimit);
+    this.#rooms.set(name, room);
+    this.#sorted = undefined;
+    return room;
+  }
+
+  delete(name: string): void {
+    if (this.#rooms.delete(name)) this.#sorted = undefined;
+  }
+
+  /** Up to `limit` rooms whose names sort after `after`, with where the next page starts. */
+  page(after: string | undefined, limit: number): RoomPage {
+    const names = (this.#sorted ??= [...this.#rooms.keys()].sort(byCodeUnit));
+    let start = 0;
+    if (after !== undefined) {
+      // The first name above `after` (binary search: a listing costs log n, not n, to find its place).
+      let high = names.length;
+      while (start < high) {
+        const mid = (start + high) >>> 1;
+        if (names[mid]! <= after) start = mid + 1;
+        else high = mid;
+      }
+    }
+    const slice = names.slice(start, start + limit);
+    const rooms = slice.map((name) => ({ name, members: this.#rooms.get(name)!.members.size }));
+    return start + limit < names.length ? { rooms, next: slice.at(-1)! } : { rooms };
+  }
+}
+
+function byCodeUnit(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
