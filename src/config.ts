@@ -47,7 +47,7 @@ export interface ChatOptions {
   maxPendingBytes?: number;
   /**
    * Open connections allowed from one remote address; past it a request gets
-   * 503 too_many_connections. 0 turns the cap off (behind a proxy every client shares its address).
+   * 503 too_many_connections. 0 turns the cap off; --trust-proxy turns it off for HTTP (every connection is the proxy's).
    * @default 256
    */
   maxConnectionsPerIp?: number;

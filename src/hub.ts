@@ -2,48 +2,23 @@ import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
 import { Client } from "./client.js";
 import { ClientQueue } from "./client-queue.js";
+import { runCommand } from "./commands.js";
 import { ChatError } from "./errors.js";
 import { Envelope, type ChatMessage } from "./message.js";
 import { TokenBucket } from "./rate-limiter.js";
-import { Room } from "./room.js";
-import { parseText } from "./text-commands.js";
+import type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
+import { planPost, type PostPlan, type Sender } from "./post-plan.js";
+import type { Room } from "./room.js";
+import { Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
+import { sameToken } from "./same-token.js";
+import { SessionLimits } from "./session-limits.js";
+import { TxnKeys } from "./txn-keys.js";
 import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
+import type { WriteAhead } from "./write-ahead.js";
 
-export interface HubOptions {
-  maxQueue: number;
-  sessionTtlMs: number;
-  presenceLimit: number;
-  maxMessage: number;
-  rate: number;
-  maxSessions: number;
-  history: number;
-}
-
-export interface PostInput {
-  text: string;
-  /** Room to post to; the client's current room when absent. */
-  room?: string;
-  /** Makes the post private to this name (the JSON API's "to"). */
-  to?: string;
-  /** Idempotency key: a retry with the same key answers the first id and posts nothing. */
-  txn?: string;
-  /** Posting to a room one is not in joins it (the seed's way) instead of failing. */
-  autoJoin?: boolean;
-}
+export type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 
 export const DEFAULT_ROOM = "lobby";
-
-/** A session as a store saved it, its queue rebuilt (Hub.restore). */
-export interface RestoredSession {
-  name: string;
-  token: string | undefined;
-  /** In the order they were joined: leaving the current room falls back to the last. */
-  rooms: readonly string[];
-  currentRoom: string;
-  queue: ClientQueue;
-  /** Idempotency keys still in their window: [key, id, at]. */
-  txns: readonly (readonly [string, number, number])[];
-}
 
 /** Why a session ended, for its transports and the log. */
 export type EndReason = "left" | "expired" | "shutdown";
@@ -69,11 +44,19 @@ export class Hub extends EventEmitter {
   readonly #now: () => number;
   readonly #clients = new Map<string, Client>();
   readonly #byToken = new Map<string, Client>();
-  readonly #rooms = new Map<string, Room>();
+  readonly #rooms: Rooms;
+  readonly #sessions: SessionLimits;
+  /** Idempotency keys of posts, by name: they outlive sessions (spec §5). */
+  readonly #txns = new TxnKeys();
   #lastId: number;
   #sweeper: NodeJS.Timeout;
-  /** One function for every client, which makes its bucket when it first posts. */
-  readonly #newBucket = (): TokenBucket => new TokenBucket(this.options.rate, this.options.rate * 2, this.#now);
+  /** With --data-dir: messages are delivered once their record is durable, and nothing is accepted when it cannot be. */
+  #writeAhead: WriteAhead | undefined;
+  /**
+   * One function for every client, which makes a bucket when it first posts or
+   * joins: --rate per second, bursts of twice that (at least one, or a low rate would refuse every post).
+   */
+  readonly #newBucket = (burst = Math.max(1, this.options.rate * 2)): TokenBucket => new TokenBucket(this.options.rate, burst, this.#now);
 
   constructor(options: HubOptions, opts: { now?: () => number; lastId?: number } = {}) {
     super();
@@ -84,6 +67,10 @@ export class Hub extends EventEmitter {
     // Ids are microsecond timestamps, bumped by one when two meet: they increase,
     // and a restarted hub (with or without a log) never issues an id again.
     this.#lastId = Math.max(opts.lastId ?? 0, this.#now() * 1000);
+    // A slot frees when a session expires: that is how long a refused client should wait.
+    const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
+    this.#rooms = new Rooms({ ...options, retryAfterSeconds });
+    this.#sessions = new SessionLimits({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
     const sweepEvery = Math.max(10, Math.min(1000, Math.floor(options.sessionTtlMs / 4)));
     this.#sweeper = setInterval(() => this.sweep(), sweepEvery).unref();
   }
@@ -112,39 +99,47 @@ export class Hub extends EventEmitter {
    * The client a name-based request (the seed endpoint, the TCP gateway) acts as.
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
    */
-  clientForName(name: string, opts: { token?: string; room?: string; requireToken?: boolean }): Client {
+  clientForName(name: string, opts: SessionRequest & { room?: string }): Client {
+    const existing = this.#authorize(name, opts);
+    const room = opts.room === undefined ? undefined : checkRoom(opts.room);
+    if (!existing) return this.#createClient(name, undefined, room ?? DEFAULT_ROOM, true, opts.address);
+    if (room !== undefined) this.join(existing, room);
+    return existing;
+  }
+
+  /** The session a name-based request acts as; undefined when there is none and the request may make it. */
+  #authorize(name: string, opts: SessionRequest): Client | undefined {
     const existing = this.client(name);
     if (existing) {
-      if (existing.token !== undefined && existing.token !== opts.token) {
+      if (existing.token !== undefined && !sameToken(existing.token, opts.token)) {
         throw new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
       }
-      if (opts.room !== undefined) this.join(existing, opts.room);
       return existing;
     }
     if (opts.requireToken) throw new ChatError("unauthorized");
-    return this.#createClient(name, undefined, opts.room ?? DEFAULT_ROOM);
+    return undefined;
   }
 
   /**
    * POST /api/join: a new session with a token, or, with the token of an existing one, one more room.
    * A name anyone is using (through any transport) is taken until its session ends.
    */
-  joinWithToken(name: string, room: string, token: string | undefined, resumable = true): Client {
+  joinWithToken(name: string, room: string, token: string | undefined, resumable = true, address?: string): Client {
     const own = this.clientByToken(token);
     if (own && own.key === nameKey(name)) {
       this.join(own, room);
       return own;
     }
     if (this.#clients.has(nameKey(name))) throw new ChatError("name_taken", `${name} is taken.`);
-    return this.#createClient(name, randomBytes(24).toString("base64url"), room, resumable);
+    return this.#createClient(name, randomBytes(24).toString("base64url"), room, resumable, address);
   }
 
-  #createClient(name: string, token: string | undefined, room: string, resumable = true): Client {
-    // A bad room must refuse the request before a session exists, not leave one behind with no room.
+  /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
+  #createClient(name: string, token: string | undefined, room: string, resumable: boolean, address: string | undefined): Client {
+    this.#writeAhead?.checkWritable();
     room = checkRoom(room);
-    if (this.#clients.size >= this.options.maxSessions) {
-      throw new ChatError("server_full", undefined, { retryAfter: Math.ceil(this.options.sessionTtlMs / 1000) });
-    }
+    this.#rooms.checkJoins(undefined, [room]);
+    this.#sessions.check(this.#clients.size, address);
     const now = this.#now();
     const client = new Client({
       name,
@@ -156,28 +151,38 @@ export class Hub extends EventEmitter {
       newBucket: this.#newBucket,
       now,
       resumable,
+      address,
     });
     this.#clients.set(client.key, client);
     if (token !== undefined) this.#byToken.set(token, client);
+    this.#sessions.added(address);
     this.emit("session", client);
     this.join(client, room);
     return client;
   }
 
-  /** Joins a room (and makes it current). Presence notices only in rooms within --presence-limit. */
+  /**
+   * Joins a room (and makes it current). Presence notices only in rooms within
+   * --presence-limit. Past a cap or the join budget it throws with nothing changed;
+   * a room the client is in costs nothing.
+   */
   join(client: Client, roomName: string): Room {
     const name = checkRoom(roomName);
-    const previous = client.currentRoom;
-    client.currentRoom = name;
     let room = this.#rooms.get(name);
+    if (!room?.members.has(client) || client.currentRoom !== name) this.#writeAhead?.checkWritable();
     if (room?.members.has(client)) {
       // Only a change is news for a store: a poll naming the room it is in changes nothing.
-      if (previous !== name) this.emit("room-current", client, name);
+      if (client.currentRoom !== name) {
+        client.currentRoom = name;
+        this.emit("room-current", client, name);
+      }
       return room;
     }
+    this.#rooms.checkJoins(client, [name]);
+    client.joinBudget.take();
+    client.currentRoom = name;
     if (!room) {
-      room = new Room(name, this.options.history);
-      this.#rooms.set(name, room);
+      room = this.#rooms.create(name);
       this.emit("room", room);
     }
     room.members.add(client);
@@ -191,6 +196,12 @@ export class Hub extends EventEmitter {
 
   /** Leaves one room; the notice reaches the leaver too, as confirmation. */
   leave(client: Client, roomName: string): void {
+    this.#writeAhead?.checkWritable();
+    this.#leave(client, roomName);
+  }
+
+  /** A session that ends (expiry too) leaves whether or not a store can write it. */
+  #leave(client: Client, roomName: string): void {
     const room = this.#rooms.get(roomName);
     if (!room?.members.has(client)) throw new ChatError("not_in_room");
     if (room.members.size <= this.options.presenceLimit) {
@@ -209,71 +220,78 @@ export class Hub extends EventEmitter {
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
   endSession(client: Client, reason: EndReason): void {
     if (client.ended) return;
-    for (const room of [...client.rooms]) this.leave(client, room);
+    for (const room of [...client.rooms]) this.#leave(client, room);
     client.ended = true;
     this.#clients.delete(client.key);
     if (client.token !== undefined) this.#byToken.delete(client.token);
+    this.#sessions.ended(client.address);
     this.emit("session-end", client, reason);
     this.emit(client.wakeEvent);
   }
 
   /**
-   * Refuses what post() would refuse for any sender: bad text, room or command
-   * argument, an unknown recipient. The seed endpoint asks first, so a refused
-   * post from a new name does not register the name on its way to the 4xx.
+   * The seed endpoint's post (spec §3), in one call: checks everything (the
+   * name's token, text, txn, room, recipient, command, rate, room caps and join
+   * budget, session caps), then makes the session if the name has none, joins
+   * `room=` and posts. A refused post changes nothing: no session, no room, no message.
    */
-  checkPost(input: PostInput): void {
-    checkText(input.text, this.options.maxMessage);
-    checkTxn(input.txn);
-    if (input.room !== undefined) checkRoom(input.room);
-    const parsed = input.to !== undefined ? { kind: "private" as const, to: input.to, text: input.text } : parseText(input.text);
-    if (parsed.kind === "private") {
-      checkText(parsed.text, this.options.maxMessage);
-      if (!this.client(parsed.to)) throw new ChatError("unknown_recipient", `No user named ${parsed.to}.`);
-    }
-    if (parsed.kind === "command" && parsed.command === "join") checkRoom(parsed.argument);
+  postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
+    const existing = this.#authorize(name, opts);
+    const room = input.room === undefined ? undefined : checkRoom(input.room);
+    const first = room ?? (existing ? undefined : DEFAULT_ROOM);
+    const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address);
+    if (existing) this.touch(existing);
+    return id;
   }
 
   /** Posts text as a client; returns the id the client is answered with. */
   post(client: Client, input: PostInput): number {
+    return this.#submit({ name: client.name, client, first: undefined }, input, undefined);
+  }
+
+  /** Checks a post whole, then does it: a sender without a session gets one only now. */
+  #submit(sender: Sender, input: PostInput, address: string | undefined): number {
+    this.#writeAhead?.checkWritable();
     const now = this.#now();
     const txn = checkTxn(input.txn);
     if (txn !== undefined) {
-      const earlier = client.txnId(txn, now);
+      const earlier = this.#txns.get(nameKey(sender.name), txn, now);
       if (earlier !== undefined) return earlier;
     }
+    const { client } = sender;
     checkText(input.text, this.options.maxMessage);
-    const wait = client.bucket.take();
+    // Before the text is parsed: a flood of refused lines (TCP) costs as little as it can.
+    const wait = client?.bucket.wait() ?? 0;
     if (wait > 0) throw new ChatError("rate_limited", undefined, { retryAfter: wait });
-    const id = this.#dispatch(client, input);
-    if (txn !== undefined) client.rememberTxn(txn, id, now);
-    if (txn !== undefined) this.emit("txn", client, txn, id, now);
+    const plan = planPost(input, sender, { maxMessage: this.options.maxMessage, knows: (name) => this.client(name) !== undefined });
+    this.#rooms.checkJoins(client, plan.allJoins);
+    if (txn !== undefined) this.#txns.checkRoom(now);
+    if (!client) this.#sessions.check(this.#clients.size, address);
+    // Everything is checked: from here on the post happens whole.
+    const from = client ?? this.#createClient(sender.name, undefined, plan.joins[0]!, true, address);
+    for (const room of plan.joins) this.join(from, room);
+    from.bucket.take();
+    const id = this.#dispatch(from, plan);
+    if (txn !== undefined) {
+      this.#txns.remember(from.key, txn, id, now);
+      this.emit("txn", from, txn, id, now);
+    }
     return id;
   }
 
-  #dispatch(client: Client, input: PostInput): number {
-    const parsed = input.to !== undefined ? { kind: "private" as const, to: input.to, text: input.text } : parseText(input.text);
+  #dispatch(client: Client, { parsed, room }: PostPlan): number {
     switch (parsed.kind) {
       case "command":
-        return this.#runCommand(client, parsed.command, parsed.argument);
-      case "private": {
-        checkText(parsed.text, this.options.maxMessage);
-        const room = input.room === undefined ? client.currentRoom : checkRoom(input.room);
+        return this.#system(client, runCommand(this, client, parsed.command, parsed.argument));
+      case "private":
         return this.#sendPrivate(client, room, parsed.to, parsed.text);
-      }
       case "message": {
-        const room = this.#roomToPost(client, input);
-        return this.#publish({ type: "message", room: room.name, from: client.name, text: parsed.text }, room.members, room).id;
+        // planPost made sure the client is in it (or joined it first).
+        const target = this.#rooms.get(room);
+        if (!target?.members.has(client)) throw new ChatError("not_in_room");
+        return this.#publish({ type: "message", room, from: client.name, text: parsed.text }, target.members, target).id;
       }
     }
-  }
-
-  #roomToPost(client: Client, input: PostInput): Room {
-    const name = input.room === undefined ? client.currentRoom : checkRoom(input.room);
-    const room = this.#rooms.get(name);
-    if (room?.members.has(client)) return room;
-    if (!input.autoJoin) throw new ChatError("not_in_room", `You are not in ${name}: join it first.`);
-    return this.join(client, name);
   }
 
   #sendPrivate(from: Client, room: string, toName: string, text: string): number {
@@ -281,30 +299,6 @@ export class Hub extends EventEmitter {
     if (!to) throw new ChatError("unknown_recipient", `No user named ${toName}.`);
     const recipients = to === from ? [from] : [to, from];
     return this.#publish({ type: "private", room, from: from.name, to: to.name, text }, recipients).id;
-  }
-
-  #runCommand(client: Client, command: string, argument: string): number {
-    switch (command) {
-      case "who": {
-        const room = this.#rooms.get(client.currentRoom);
-        const names = room?.members.has(client) ? room.memberNames() : [];
-        return this.#system(client, names.length ? `members of ${client.currentRoom}: ${names.join(", ")}` : "you are in no room");
-      }
-      case "rooms":
-        return this.#system(client, `rooms: ${this.rooms().map((r) => `${r.name} (${r.members})`).join(", ") || "none"}`);
-      case "join": {
-        const room = this.join(client, argument);
-        return this.#system(client, `you are in ${room.name}`);
-      }
-      case "leave": {
-        const room = client.currentRoom;
-        if (!client.rooms.has(room)) return this.#system(client, "you are in no room");
-        this.leave(client, room);
-        return this.#system(client, `you left ${room}`);
-      }
-      default:
-        return this.#system(client, `unknown command /${command}; try /who, /rooms, /join ROOM, /leave, @NAME TEXT`);
-    }
   }
 
   /** An answer to a command: to the one client only, never into history. */
@@ -319,12 +313,31 @@ export class Hub extends EventEmitter {
     return (this.#lastId = Math.max(this.#lastId + 1, now * 1000));
   }
 
-  /** Assigns the next id, keeps room history, enqueues to every recipient and wakes it. */
+  /**
+   * Assigns the next id and delivers: room history, every recipient's queue, a
+   * wake each. With a store that writes ahead, the delivery waits for the
+   * message's record to be durable (and is dropped if that write fails).
+   */
   #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room): Envelope {
     const now = this.#now();
     const id = this.#nextId(now);
     const envelope = new Envelope({ id, ...fields, ts: now });
-    room?.remember(envelope);
+    const writeAhead = this.#writeAhead;
+    if (!writeAhead) {
+      this.emit("message", envelope, this.#deliver(envelope, recipients, room));
+      return envelope;
+    }
+    // Who gets it is decided now, whenever it is delivered.
+    const targets = [...recipients];
+    writeAhead.hold({ envelope, recipients: targets, room, run: () => void this.#deliver(envelope, targets, room) });
+    this.emit("message", envelope, targets.length);
+    return envelope;
+  }
+
+  /** Returns how many recipients got it. */
+  #deliver(envelope: Envelope, recipients: Iterable<Client>, room: Room | undefined): number {
+    // A room forgotten since (its last member left) is the Room a store keeps; one made again since takes it.
+    if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
     let delivered = 0;
     for (const client of recipients) {
       const dropped = client.queue.push(envelope);
@@ -332,8 +345,12 @@ export class Hub extends EventEmitter {
       this.emit(client.wakeEvent);
       delivered++;
     }
-    this.emit("message", envelope, delivered);
-    return envelope;
+    return delivered;
+  }
+
+  /** A store that writes ahead (--data-dir) takes over delivery from here on, and refuses what it cannot write. */
+  setWriteAhead(store: WriteAhead | undefined): void {
+    this.#writeAhead = store;
   }
 
   /**
@@ -396,12 +413,26 @@ export class Hub extends EventEmitter {
     for (const client of [...this.#clients.values()]) {
       if (client.consumers === 0 && client.lastSeen <= cutoff) this.endSession(client, "expired");
     }
+    this.#txns.forgetExpired(this.#now());
   }
 
-  rooms(): { name: string; members: number }[] {
-    return [...this.#rooms.values()]
-      .map((r) => ({ name: r.name, members: r.members.size }))
-      .sort((a, b) => a.name.localeCompare(b.name));
+  get roomCount(): number {
+    return this.#rooms.size;
+  }
+
+  /** Every room with its member count, in name order: for a store and tests. Clients get pages (roomsPage). */
+  rooms(): RoomSummary[] {
+    return this.#rooms.page(undefined, Infinity).rooms;
+  }
+
+  /** Idempotency keys in their window, oldest first, as [name key, txn, id, at]: what a store saves. */
+  txnKeys(now: number): Generator<RestoredTxn> {
+    return this.#txns.live(now);
+  }
+
+  /** GET /api/rooms: up to `limit` rooms named after `after`, in name order, and where the next page starts. */
+  roomsPage(after: string | undefined, limit: number): RoomPage {
+    return this.#rooms.page(after, limit);
   }
 
   room(name: string): Room | undefined {
@@ -412,25 +443,32 @@ export class Hub extends EventEmitter {
    * Puts back what a store saved, before serving: sessions with their queues
    * and rooms, and the history of rooms that have members. Emits nothing, so a
    * store does not log it again. Each session gets a fresh --session-ttl to come back.
+   * Never more than the caps (they may have been lowered since): a session keeps
+   * the --max-rooms-per-session rooms it joined last, and no room is made past --max-rooms.
+   * Idempotency keys come back apart from sessions: a key of a session that ended still counts.
    */
-  restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>): void {
+  restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = []): void {
     const now = this.#now();
     for (const s of sessions) {
       const client = new Client({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: this.#newBucket, now });
       this.#clients.set(client.key, client);
       if (client.token !== undefined) this.#byToken.set(client.token, client);
-      for (const [txn, id, at] of s.txns) client.rememberTxn(txn, id, at);
-      for (const name of s.rooms) {
+      for (const name of s.rooms.slice(-this.options.maxRoomsPerSession)) {
         let room = this.#rooms.get(name);
         if (!room) {
-          room = new Room(name, this.options.history);
+          if (this.#rooms.size >= this.options.maxRooms) continue;
+          room = this.#rooms.create(name);
           for (const envelope of history.get(name) ?? []) room.remember(envelope);
-          this.#rooms.set(name, room);
         }
         room.members.add(client);
         client.rooms.add(name);
       }
+      // As after a leave: a current room it no longer is in falls back to the last one kept.
+      if (!client.rooms.has(client.currentRoom) && s.rooms.includes(client.currentRoom)) {
+        client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
+      }
     }
+    for (const [key, txn, id, at] of txns) this.#txns.remember(key, txn, id, at, now);
   }
 
   /** Stops the sweeper; sessions stay as they are (a store may save them). */

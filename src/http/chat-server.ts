@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { resolveOptions, type ChatOptions, type ResolvedOptions } from "../config.js";
 import { Hub } from "../hub.js";
 import { createLogger, errorText, silentLogger } from "../log.js";
-import { ConnectionLimit } from "../ops/connection-limit.js";
+import { ConnectionLimit, httpConnectionCap } from "../ops/connection-limit.js";
 import { createOps, type Ops } from "../ops/ops.js";
 import type { HttpContext } from "./context.js";
 import { OpenResponses } from "./open-responses.js";
@@ -39,6 +39,8 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   const store = resolved.dataDir === undefined ? undefined : MessageLog.open(resolved.dataDir, resolved);
   const hub = new Hub(resolved, { lastId: store?.lastId });
   store?.attach(hub);
+  // Under --require-token a name restored from the log that was used without a token would stay open to anyone: it ends now.
+  if (resolved.requireToken) for (const client of [...hub.clients()]) if (client.token === undefined) hub.endSession(client, "expired");
   const held = new OpenResponses();
   const streams = new OpenResponses();
   const log =
@@ -56,7 +58,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
         });
   const ops = createOps(hub, {
     log,
-    maxConnectionsPerIp: resolved.maxConnectionsPerIp,
+    maxConnectionsPerIp: httpConnectionCap(resolved.maxConnectionsPerIp, resolved.trustProxy),
     openPolls: () => held.size,
     sseStreams: () => streams.size,
     tcpConnections: () => tcp?.connections ?? 0,
@@ -67,7 +69,11 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     held,
     streams,
     ops,
-    ...(store && { durable: () => store.durable(), keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit) }),
+    ...(store && {
+      durable: () => store.durable(),
+      storeFailure: () => store.failure,
+      keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit),
+    }),
   };
   const handle = createRequestHandler(ctx);
   const server = createServer(

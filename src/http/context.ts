@@ -17,6 +17,8 @@ export interface HttpContext {
   readonly ops: Ops;
   /** With --data-dir: resolves once everything accepted so far is on disk. Posts are answered after it. */
   readonly durable?: () => Promise<void>;
+  /** With --data-dir: why nothing can be written now (the log failed), undefined while all is well. */
+  readonly storeFailure?: () => string | undefined;
   /** With --data-dir: kept history of a room that has no members now (undefined when none is kept). */
   readonly keptHistory?: (room: string, before: number, limit: number) => readonly Envelope[] | undefined;
 }

@@ -1,48 +1,50 @@
-import { closeSync, fdatasyncSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
-import { fdatasync, write } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, openSync, renameSync, unlinkSync, write, writeSync } from "node:fs";
+import { open, unlink } from "node:fs/promises";
 import { join } from "node:path";
 
 /**
  * Durable file steps. A file replaced is written beside, synced, renamed over
  * the old one, then its directory synced: a crash at any point leaves the old
- * file or the new one, whole.
+ * file or the new one, whole. A write that fails removes what it began (a full
+ * disk is left no fuller, and no partial file stays behind).
  */
 
-export function replaceFileSync(dir: string, name: string, data: Buffer): void {
+/** Replaces DIR/name with the chunks, in order (the start's compaction: before the server serves). */
+export function replaceFileSync(dir: string, name: string, chunks: readonly Buffer[]): void {
   const tmp = join(dir, `${name}.tmp`);
   const fd = openSync(tmp, "w", 0o600);
   try {
-    writeAllSync(fd, data);
+    for (const chunk of chunks) writeAllSync(fd, chunk);
     fdatasyncSync(fd);
-  } finally {
+  } catch (error) {
     closeSync(fd);
+    removeSync(tmp);
+    throw error;
   }
-  renameSync(tmp, join(dir, name));
+  closeSync(fd);
+  try {
+    renameSync(tmp, join(dir, name));
+  } catch (error) {
+    removeSync(tmp);
+    throw error;
+  }
   syncDirSync(dir);
 }
 
-/** A whole file, synced, at path (to be renamed over another by the caller). */
-export async function writeSynced(path: string, data: Buffer): Promise<void> {
+/** The chunks, in order, as a whole synced file at path (to be renamed over another by the caller); removed if that fails. */
+export async function writeSynced(path: string, chunks: readonly Buffer[]): Promise<void> {
   const file = await open(path, "w", 0o600);
   try {
-    await file.writeFile(data);
+    for (const chunk of chunks) {
+      for (let offset = 0; offset < chunk.length; ) offset += (await file.write(chunk, offset, chunk.length - offset)).bytesWritten;
+    }
     await file.datasync();
-  } finally {
-    await file.close();
+  } catch (error) {
+    await file.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw error;
   }
-}
-
-/** A new file, whole and synced, never replacing one (the set-aside lines). */
-export function writeNewFileSync(dir: string, name: string, data: Buffer): void {
-  const fd = openSync(join(dir, name), "wx", 0o600);
-  try {
-    writeAllSync(fd, data);
-    fdatasyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  syncDirSync(dir);
+  await file.close();
 }
 
 export function syncDirSync(dir: string): void {
@@ -63,7 +65,15 @@ export async function syncDir(dir: string): Promise<void> {
   }
 }
 
-function writeAllSync(fd: number, data: Buffer): void {
+export function removeSync(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Not there: nothing to remove.
+  }
+}
+
+export function writeAllSync(fd: number, data: Buffer): void {
   for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset, data.length - offset);
 }
 

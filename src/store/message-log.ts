@@ -1,25 +1,38 @@
-import { closeSync, mkdirSync, openSync, readFileSync } from "node:fs";
-import { rename } from "node:fs/promises";
+import { mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Client } from "../client.js";
+import { DEFAULTS } from "../config.js";
+import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
 import type { ChatMessage, Envelope } from "../message.js";
-import { Room } from "../room.js";
-import { appendAll, dataSync, replaceFileSync, syncDir, writeNewFileSync, writeSynced } from "./files.js";
-import { ackLine, endLine, messageLine, roomLine, sessionStartLine, txnLine } from "./records.js";
-import { replay, type ReplayResult } from "./replay.js";
-import { snapshotLines } from "./snapshot.js";
+import type { Room } from "../room.js";
+import type { HeldDelivery, WriteAhead } from "../write-ahead.js";
+import { DirLock } from "./dir-lock.js";
+import { replaceFileSync } from "./files.js";
+import { KeptRooms } from "./kept-rooms.js";
+import { LineChunks } from "./line-chunks.js";
+import { LogWriter } from "./log-writer.js";
+import { endLine, messageLine, roomLine, sessionStartLine, txnLine } from "./records.js";
+import type { ReplayResult } from "./replay.js";
+import { maxLineBytes, restoreLog } from "./restore.js";
+import { SetAsideFile } from "./set-aside.js";
+import { writeSnapshot } from "./snapshot.js";
+import { removeMadeDirs, startError } from "./start-errors.js";
 
 export const LOG_FILE = "pollchat.log";
 /** Appended bytes before a compaction is due (then at least as many as the last snapshot held). */
 const COMPACT_MIN_BYTES = 8 * 1024 * 1024; // 8 MiB
-/** Rooms without members whose history is kept; past this the one emptied longest ago is forgotten. */
-export const MAX_KEPT_ROOMS = 1000;
+/** What a refused writer is told to wait, in seconds: a failed log is written again only after a restart. */
+const RETRY_AFTER_S = 30;
 
 export interface MessageLogOptions {
   maxQueue: number;
   /** Messages of history kept per room (--history). */
   history: number;
+  /** These bound the length of a line at restore (a longer one is garbage). @default the server's defaults */
+  maxMessage?: number;
+  maxSessions?: number;
+  maxRoomsPerSession?: number;
   /** @default 8 MiB */
   compactMinBytes?: number;
   now?: () => number;
@@ -27,27 +40,32 @@ export interface MessageLogOptions {
   warn?: (line: string) => void;
 }
 
-interface Waiter {
-  resolve(): void;
-  reject(error: Error): void;
+/** What open() found and holds, for the constructor. */
+interface StartState {
+  lock: DirLock;
+  /** The first directory mkdir made (removed again if the start fails). */
+  made: string | undefined;
+  setAside: SetAsideFile;
+  restored: ReplayResult;
 }
 
 /**
  * --data-dir: an append-only log of what the hub accepted, restored at start.
  *
- * The hub emits; this turns each event into one line and appends it. Lines
- * are written in batches: one write and one fdatasync for everything appended
- * while the previous batch was on its way (group commit), so a thousand
- * concurrent posters share a handful of syncs. durable() resolves once all
- * that was accepted before the call is on disk; posts are answered after it.
+ * The hub emits; this turns each event into one line for the writer
+ * (log-writer.ts: batches, group commit, compaction). It writes ahead: the hub
+ * hands over each message's delivery (hold()), run only once the batch holding
+ * its line is durable, and never if that write fails; from then on nothing
+ * that would write is accepted (checkWritable(): 503). durable() resolves once
+ * all that was accepted before the call is on disk.
  *
- * Restore is synchronous, before the hub serves: open() reads and replays the
- * file, attach() hands the result to the hub and rewrites the file compacted.
- * While serving, the log is compacted again whenever it has grown by as much
- * as its last snapshot (and at least compactMinBytes): a new file from the
- * hub's state, synced, renamed over the old one, the directory synced.
+ * One server per directory (dir-lock.ts). Restore is synchronous and in
+ * bounded memory: open() reads the file in chunks and replays it, attach()
+ * hands the result to the hub and rewrites the file compacted. While serving,
+ * the log is compacted again whenever it has grown by as much as its last
+ * snapshot (and at least compactMinBytes).
  */
-export class MessageLog {
+export class MessageLog implements WriteAhead {
   readonly dir: string;
   /** The newest id the log holds: the hub continues above it. */
   readonly lastId: number;
@@ -58,138 +76,186 @@ export class MessageLog {
   readonly #options: MessageLogOptions;
   readonly #now: () => number;
   readonly #warn: (line: string) => void;
+  readonly #lock: DirLock;
+  readonly #made: string | undefined;
+  readonly #setAside: SetAsideFile;
+  readonly #kept: KeptRooms;
   #restored: ReplayResult | undefined;
   #hub: Hub | undefined;
+  #writer: LogWriter | undefined;
   #detach: (() => void)[] = [];
-  #fd = -1;
-  #pending: string[] = [];
-  #waiters: Waiter[] = [];
-  /** Clients whose cursor moved since the last batch: one ack line each per batch, not one per delivery. */
-  #acked = new Set<Client>();
-  #scheduled = false;
-  #running = false;
-  #compactDue = false;
-  #closed = false;
   #closing: Promise<void> | undefined;
-  #failed: Error | undefined;
-  #bytesSince = 0;
-  #compactAt: number;
-  /** History of rooms that lost their last member, oldest-emptied first. */
-  readonly #kept = new Map<string, Room>();
 
-  private constructor(dir: string, options: MessageLogOptions) {
+  private constructor(dir: string, options: MessageLogOptions, start: StartState) {
     this.dir = dir;
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#warn = options.warn ?? ((line) => process.stderr.write(`${line}\n`));
-    this.#compactAt = options.compactMinBytes ?? COMPACT_MIN_BYTES;
-    mkdirSync(dir, { recursive: true });
-    const restored = replay(readIfThere(join(dir, LOG_FILE)), { maxQueue: options.maxQueue, history: options.history, now: this.#now });
-    this.#restored = restored;
-    this.lastId = restored.lastId;
-    this.loaded = { records: restored.records, setAside: restored.badLines.length, setAsideFile: undefined };
-  }
-
-  /** Reads and replays DIR's log (synchronously). A bad line is set aside later, in attach(); it never stops the start. */
-  static open(dir: string, options: MessageLogOptions): MessageLog {
-    return new MessageLog(dir, options);
+    this.#kept = new KeptRooms(options.history);
+    this.#lock = start.lock;
+    this.#made = start.made;
+    this.#setAside = start.setAside;
+    this.#restored = start.restored;
+    this.lastId = start.restored.lastId;
+    const { lines } = start.setAside;
+    this.loaded = { records: start.restored.records, setAside: lines, setAsideFile: lines > 0 ? start.setAside.path : undefined };
   }
 
   /**
-   * Restores the hub (made with `{ lastId: log.lastId }`), sets aside bad
-   * lines, rewrites the log compacted, then logs what the hub does.
+   * Locks DIR, reads and replays its log (synchronously, in bounded memory);
+   * bad lines go to a set-aside file, they never stop the start. Throws an
+   * Error of one line when DIR cannot be used (another server holds it, a full
+   * disk), leaving nothing behind.
+   */
+  static open(dir: string, options: MessageLogOptions): MessageLog {
+    const now = options.now ?? Date.now;
+    // Time and pid: two starts never pick the same name, and none replaces an earlier set-aside file.
+    const setAside = new SetAsideFile(dir, `${LOG_FILE}.set-aside-${now()}-${process.pid}`);
+    let made: string | undefined;
+    let lock: DirLock | undefined;
+    try {
+      made = mkdirSync(dir, { recursive: true });
+      lock = DirLock.acquire(dir);
+      const restored = restoreLog(join(dir, LOG_FILE), setAside, {
+        maxQueue: options.maxQueue,
+        history: options.history,
+        now,
+        maxLine: maxLineBytes({
+          maxQueue: options.maxQueue,
+          maxMessage: options.maxMessage ?? DEFAULTS.maxMessage,
+          maxSessions: options.maxSessions ?? DEFAULTS.maxSessions,
+          maxRoomsPerSession: options.maxRoomsPerSession ?? DEFAULTS.maxRoomsPerSession,
+        }),
+      });
+      return new MessageLog(dir, options, { lock, made, setAside, restored });
+    } catch (error) {
+      lock?.release();
+      removeMadeDirs(dir, made);
+      throw startError(dir, error);
+    }
+  }
+
+  /**
+   * Restores the hub (made with `{ lastId: log.lastId }`), rewrites the log
+   * compacted, then logs what the hub does and holds its deliveries until durable.
    */
   attach(hub: Hub): void {
     const restored = this.#restored;
     if (this.#hub || !restored) throw new Error("MessageLog.attach: already attached");
     this.#hub = hub;
     this.#restored = undefined;
-    hub.restore(restored.sessions, restored.history);
-    const live = new Set(hub.rooms().map((r) => r.name));
-    for (const [name, envelopes] of restored.history) if (!live.has(name)) this.#keep(name, envelopes);
-    this.#setAside(restored);
-    // Start from a compacted file: bounded by --history, and no torn tail for new lines to follow.
-    const snapshot = this.#snapshot();
-    replaceFileSync(this.dir, LOG_FILE, snapshot);
-    this.#fd = openSync(join(this.dir, LOG_FILE), "a");
-    this.#compactAt = Math.max(this.#options.compactMinBytes ?? COMPACT_MIN_BYTES, snapshot.length);
-    this.#listen(hub);
+    hub.restore(restored.sessions, restored.history, restored.txns);
+    for (const [name, envelopes] of restored.history) if (!hub.room(name)) this.#kept.keepHistory(name, envelopes);
+    const path = join(this.dir, LOG_FILE);
+    try {
+      // Start from a compacted file: bounded by --history, and no torn tail for new lines to follow.
+      const snapshot = this.#snapshot([]);
+      replaceFileSync(this.dir, LOG_FILE, snapshot.chunks);
+      this.#writer = new LogWriter({
+        path,
+        dir: this.dir,
+        fd: openSync(path, "a"),
+        size: snapshot.bytes,
+        compactMinBytes: this.#options.compactMinBytes ?? COMPACT_MIN_BYTES,
+        warn: this.#warn,
+        snapshot: (held) => this.#snapshot(held),
+        stats: this.stats,
+      });
+    } catch (error) {
+      this.#setAside.discard();
+      this.#lock.release();
+      removeMadeDirs(this.dir, this.#made);
+      throw startError(this.dir, error);
+    }
+    this.#reportRestore(restored);
+    this.#listen(hub, this.#writer);
+    hub.setWriteAhead(this);
   }
 
-  /** Resolves once everything accepted so far is on disk; rejects when the log cannot be written. */
+  /** Why nothing can be written now (the log failed), or undefined when all is well: /healthz says it. */
+  get failure(): string | undefined {
+    return this.#writer?.failure;
+  }
+
+  checkWritable(): void {
+    if (this.failure !== undefined) throw unavailable();
+  }
+
+  hold(delivery: HeldDelivery): void {
+    // Dropped by a failed or closed writer: its line is not written either, so it is delivered to no one.
+    this.#writer?.hold(delivery);
+  }
+
+  /** Resolves once everything accepted so far is on disk (and delivered); rejects (503) when the log cannot be written. */
   durable(): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failed);
+    const writer = this.#writer;
+    if (!writer) return Promise.resolve();
+    if (writer.failure !== undefined) return Promise.reject(unavailable());
     // Lines are no longer appended once closed: confirming would be a lie.
-    if (this.#closed) return Promise.reject(new Error(`the message log in ${this.dir} is closed`));
-    return this.#flushed();
-  }
-
-  /** Resolves once everything appended so far is on disk. */
-  #flushed(): Promise<void> {
-    if (this.#pending.length === 0 && !this.#running) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-      this.#schedule();
+    if (writer.closed) return Promise.reject(this.#closedError());
+    return writer.flushed().catch((error: unknown) => {
+      throw writer.failure !== undefined ? unavailable() : error;
     });
   }
 
-  /** Compacts now (tests, operators); resolves once the new file is in place. */
+  /** Compacts now (tests, operators); resolves once the new file is in place, rejects if it could not be written (the old one stands). */
   compact(): Promise<void> {
-    if (this.#failed) return Promise.reject(this.#failed);
-    this.#compactDue = true;
-    return new Promise<void>((resolve, reject) => {
-      this.#waiters.push({ resolve, reject });
-      this.#schedule();
-    });
+    const writer = this.#writer;
+    if (!writer) return Promise.reject(new Error("MessageLog.compact: not attached"));
+    if (writer.failure !== undefined) return Promise.reject(unavailable());
+    if (writer.closed) return Promise.reject(this.#closedError());
+    return writer.compact();
   }
 
   /** Kept history of a room that has no members now (the hub forgot it): up to `limit` ids below `before`, newest last. */
   history(room: string, before: number, limit: number): Envelope[] | undefined {
-    return this.#kept.get(room)?.history(before, limit);
+    return this.#kept.history(room, before, limit);
   }
 
-  /** Writes what is pending, stops logging, closes the file. Sessions stay in the log for the next start. */
+  /** Writes what is pending, stops logging, closes the file, gives DIR up. Sessions stay in the log for the next start. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      this.#closed = true;
       for (const off of this.#detach) off();
-      await this.#flushed().catch(() => {});
-      if (this.#fd >= 0) closeSync(this.#fd);
-      this.#fd = -1;
+      await this.#writer?.close(this.#closedError());
+      this.#lock.release();
     })();
     return this.#closing;
   }
 
-  #listen(hub: Hub): void {
-    const on = (event: string, listener: (...args: any[]) => void): void => {
+  #closedError(): Error {
+    return new Error(`the message log in ${this.dir} is closed`);
+  }
+
+  #listen(hub: Hub, writer: LogWriter): void {
+    const on = <A extends unknown[]>(event: string, listener: (...args: A) => void): void => {
       // A session that is one connection (TCP) cannot come back after a restart: nothing of it is logged.
-      const logged = (...args: any[]): void => {
+      const logged = (...args: A): void => {
         if ((args[0] as Partial<Client> | undefined)?.resumable === false) return;
         listener(...args);
       };
       hub.on(event, logged);
       this.#detach.push(() => hub.off(event, logged));
     };
-    on("session", (client: Client) => this.#append(sessionStartLine(client)));
-    on("session-end", (client: Client) => this.#append(endLine(client)));
-    on("room-join", (client: Client, room: string) => this.#append(roomLine("join", client, room)));
-    on("room-current", (client: Client, room: string) => this.#append(roomLine("cur", client, room)));
-    on("room-leave", (client: Client, room: string) => this.#append(roomLine("left", client, room)));
-    on("room", (room: Room) => this.#unkeep(room));
-    on("room-end", (room: Room) => this.#keep(room.name, room.history(Number.MAX_SAFE_INTEGER, Infinity)));
+    const append = (line: string): void => writer.append(line);
+    on("session", (client: Client) => append(sessionStartLine(client)));
+    on("session-end", (client: Client) => append(endLine(client)));
+    on("room-join", (client: Client, room: string) => append(roomLine("join", client, room)));
+    on("room-current", (client: Client, room: string) => append(roomLine("cur", client, room)));
+    on("room-leave", (client: Client, room: string) => append(roomLine("left", client, room)));
+    on("room", (room: Room) => this.#kept.unkeep(room));
+    // The hub forgot a room: its history is kept, also when a message to it is still on its way (held).
+    on("room-end", (room: Room) => {
+      if (room.history(Number.MAX_SAFE_INTEGER, 1).length > 0 || writer.awaits(room)) this.#kept.keep(room);
+    });
     on("message", (envelope: Envelope) => {
       const m = envelope.message;
       // A system answer is logged on "system", which names its one recipient.
       if (m.type === "system") return;
-      this.#append(m.type === "private" ? messageLine(envelope, this.#privateRecipients(m)) : messageLine(envelope));
+      append(m.type === "private" ? messageLine(envelope, this.#privateRecipients(m)) : messageLine(envelope));
     });
-    on("system", (client: Client, envelope: Envelope) => this.#append(messageLine(envelope, [client.key])));
-    on("ack", (client: Client) => {
-      if (this.#closed || this.#failed) return;
-      this.#acked.add(client);
-      this.#schedule();
-    });
-    on("txn", (client: Client, txn: string, id: number, at: number) => this.#append(txnLine(client.key, txn, id, at)));
+    on("system", (client: Client, envelope: Envelope) => append(messageLine(envelope, [client.key])));
+    on("ack", (client: Client) => writer.ack(client));
+    on("txn", (client: Client, txn: string, id: number, at: number) => append(txnLine(client.key, txn, id, at)));
   }
 
   /** The two ends of a private message whose sessions are logged (a TCP end is not: it cannot come back). */
@@ -198,147 +264,21 @@ export class MessageLog {
     return [...ends].filter((key) => this.#hub?.client(key)?.resumable !== false);
   }
 
-  #append(line: string): void {
-    if (this.#closed || this.#failed) return;
-    this.#pending.push(line);
-    this.#schedule();
+  /** The state as lines, in Buffers of at most 1 MiB, built synchronously: one consistent moment of the hub. */
+  #snapshot(held: readonly HeldDelivery[]): LineChunks {
+    const chunks = new LineChunks();
+    writeSnapshot(chunks, this.#hub!, this.#kept.values(), this.#now(), held);
+    chunks.end();
+    return chunks;
   }
 
-  /** On the next turn of the event loop, so every request handled in this one joins the batch. */
-  #schedule(): void {
-    if (this.#running || this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      void this.#run();
-    });
-  }
-
-  /** One batch (or compaction) at a time; whatever arrives meanwhile is the next batch. */
-  async #run(): Promise<void> {
-    if (this.#running) return;
-    this.#running = true;
-    try {
-      while (!this.#failed && (this.#pending.length > 0 || this.#waiters.length > 0 || this.#acked.size > 0)) {
-        this.#takeAcks();
-        if (this.#compactDue && !this.#closed) await this.#compact();
-        else await this.#writeBatch();
-      }
-    } finally {
-      this.#running = false;
-    }
-  }
-
-  /** A fan-out to N pollers moves N cursors; the log records where each stands once per batch. */
-  #takeAcks(): void {
-    for (const client of this.#acked) if (!client.ended) this.#pending.push(ackLine(client));
-    this.#acked.clear();
-  }
-
-  async #writeBatch(): Promise<void> {
-    const lines = this.#pending;
-    const waiters = this.#waiters;
-    this.#pending = [];
-    this.#waiters = [];
-    if (lines.length > 0) {
-      const data = Buffer.from(lines.join("\n") + "\n");
-      try {
-        await appendAll(this.#fd, data);
-        await dataSync(this.#fd);
-      } catch (error) {
-        return this.#fail(error as Error, waiters);
-      }
-      this.#bytesSince += data.length;
-      this.stats.batches++;
-      this.stats.lines += lines.length;
-      if (this.#bytesSince > this.#compactAt) this.#compactDue = true;
-    }
-    for (const waiter of waiters) waiter.resolve();
-  }
-
-  /**
-   * The hub's state now replaces the log. Lines still pending describe changes
-   * the snapshot already holds: they are dropped, and their waiters are
-   * answered once the snapshot is durable. Posts go on meanwhile; their lines
-   * wait for the next batch, which goes to the new file.
-   */
-  async #compact(): Promise<void> {
-    this.#compactDue = false;
-    const data = this.#snapshot();
-    const covered = this.#pending;
-    const waiters = this.#waiters;
-    this.#pending = [];
-    this.#waiters = [];
+  #reportRestore(restored: ReplayResult): void {
     const path = join(this.dir, LOG_FILE);
-    try {
-      await writeSynced(`${path}.tmp`, data);
-    } catch (error) {
-      // The old log stands: give it back what it lacks, and try again only after as much growth again.
-      this.#pending = [...covered, ...this.#pending];
-      this.#waiters = [...waiters, ...this.#waiters];
-      this.#compactAt = Math.max(this.#compactAt, this.#bytesSince) * 2;
-      this.#warn(`pollchat: data-dir: compacting ${path} failed (${(error as Error).message}); the log keeps growing meanwhile`);
-      return;
-    }
-    try {
-      await rename(`${path}.tmp`, path);
-      await syncDir(this.dir);
-      const old = this.#fd;
-      this.#fd = openSync(path, "a");
-      closeSync(old);
-    } catch (error) {
-      return this.#fail(error as Error, waiters);
-    }
-    this.stats.compactions++;
-    this.#bytesSince = 0;
-    this.#compactAt = Math.max(this.#options.compactMinBytes ?? COMPACT_MIN_BYTES, data.length);
-    for (const waiter of waiters) waiter.resolve();
-  }
-
-  #snapshot(): Buffer {
-    const kept = [...this.#kept.values()].map((room) => room.history(Number.MAX_SAFE_INTEGER, Infinity));
-    return Buffer.from(snapshotLines(this.#hub!, kept, this.#now()).join("\n") + "\n");
-  }
-
-  /** A failed write or sync cannot be trusted to be retried (the kernel may have dropped the pages): stop logging, refuse posts. */
-  #fail(error: Error, waiters: Waiter[]): void {
-    this.#failed = new Error(`the message log in ${this.dir} cannot be written: ${error.message}`);
-    this.#warn(`pollchat: data-dir: ${this.#failed.message}; posts are refused until a restart`);
-    for (const waiter of [...waiters, ...this.#waiters]) waiter.reject(this.#failed);
-    this.#waiters = [];
-    this.#pending = [];
-  }
-
-  #keep(name: string, envelopes: readonly Envelope[]): void {
-    if (envelopes.length === 0) return;
-    const room = new Room(name, this.#options.history);
-    for (const envelope of envelopes) room.remember(envelope);
-    this.#kept.delete(name);
-    this.#kept.set(name, room);
-    if (this.#kept.size > MAX_KEPT_ROOMS) this.#kept.delete(this.#kept.keys().next().value!);
-  }
-
-  /** A room with kept history comes back: its history goes with it. */
-  #unkeep(room: Room): void {
-    const kept = this.#kept.get(room.name);
-    if (!kept) return;
-    for (const envelope of kept.history(Number.MAX_SAFE_INTEGER, Infinity)) room.remember(envelope);
-    this.#kept.delete(room.name);
-  }
-
-  /** Lines that were no record are copied, byte for byte, to a file of their own before the log is rewritten. */
-  #setAside(restored: ReplayResult): void {
-    const path = join(this.dir, LOG_FILE);
-    if (restored.badLines.length > 0) {
-      // Time and pid: two starts never pick the same name, and none replaces an earlier set-aside file.
-      const name = `${LOG_FILE}.set-aside-${this.#now()}-${process.pid}`;
-      const data = Buffer.concat(restored.badLines.flatMap((line) => [line, Buffer.from("\n")]));
-      writeNewFileSync(this.dir, name, data);
-      this.loaded.setAsideFile = join(this.dir, name);
-      const lines = restored.badLines.length;
+    const { lines, bytes } = this.#setAside;
+    if (lines > 0) {
       this.#warn(
-        `pollchat: data-dir: set aside ${lines} bad line${lines === 1 ? "" : "s"} (${data.length} bytes) of ${path} ` +
-          `into ${this.loaded.setAsideFile}; loaded ${restored.records} records`,
+        `pollchat: data-dir: set aside ${lines} bad line${lines === 1 ? "" : "s"} (${bytes} bytes) of ${path} ` +
+          `into ${this.#setAside.path}; loaded ${restored.records} records`,
       );
     }
     if (restored.unmatched > 0) {
@@ -347,12 +287,6 @@ export class MessageLog {
   }
 }
 
-
-function readIfThere(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return Buffer.alloc(0);
-    throw error;
-  }
+function unavailable(): ChatError {
+  return new ChatError("store_unavailable", undefined, { retryAfter: RETRY_AFTER_S });
 }

@@ -53,9 +53,12 @@ export function sessionStartLine(client: Client): string {
   return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since });
 }
 
-/** A whole session for a snapshot; its queue's messages must be written (hist/env) before it. */
-export function sessionLine(client: Client): string {
-  const q = client.queue.peek().map((e) => (e.message.type === "gap" ? e.message : e.id));
+/**
+ * A whole session for a snapshot; its queue's messages must be written (hist/env) before it.
+ * `queue`: what it holds, when that is not its queue now (messages held for a batch count as delivered).
+ */
+export function sessionLine(client: Client, queue: readonly Envelope[] = client.queue.peek()): string {
+  const q = queue.map((e) => (e.message.type === "gap" ? e.message : e.id));
   return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, r: [...client.rooms], c: client.currentRoom, q });
 }
 

@@ -1,6 +1,6 @@
-import { TXN_WINDOW_MS } from "../client.js";
 import { ClientQueue } from "../client-queue.js";
-import { DEFAULT_ROOM, type RestoredSession } from "../hub.js";
+import { DEFAULT_ROOM, type RestoredSession, type RestoredTxn } from "../hub.js";
+import { TXN_WINDOW_MS } from "../txn-keys.js";
 import { Envelope, type ChatMessage } from "../message.js";
 import { parseRecord, type LogRecord } from "./records.js";
 
@@ -9,18 +9,25 @@ export interface ReplayOptions {
   /** Messages of history kept per room. */
   history: number;
   now: () => number;
+  /** Where a line that is no record goes, byte for byte, as it is met (valid during the call only); without it, badLines collects them. */
+  setAside?: (bytes: Buffer) => void;
 }
+
+/** Calls `line` with each line of a log, in order (log-reader.ts reads a file so, in bounded memory). */
+export type LineFeed = (line: (bytes: Buffer) => void) => void;
 
 /** What a log held: enough to rebuild the hub as it was. */
 export interface ReplayResult {
   /** The newest id ever issued (0 for an empty log). */
   lastId: number;
   sessions: RestoredSession[];
+  /** Idempotency keys still in their window, oldest first, whether their session lives or not (spec §5). */
+  txns: RestoredTxn[];
   /** Kept history of every room, with members or not, oldest first. */
   history: Map<string, Envelope[]>;
   /** Records loaded. */
   records: number;
-  /** Lines that were no record (torn by a crash, garbage), byte for byte, to be set aside. */
+  /** Lines that were no record (torn by a crash, garbage), byte for byte, to be set aside (when options.setAside takes none). */
   badLines: Buffer[];
   /** Records naming a session or message the log does not hold (follow-ups of a bad line); skipped. */
   unmatched: number;
@@ -32,7 +39,6 @@ interface SessionState {
   rooms: Set<string>;
   current: string;
   queue: ClientQueue;
-  txns: Map<string, readonly [string, number, number]>;
 }
 
 const HISTORY_TYPES = new Set(["message", "join", "leave"]);
@@ -45,19 +51,28 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * Rebuilds state from a log's bytes, line by line. A line that is not a
  * record (a tail torn by a crash, garbage) is set aside and the next line
  * read on: one bad line costs that line, never the records after it.
+ *
+ * Memory: what the state holds (queues, --history per room, sessions), never
+ * the log's size. A message is looked up by id only from a snapshot's session
+ * line, which names messages of the snapshot's hist and env lines: only those
+ * are remembered by id.
  */
-export function replay(data: Buffer, options: ReplayOptions): ReplayResult {
+export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayResult {
   const sessions = new Map<string, SessionState>();
   const members = new Map<string, Set<string>>();
   const history = new Map<string, Envelope[]>();
   const byId = new Map<number, Envelope>();
-  const result: ReplayResult = { lastId: 0, sessions: [], history, records: 0, badLines: [], unmatched: 0 };
+  const result: ReplayResult = { lastId: 0, sessions: [], txns: [], history, records: 0, badLines: [], unmatched: 0 };
+  // By name key and txn key; a key out of its window is never kept, so this holds only live keys.
+  const txns = new Map<string, RestoredTxn>();
+  const now = options.now();
 
-  const envelopeOf = (m: ChatMessage): Envelope => {
+  /** `referable`: a snapshot's hist or env line, which a session line after it may name by id. */
+  const envelopeOf = (m: ChatMessage, referable: boolean): Envelope => {
     const known = byId.get(m.id);
     if (known) return known;
     const envelope = new Envelope(m);
-    byId.set(m.id, envelope);
+    if (referable) byId.set(m.id, envelope);
     if (m.id > result.lastId) result.lastId = m.id;
     return envelope;
   };
@@ -92,13 +107,13 @@ export function replay(data: Buffer, options: ReplayOptions): ReplayResult {
         if (r.last > result.lastId) result.lastId = r.last;
         return;
       case "hist":
-        remember(envelopeOf(r.m));
+        remember(envelopeOf(r.m, true));
         return;
       case "env":
-        envelopeOf(r.m);
+        envelopeOf(r.m, true);
         return;
       case "msg": {
-        const envelope = envelopeOf(r.m);
+        const envelope = envelopeOf(r.m, false);
         if (HISTORY_TYPES.has(r.m.type)) remember(envelope);
         const keys = r.c ?? members.get(r.m.room) ?? [];
         for (const key of keys) {
@@ -118,7 +133,6 @@ export function replay(data: Buffer, options: ReplayOptions): ReplayResult {
           rooms: new Set(r.r ?? []),
           current: r.c ?? DEFAULT_ROOM,
           queue: new ClientQueue(options.maxQueue, r.s, options.now),
-          txns: new Map(),
         };
         for (const room of s.rooms) membersOf(room).add(key);
         for (const item of r.q ?? []) {
@@ -158,39 +172,45 @@ export function replay(data: Buffer, options: ReplayOptions): ReplayResult {
         session(r.n)?.queue.ack(r.u);
         return;
       case "txn": {
-        const s = session(r.n);
-        if (!s) return;
-        s.txns.delete(r.x);
-        s.txns.set(r.x, [r.x, r.i, r.a]);
+        // Apart from sessions: a retry after the session ended must still find its key.
+        const key = `${r.n.toLowerCase()} ${r.x}`;
+        txns.delete(key);
+        if (now - r.a < TXN_WINDOW_MS) txns.set(key, [r.n.toLowerCase(), r.x, r.i, r.a]);
         return;
       }
     }
   };
 
-  for (let start = 0; start < data.length; ) {
-    let end = data.indexOf(NEWLINE, start);
-    if (end === -1) end = data.length;
-    const bytes = data.subarray(start, end);
-    start = end + 1;
-    if (bytes.length === 0) continue;
+  const feed = typeof data === "function" ? data : (line: (bytes: Buffer) => void) => eachLine(data, line);
+  const setAside = options.setAside ?? ((bytes: Buffer) => result.badLines.push(Buffer.from(bytes)));
+  feed((bytes) => {
+    if (bytes.length === 0) return;
     const record = decode(bytes);
     if (record === undefined) {
-      result.badLines.push(Buffer.from(bytes));
-      continue;
+      setAside(bytes);
+      return;
     }
     apply(record);
     result.records++;
-  }
+  });
 
   for (const [room, kept] of history) {
     if (kept.length > options.history) history.set(room, kept.slice(kept.length - options.history));
   }
-  const now = options.now();
   for (const s of sessions.values()) {
-    const txns = [...s.txns.values()].filter(([, , at]) => now - at < TXN_WINDOW_MS);
-    result.sessions.push({ name: s.name, token: s.token, rooms: [...s.rooms], currentRoom: s.current, queue: s.queue, txns });
+    result.sessions.push({ name: s.name, token: s.token, rooms: [...s.rooms], currentRoom: s.current, queue: s.queue });
   }
+  result.txns = [...txns.values()].sort((a, b) => a[3] - b[3]);
   return result;
+}
+
+function eachLine(data: Buffer, line: (bytes: Buffer) => void): void {
+  for (let start = 0; start < data.length; ) {
+    let end = data.indexOf(NEWLINE, start);
+    if (end === -1) end = data.length;
+    line(data.subarray(start, end));
+    start = end + 1;
+  }
 }
 
 function decode(bytes: Buffer): LogRecord | undefined {

@@ -1,6 +1,17 @@
+import type { Client } from "../client.js";
+import { ClientQueue } from "../client-queue.js";
 import type { Hub } from "../hub.js";
 import type { Envelope } from "../message.js";
+import type { Room } from "../room.js";
+import type { HeldDelivery } from "../write-ahead.js";
 import { envelopeLine, headLine, historyLine, sessionLine, txnLine } from "./records.js";
+
+/** Where the lines go: LineChunks (Buffers of bounded size), or an array. */
+export interface LineSink {
+  push(line: string): unknown;
+}
+
+const ALL = Number.MAX_SAFE_INTEGER;
 
 /**
  * The hub's state now, as log lines: what a compacted file starts with.
@@ -8,28 +19,68 @@ import { envelopeLine, headLine, historyLine, sessionLine, txnLine } from "./rec
  * empty ones the store keeps), every message a session's queue still holds,
  * each session with its rooms and queue, idempotency keys in their window.
  * Built synchronously, so it is one consistent moment of the hub.
+ *
+ * Messages `held` for a batch not yet durable (write-ahead) are written as if
+ * delivered: the snapshot replaces their lines, and they are delivered once it
+ * is durable.
  */
-export function snapshotLines(hub: Hub, kept: Iterable<readonly Envelope[]>, now: number): string[] {
-  const lines = [headLine(hub.lastId)];
+export function writeSnapshot(lines: LineSink, hub: Hub, kept: Iterable<Room>, now: number, held: readonly HeldDelivery[] = []): void {
+  lines.push(headLine(hub.lastId));
+  const heldFor = heldByTarget(held);
   const written = new Set<number>();
-  const writeHistory = (envelopes: readonly Envelope[]): void => {
-    for (const envelope of envelopes) {
+  const writeHistory = (room: Room): void => {
+    for (const envelope of asDelivered(room.history(ALL, Infinity), heldFor.rooms.get(room.name), hub.options.history)) {
       lines.push(historyLine(envelope));
       written.add(envelope.id);
     }
   };
-  for (const { name } of hub.rooms()) writeHistory(hub.room(name)?.history(Number.MAX_SAFE_INTEGER, Infinity) ?? []);
-  for (const envelopes of kept) writeHistory(envelopes);
+  for (const { name } of hub.rooms()) {
+    const room = hub.room(name);
+    if (room) writeHistory(room);
+  }
+  for (const room of kept) writeHistory(room);
   for (const client of hub.clients()) {
     if (!client.resumable) continue;
-    for (const envelope of client.queue.peek()) {
+    const extra = heldFor.clients.get(client);
+    const queue = extra ? queueAsDelivered(client, extra, hub.options.maxQueue) : client.queue.peek();
+    for (const envelope of queue) {
       // A gap is written inline in its session: its id is that of a real message.
       if (envelope.message.type === "gap" || written.has(envelope.id)) continue;
       lines.push(envelopeLine(envelope));
       written.add(envelope.id);
     }
-    lines.push(sessionLine(client));
-    for (const [txn, id, at] of client.txns(now)) lines.push(txnLine(client.key, txn, id, at));
+    lines.push(sessionLine(client, queue));
   }
-  return lines;
+  // Apart from sessions: a key outlives the session that used it (spec §5).
+  for (const [key, txn, id, at] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at));
+}
+
+function heldByTarget(held: readonly HeldDelivery[]): { rooms: Map<string, Envelope[]>; clients: Map<Client, Envelope[]> } {
+  const rooms = new Map<string, Envelope[]>();
+  const clients = new Map<Client, Envelope[]>();
+  for (const { envelope, recipients, room } of held) {
+    if (room) append(rooms, room.name, envelope);
+    for (const client of recipients) append(clients, client, envelope);
+  }
+  return { rooms, clients };
+}
+
+function append<K>(map: Map<K, Envelope[]>, key: K, envelope: Envelope): void {
+  const list = map.get(key);
+  if (list) list.push(envelope);
+  else map.set(key, [envelope]);
+}
+
+/** A room's history once the held messages are in it, within --history (as Room.remember keeps it). */
+function asDelivered(history: readonly Envelope[], extra: readonly Envelope[] | undefined, limit: number): readonly Envelope[] {
+  if (!extra) return history;
+  return limit === 0 ? [] : [...history, ...extra].slice(-limit);
+}
+
+/** A client's queue once the held messages are pushed onto it, with the gap its bound makes (a copy: the live queue waits). */
+function queueAsDelivered(client: Client, extra: readonly Envelope[], maxQueue: number): Envelope[] {
+  const copy = new ClientQueue(maxQueue, client.queue.since);
+  for (const envelope of client.queue.peek()) copy.push(envelope);
+  for (const envelope of extra) copy.push(envelope);
+  return copy.peek();
 }

@@ -1,0 +1,66 @@
+import type { Envelope } from "../message.js";
+import { Room } from "../room.js";
+
+/** Rooms without members whose history is kept; past this the one emptied longest ago is forgotten. */
+export const MAX_KEPT_ROOMS = 1000;
+
+const ALL = Number.MAX_SAFE_INTEGER;
+
+/**
+ * With --data-dir, a room that lost its last member keeps its history
+ * (the hub forgets the room itself). Oldest-emptied first, at most MAX_KEPT_ROOMS.
+ *
+ * The Room the hub let go is kept as it is, not copied: a message held for
+ * its batch (write-ahead) is remembered into that Room when it is delivered,
+ * and so still lands in the history kept.
+ */
+export class KeptRooms {
+  readonly #rooms = new Map<string, Room>();
+  readonly #history: number;
+  readonly #max: number;
+
+  constructor(history: number, max = MAX_KEPT_ROOMS) {
+    this.#history = history;
+    this.#max = max;
+  }
+
+  /** A room the hub forgot. */
+  keep(room: Room): void {
+    this.#rooms.delete(room.name);
+    this.#rooms.set(room.name, room);
+    if (this.#rooms.size > this.#max) this.#rooms.delete(this.#rooms.keys().next().value!);
+  }
+
+  /** History restored for a room that has no members. */
+  keepHistory(name: string, envelopes: readonly Envelope[]): void {
+    if (envelopes.length === 0) return;
+    const room = new Room(name, this.#history);
+    for (const envelope of envelopes) room.remember(envelope);
+    this.keep(room);
+  }
+
+  /** A room with kept history is made again: its history goes with it. */
+  unkeep(room: Room): void {
+    const kept = this.#rooms.get(room.name);
+    if (!kept || kept === room) return;
+    for (const envelope of kept.history(ALL, Infinity)) room.remember(envelope);
+    this.#rooms.delete(room.name);
+  }
+
+  get(name: string): Room | undefined {
+    return this.#rooms.get(name);
+  }
+
+  /** Up to `limit` ids below `before`, newest last; undefined when nothing is kept for the room. */
+  history(name: string, before: number, limit: number): Envelope[] | undefined {
+    const room = this.#rooms.get(name);
+    if (!room) return undefined;
+    const envelopes = room.history(before, limit);
+    // A room kept only for a message still on its way to it has no history to show yet.
+    return envelopes.length === 0 && room.history(ALL, 1).length === 0 ? undefined : envelopes;
+  }
+
+  values(): IterableIterator<Room> {
+    return this.#rooms.values();
+  }
+}
