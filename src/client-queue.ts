@@ -12,6 +12,8 @@ export class ClientQueue {
   #entries: Envelope[] = [];
   #since: number;
   #now: () => number;
+  /** Set by a late entry (see #takeLate): the next ack that would pass it stops just below it. */
+  #ackFloor: number | undefined;
 
   constructor(max: number, since: number, now: () => number = Date.now) {
     this.#max = max;
@@ -35,7 +37,9 @@ export class ClientQueue {
   /** Adds a message; past the bound the oldest goes into the gap entry. Returns how many were dropped. */
   push(envelope: Envelope): number {
     const entries = this.#entries;
-    entries.push(envelope);
+    // A gap's id only marks its place: a rebuilt queue (restore, snapshot) puts one back at `since`.
+    if (envelope.id <= this.#since && envelope.message.type !== "gap") this.#takeLate(envelope);
+    else entries.push(envelope);
     const head = entries[0]!;
     const gapAtHead = head.message.type === "gap";
     if (entries.length - (gapAtHead ? 1 : 0) <= this.#max) return 0;
@@ -49,6 +53,10 @@ export class ClientQueue {
 
   /** Drops everything with id <= upTo: the client has it. */
   ack(upTo: number): void {
+    if (this.#ackFloor !== undefined && upTo > this.#ackFloor) {
+      upTo = this.#ackFloor;
+      this.#ackFloor = undefined;
+    }
     let n = 0;
     while (n < this.#entries.length && this.#entries[n]!.id <= upTo) n++;
     if (n > 0) this.#entries.splice(0, n);
@@ -85,6 +93,24 @@ export class ClientQueue {
   /** The entries to send now, oldest first (a copy: later pushes do not change an answer being written). */
   peek(): Envelope[] {
     return this.#entries.slice();
+  }
+
+  /**
+   * A message at or below `since`: the client acknowledged past it before it
+   * arrived. The hub tells no cursor and takes no acknowledgement past what it
+   * has delivered, so only a bug elsewhere does this; then the message must not
+   * be swallowed unseen by the next ack, which would carry the cursor the client
+   * was told before it arrived. So it goes in at its place by id, `since` falls
+   * back below it, and the next ack that would pass it stops just below it: the
+   * next poll's answer carries it (out of order, perhaps twice: never lost silently).
+   */
+  #takeLate(envelope: Envelope): void {
+    const entries = this.#entries;
+    let i = 0;
+    while (i < entries.length && entries[i]!.id <= envelope.id) i++;
+    entries.splice(i, 0, envelope);
+    this.#since = envelope.id - 1;
+    this.#ackFloor = Math.min(this.#ackFloor ?? Infinity, this.#since);
   }
 
   #addGap(id: number, missed: number | null): void {

@@ -4,6 +4,7 @@ import { Client } from "./client.js";
 import { ClientQueue } from "./client-queue.js";
 import { runCommand } from "./commands.js";
 import { ChatError } from "./errors.js";
+import { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
 import { TokenBucket } from "./rate-limiter.js";
 import type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
@@ -48,7 +49,14 @@ export class Hub extends EventEmitter {
   readonly #sessions: SessionLimits;
   /** Idempotency keys of posts, by name: they outlive sessions (spec §5). */
   readonly #txns = new TxnKeys();
+  /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see #deliveredUpTo. */
   #lastId: number;
+  /**
+   * The newest id delivered to queues. Deliveries run in id order (write-ahead.ts),
+   * so no message at or below it is still on its way: no cursor a client is told or
+   * acknowledges passes it. An id whose delivery was dropped is passed by the next one.
+   */
+  #deliveredUpTo: number;
   #sweeper: NodeJS.Timeout;
   /** With --data-dir: messages are delivered once their record is durable, and nothing is accepted when it cannot be. */
   #writeAhead: WriteAhead | undefined;
@@ -67,16 +75,29 @@ export class Hub extends EventEmitter {
     // Ids are microsecond timestamps, bumped by one when two meet: they increase,
     // and a restarted hub (with or without a log) never issues an id again.
     this.#lastId = Math.max(opts.lastId ?? 0, this.#now() * 1000);
+    // What a store restores is in queues already.
+    this.#deliveredUpTo = this.#lastId;
     // A slot frees when a session expires: that is how long a refused client should wait.
     const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
-    this.#rooms = new Rooms({ ...options, retryAfterSeconds });
+    this.#rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
     this.#sessions = new SessionLimits({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
     const sweepEvery = Math.max(10, Math.min(1000, Math.floor(options.sessionTtlMs / 4)));
     this.#sweeper = setInterval(() => this.sweep(), sweepEvery).unref();
   }
 
+  /** The newest id issued, delivered or not: for a store. Clients are told deliveredUpTo. */
   get lastId(): number {
     return this.#lastId;
+  }
+
+  /** The newest id delivered to queues: the most a client may be told or acknowledge. */
+  get deliveredUpTo(): number {
+    return this.#deliveredUpTo;
+  }
+
+  /** --max-history-bytes across all rooms: a store's kept rooms count in it too. */
+  get historyBudget(): HistoryBudget {
+    return this.#rooms.historyBudget;
   }
 
   get sessionCount(): number {
@@ -213,8 +234,11 @@ export class Hub extends EventEmitter {
     // An empty room is forgotten with its history: rooms cannot pile up without members.
     if (room.members.size === 0) this.#rooms.delete(room.name);
     if (client.currentRoom === room.name) client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
-    // A store (--data-dir) keeps the history of a room forgotten here.
-    if (room.members.size === 0) this.emit("room-end", room);
+    // A store (--data-dir) keeps the history of a room forgotten here; without one it is let go.
+    if (room.members.size === 0) {
+      this.emit("room-end", room);
+      if (!this.#writeAhead) room.forgetHistory();
+    }
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
@@ -336,6 +360,8 @@ export class Hub extends EventEmitter {
 
   /** Returns how many recipients got it. */
   #deliver(envelope: Envelope, recipients: Iterable<Client>, room: Room | undefined): number {
+    // Synchronous with the pushes below: nobody sees it raised before the message is queued.
+    if (envelope.id > this.#deliveredUpTo) this.#deliveredUpTo = envelope.id;
     // A room forgotten since (its last member left) is the Room a store keeps; one made again since takes it.
     if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
     let delivered = 0;
@@ -355,28 +381,35 @@ export class Hub extends EventEmitter {
 
   /**
    * Acknowledges by cursor (spec §5) and says where the client stands. A cursor
-   * above anything issued is clamped, so a forged one cannot swallow future messages.
+   * above what has been delivered is clamped, so a forged one (or one told
+   * before) cannot swallow a message still on its way (held for its batch).
    */
   resume(client: Client, cursor: number): void {
     const since = client.queue.since;
-    client.queue.resumeFrom(Math.min(cursor, this.#lastId));
+    client.queue.resumeFrom(Math.min(cursor, this.#ackable(client)));
     if (client.queue.since !== since) this.emit("ack", client);
   }
 
   /** The client has everything up to this id (its answer was completely written). */
   ack(client: Client, upTo: number): void {
     const since = client.queue.since;
-    client.queue.ack(upTo);
+    client.queue.ack(Math.min(upTo, this.#ackable(client)));
     if (client.queue.since !== since) this.emit("ack", client);
   }
 
   /**
    * The cursor a client should send next after receiving `entries`: the last
-   * id it got, or, with nothing queued, the newest id (nothing below it is owed).
+   * id it got, or, with nothing queued, the newest id delivered (nothing at or
+   * below it is owed; a newer one may still be on its way to this queue).
    */
   cursorAfter(client: Client, entries: readonly Envelope[]): number {
     if (entries.length > 0) return entries[entries.length - 1]!.id;
-    return client.queue.length === 0 ? this.#lastId : client.queue.since;
+    return client.queue.length === 0 ? this.#ackable(client) : client.queue.since;
+  }
+
+  /** What the client may acknowledge: what is delivered, or its queue's start when higher (no message still on its way is for a newer queue). */
+  #ackable(client: Client): number {
+    return Math.max(client.queue.since, this.#deliveredUpTo);
   }
 
   /**

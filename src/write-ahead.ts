@@ -11,7 +11,12 @@ import type { Room } from "./room.js";
 export interface WriteAhead {
   /** Throws ChatError store_unavailable (503) when records cannot be written now: called before anything changes. */
   checkWritable(): void;
-  /** Takes a message's delivery: run once the batch holding its record is durable, in order; never if that write fails. */
+  /**
+   * Takes a message's delivery: run once the batch holding its record is
+   * durable, in the order taken (id order); never if that write fails, and then
+   * none taken after it either. The hub's cursors rely on that order: no id at
+   * or below the last delivery run is still on its way.
+   */
   hold(delivery: HeldDelivery): void;
 }
 

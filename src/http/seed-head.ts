@@ -25,7 +25,8 @@ export function headSeed(ctx: HttpContext, { req, res, query }: Request): void {
   const refused = client === undefined ? ctx.options.requireToken : client.token !== undefined && !sameToken(client.token, token);
   if (refused) throw new ChatError("unauthorized");
   // What the GET would answer now: the entries after the cursor (all, without one), read in place.
-  const next = client === undefined ? ctx.hub.lastId : ctx.hub.cursorAfter(client, client.queue.after(cursor ?? 0));
+  // Never an id issued but not yet delivered (held for its batch): a cursor past it would swallow it.
+  const next = client === undefined ? ctx.hub.deliveredUpTo : ctx.hub.cursorAfter(client, client.queue.after(cursor ?? 0));
   res.writeHead(200, {
     "Content-Type": json ? "application/json; charset=utf-8" : "text/plain; charset=utf-8",
     "Cache-Control": "no-store",

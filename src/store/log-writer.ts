@@ -157,6 +157,7 @@ export class LogWriter {
       }
     } catch (error) {
       // A bug rather than the disk: logging stops as on a failed write, and the process goes on.
+      this.#writing = [];
       this.#fail(error, []);
     } finally {
       this.#running = false;
@@ -222,6 +223,7 @@ export class LogWriter {
       // The old log stands: give it back what it lacks, and try again only after as much growth again.
       this.#writing = [];
       this.#pending = [...covered, ...this.#pending];
+      // In order, ahead of what came since: deliveries run in id order (write-ahead.ts).
       this.#held = [...held, ...this.#held];
       this.#waiters = [...waiters, ...this.#waiters];
       this.#compactAt = Math.max(this.#compactAt, this.#bytesSince) * 2;
@@ -249,7 +251,10 @@ export class LogWriter {
     for (const waiter of [...waiters, ...asked]) waiter.resolve();
   }
 
-  /** Runs deliveries whose records are durable, in order; one that throws (a listener's bug) does not stop the rest. */
+  /**
+   * Runs deliveries whose records are durable, in order (the hub's cursors rely
+   * on id order: write-ahead.ts); one that throws (a listener's bug) does not stop the rest.
+   */
   #deliver(held: readonly HeldDelivery[]): void {
     for (const delivery of held) {
       try {
