@@ -10,6 +10,8 @@ export interface HubOptions {
   rate: number;
   maxSessions: number;
   history: number;
+  /** Bytes of history in all rooms together (history-budget.ts counts them); the oldest of all go first. */
+  maxHistoryBytes: number;
   maxRoomsPerSession: number;
   maxRooms: number;
   maxSessionsPerIp: number;

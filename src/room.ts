@@ -1,29 +1,64 @@
 import type { Client } from "./client.js";
+import { HistoryEntry, type HistoryBudget, type HistoryHolder } from "./history-budget.js";
 import type { Envelope } from "./message.js";
 
-/** A room: its members and the newest messages of its history (private messages never enter it). */
-export class Room {
+/**
+ * A room: its members and the newest messages of its history (private
+ * messages never enter it). History is capped twice: --history messages per
+ * room, and one byte budget for all rooms (history-budget.ts), which takes the
+ * oldest messages of all first.
+ */
+export class Room implements HistoryHolder {
   readonly name: string;
   readonly members = new Set<Client>();
-  readonly #history: Envelope[] = [];
+  /** In id order, oldest first. */
+  #history: HistoryEntry[] = [];
   readonly #historyLimit: number;
+  readonly #budget: HistoryBudget;
 
-  constructor(name: string, historyLimit: number) {
+  constructor(name: string, historyLimit: number, budget: HistoryBudget) {
     this.name = name;
     this.#historyLimit = historyLimit;
+    this.#budget = budget;
   }
 
   remember(envelope: Envelope): void {
     if (this.#historyLimit === 0) return;
-    this.#history.push(envelope);
-    if (this.#history.length > this.#historyLimit) this.#history.shift();
+    const entry = new HistoryEntry(envelope, this);
+    this.#history.push(entry);
+    if (this.#history.length > this.#historyLimit) this.#budget.release(this.#history.shift()!);
+    this.#budget.add(entry);
   }
 
   /** Up to `limit` messages with ids below `before`, newest last. */
   history(before: number, limit: number): Envelope[] {
     let end = this.#history.length;
     while (end > 0 && this.#history[end - 1]!.id >= before) end--;
-    return this.#history.slice(Math.max(0, end - limit), end);
+    return this.#history.slice(Math.max(0, end - limit), end).map((entry) => entry.envelope);
+  }
+
+  /** Takes over the history of `older`, a Room of the same name let go before this one was made: its entries are older than any here. */
+  adopt(older: Room): void {
+    for (const entry of older.#history) entry.holder = this;
+    this.#history = older.#history.concat(this.#history);
+    older.#history = [];
+    const over = this.#history.length - this.#historyLimit;
+    if (over > 0) for (const entry of this.#history.splice(0, over)) this.#budget.release(entry);
+  }
+
+  /** Lets the whole history go (a room no one keeps): it no longer counts in the budget. */
+  forgetHistory(): void {
+    for (const entry of this.#history) this.#budget.release(entry);
+    this.#history = [];
+  }
+
+  /** The budget took `entry`, the oldest of all: almost always this room's first. */
+  evicted(entry: HistoryEntry): void {
+    if (this.#history[0] === entry) this.#history.shift();
+    else {
+      const at = this.#history.indexOf(entry);
+      if (at !== -1) this.#history.splice(at, 1);
+    }
   }
 
   memberNames(): string[] {

@@ -1,5 +1,6 @@
 import type { Client } from "./client.js";
 import { ChatError } from "./errors.js";
+import type { HistoryBudget } from "./history-budget.js";
 import { Room } from "./room.js";
 
 export interface RoomSummary {
@@ -21,14 +22,17 @@ export interface RoomPage {
 export class Rooms {
   readonly #rooms = new Map<string, Room>();
   readonly #historyLimit: number;
+  /** One byte budget for the history of every room (and of the empty ones a store keeps). */
+  readonly historyBudget: HistoryBudget;
   readonly #max: number;
   readonly #maxPerSession: number;
   readonly #retryAfter: number;
   /** Names in order, made when a listing asks and dropped when a room comes or goes. */
   #sorted: string[] | undefined;
 
-  constructor(opts: { history: number; maxRooms: number; maxRoomsPerSession: number; retryAfterSeconds: number }) {
+  constructor(opts: { history: number; historyBudget: HistoryBudget; maxRooms: number; maxRoomsPerSession: number; retryAfterSeconds: number }) {
     this.#historyLimit = opts.history;
+    this.historyBudget = opts.historyBudget;
     this.#max = opts.maxRooms;
     this.#maxPerSession = opts.maxRoomsPerSession;
     this.#retryAfter = opts.retryAfterSeconds;
@@ -70,7 +74,7 @@ export class Rooms {
   }
 
   create(name: string): Room {
-    const room = new Room(name, this.#historyLimit);
+    const room = new Room(name, this.#historyLimit, this.historyBudget);
     this.#rooms.set(name, room);
     this.#sorted = undefined;
     return room;

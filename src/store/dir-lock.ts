@@ -1,21 +1,51 @@
-import { closeSync, fdatasyncSync, linkSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fdatasyncSync, fstatSync, futimesSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
+import { isAlive, judgedByPid, parseHolder, thisProcess, type LockHolder } from "./lock-holder.js";
+
+export { identify, isAlive, parseHolder, type LockHolder } from "./lock-holder.js";
 
 export const LOCK_FILE = "pollchat.lock";
 
-/** Who holds a lock: a pid alone is not enough, pids are recycled (pollchat is often pid 1 in a container). */
-export interface LockHolder {
-  pid: number;
-  /** Linux: the process's start time (field 22 of /proc/<pid>/stat, clock ticks since boot). */
-  start?: string;
-  /** Linux: the boot it started in (/proc/sys/kernel/random/boot_id): a start time means nothing across boots. */
-  boot?: string;
+/** The lease's timings; tests shorten them. */
+export interface LeaseOptions {
+  /** How often the holder refreshes the lock file's mtime. @default 2000 */
+  refreshMs?: number;
+  /** A lock judged by its lease is stale once not refreshed for this long. @default 10000 */
+  staleMs?: number;
+  /** How long a starter waits for a fresh-looking lease to lapse before it refuses. @default staleMs + 2000 */
+  waitMs?: number;
+  /** Where a lost lock is reported (its file replaced or removed by someone else). @default stderr */
+  warn?: (line: string) => void;
 }
+
+type Timing = Required<Omit<LeaseOptions, "warn">>;
+
+/** What a look at the lock file found: its bytes, inode and mtime. */
+interface Look {
+  text: string;
+  ino: number;
+  mtimeMs: number;
+}
+
+type Verdict = { kind: "stale" } | { kind: "changed" } | { kind: "live"; reason: string };
+
+const STALE: Verdict = { kind: "stale" };
+const CHANGED: Verdict = { kind: "changed" };
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 /**
  * One server per --data-dir (spec §7): DIR/pollchat.lock names the process
- * that holds DIR. A lock whose process is gone (kill -9, a crash, a container
- * restarted with the same pid) is stale and taken over; a live one refuses the start.
+ * that holds DIR, and is a lease: the holder sets its mtime every refreshMs
+ * (utimes: no disk space needed, works on a full disk).
+ *
+ * A lock from our own pid namespace on this boot is judged at once by pid and
+ * start time (kill -9, a crash, a recycled pid: stale). Any other (another
+ * container on this host, another host over NFS, a garbled file) is judged by
+ * its lease only, for its pid names nothing here: stale once unrefreshed for
+ * staleMs. A starter that finds a fresh-looking one waits, synchronously (the
+ * start is synchronous), up to waitMs: it refuses as soon as it sees a refresh,
+ * takes the lock over once it lapses. Across boots the mtime was set by another
+ * clock: the lock must also be seen unchanged for 1.5 refreshes before it is stale.
  *
  * The lock is made whole before it appears (written to a file of our own,
  * synced, then hard-linked to its name, which fails if one exists), so no
@@ -23,33 +53,49 @@ export interface LockHolder {
  */
 export class DirLock {
   readonly path: string;
-  readonly #holder: LockHolder;
-  #released = false;
+  readonly #fd: number;
+  readonly #ino: number;
+  readonly #text: string;
+  readonly #refreshMs: number;
+  readonly #warn: (line: string) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #lastRefresh = Date.now();
 
-  private constructor(path: string, holder: LockHolder) {
+  private constructor(path: string, text: string, refreshMs: number, warn: (line: string) => void) {
     this.path = path;
-    this.#holder = holder;
+    this.#text = text;
+    this.#refreshMs = refreshMs;
+    this.#warn = warn;
+    this.#fd = openSync(path, "r");
+    this.#ino = fstatSync(this.#fd).ino;
+    // Unref'd: a lease never keeps a process alive; release() stops it.
+    this.#timer = setInterval(() => this.refresh(), refreshMs).unref();
   }
 
-  /** Takes DIR's lock, or throws an Error whose message is one line saying why not. Leaves no file behind when it fails. */
-  static acquire(dir: string): DirLock {
+  /**
+   * Takes DIR's lock, or throws an Error whose message is one line saying why
+   * not. May wait up to waitMs for another namespace's lease to lapse. Leaves
+   * no file behind when it fails.
+   */
+  static acquire(dir: string, options: LeaseOptions = {}): DirLock {
+    const refreshMs = options.refreshMs ?? 2000;
+    const staleMs = options.staleMs ?? 10_000;
+    const timing: Timing = { refreshMs, staleMs, waitMs: options.waitMs ?? staleMs + 2000 };
+    const warn = options.warn ?? ((line) => process.stderr.write(`${line}\n`));
     const path = join(dir, LOCK_FILE);
-    const holder = identify(process.pid) ?? { pid: process.pid };
-    const text = JSON.stringify(holder) + "\n";
+    const me = thisProcess(refreshMs);
+    const text = JSON.stringify(me) + "\n";
     const tmp = `${path}.${process.pid}.tmp`;
     writeNewSynced(tmp, text);
     try {
       // A stale lock moved aside, then ours; a few rounds only: more would mean other starters keep racing us.
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (create(path, tmp, text)) return new DirLock(path, holder);
-        const found = readIfThere(path);
+        if (create(path, tmp, text)) return DirLock.#held(path, text, refreshMs, warn);
+        const found = look(path);
         if (found === undefined) continue; // released between our two steps: try again
-        const other = parseHolder(found);
-        if (other !== undefined && isAlive(other)) {
-          const who = other.pid === process.pid ? "this process" : `pollchat pid ${other.pid}`;
-          throw new Error(`${dir} is in use by ${who} (${LOCK_FILE}): one server per directory`);
-        }
-        takeOverStale(path, found);
+        const verdict = judge(dir, path, found, me, timing);
+        if (verdict.kind === "live") throw new Error(verdict.reason);
+        if (verdict.kind === "stale") takeOverStale(path, found);
       }
       throw new Error(`${dir}: could not take ${LOCK_FILE}: other servers keep starting on it`);
     } finally {
@@ -57,63 +103,119 @@ export class DirLock {
     }
   }
 
-  /** Gives DIR up (close()): removes the lock if it is still ours. Never throws: a lock left behind is stale once we are gone. */
+  /** The DirLock for a lock just made; the file goes again if that fails (it could not be refreshed). */
+  static #held(path: string, text: string, refreshMs: number, warn: (line: string) => void): DirLock {
+    try {
+      return new DirLock(path, text, refreshMs, warn);
+    } catch (error) {
+      removeIfThere(path);
+      throw error;
+    }
+  }
+
+  /** Whether the lease is still being refreshed (until release(), or until the lock was lost). */
+  get refreshing(): boolean {
+    return this.#timer !== undefined;
+  }
+
+  /** Renews the lease now: the timer does it every refreshMs; a long synchronous task (a restore) calls refreshIfDue(). */
+  refresh(): void {
+    if (this.#timer === undefined) return;
+    this.#lastRefresh = Date.now();
+    try {
+      // Only while the name is still our file: a lock someone replaced is theirs, and DIR is no longer safely ours.
+      if (statSync(this.path).ino !== this.#ino) return this.#lose("replaced");
+      const now = new Date();
+      futimesSync(this.#fd, now, now);
+    } catch (error) {
+      // Anything else (EIO on a network file system): tried again next time.
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") this.#lose("removed");
+    }
+  }
+
+  refreshIfDue(): void {
+    if (Date.now() - this.#lastRefresh >= this.#refreshMs) this.refresh();
+  }
+
+  /** Gives DIR up (close()): stops the lease, removes the lock if it is still ours. Never throws: a lock left behind goes stale. */
   release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    const found = readQuietly(this.path);
-    const holder = found === undefined ? undefined : parseHolder(found);
-    if (holder && sameHolder(holder, this.#holder)) removeIfThere(this.path);
+    if (this.#timer === undefined) return; // released already, or lost: then the file is not ours
+    this.#stop();
+    try {
+      const stat = statSync(this.path);
+      if (stat.ino === this.#ino && readFileSync(this.path, "utf8") === this.#text) unlinkSync(this.path);
+    } catch {
+      // Gone already, or not ours to remove.
+    }
+  }
+
+  #stop(): void {
+    if (this.#timer === undefined) return;
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    closeSync(this.#fd);
+  }
+
+  #lose(how: string): void {
+    this.#stop();
+    this.#warn(`pollchat: data-dir: ${this.path} was ${how} by someone else: this server no longer holds its directory alone`);
   }
 }
 
-/** This process's identity as a lock records it, or undefined without /proc (then the pid alone is checked). */
-export function identify(pid: number): LockHolder | undefined {
-  const stat = readQuietly(`/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // The command name (field 2) may hold spaces and parentheses: count fields after its closing one.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const start = fields[22 - 3];
-  if (start === undefined || !/^\d+$/.test(start)) return undefined;
-  const boot = readQuietly("/proc/sys/kernel/random/boot_id")?.trim();
-  return boot ? { pid, start, boot } : { pid, start };
+/** Live or stale, judged by pid at once where the pid means something here, else by the lease. */
+function judge(dir: string, path: string, found: Look, me: LockHolder, t: Timing): Verdict {
+  const other = parseHolder(found.text);
+  if (other !== undefined && judgedByPid(other, me)) {
+    if (!isAlive(other)) return STALE;
+    const who = other.pid === process.pid && other.ns === me.ns ? "this process" : `pollchat pid ${other.pid}`;
+    return { kind: "live", reason: `${dir} is in use by ${who} (${LOCK_FILE}): one server per directory` };
+  }
+  return watchLease(dir, path, found, other, me, t);
 }
 
-/** Whether the process a lock names still runs: the same pid, and (where known) the same start time and boot. */
-export function isAlive(holder: LockHolder): boolean {
-  if (holder.start !== undefined && readQuietly("/proc/self/stat") !== undefined) {
-    const now = identify(holder.pid);
-    if (now === undefined) return false; // no such process
-    if (holder.boot !== undefined && now.boot !== undefined && holder.boot !== now.boot) return false;
-    return now.start === holder.start;
+/** Watches a lease (synchronously) until it is refreshed (live), lapses (stale), the file changes, or waitMs pass (live). */
+function watchLease(dir: string, path: string, first: Look, other: LockHolder | undefined, me: LockHolder, t: Timing): Verdict {
+  const sameClock = other?.boot !== undefined && other.boot === me.boot;
+  const watchAtLeast = sameClock ? 0 : Math.ceil(t.refreshMs * 1.5);
+  const pollMs = Math.max(5, Math.min(250, Math.floor(t.refreshMs / 4)));
+  const who = other === undefined ? "a server whose lock is unreadable" : `pollchat pid ${other.pid}${other.host ? ` on ${other.host}` : ""}`;
+  const where = `in another pid namespace or on another host (${LOCK_FILE})`;
+  const since = Date.now();
+  for (;;) {
+    const seen = look(path);
+    if (seen === undefined || seen.ino !== first.ino || seen.text !== first.text) return CHANGED;
+    if (seen.mtimeMs !== first.mtimeMs) {
+      return { kind: "live", reason: `${dir} is in use by ${who} ${where}, its lease kept fresh: one server per directory` };
+    }
+    const now = Date.now();
+    const waited = now - since;
+    if (now - seen.mtimeMs >= t.staleMs && waited >= watchAtLeast) return STALE;
+    if (waited >= t.waitMs) {
+      const s = (ms: number): string => `${Math.round(ms / 100) / 10} s`;
+      return {
+        kind: "live",
+        reason: `${dir} is in use by ${who} ${where}: its lease did not lapse within ${s(t.waitMs)} (stale after ${s(t.staleMs)} unrefreshed): one server per directory`,
+      };
+    }
+    Atomics.wait(sleeper, 0, 0, Math.min(pollMs, t.waitMs - waited));
   }
-  // No /proc here (or an old lock without a start time): the pid is all there is to ask about.
+}
+
+/** The lock file as it is now (opened first: on NFS an open revalidates what stat says), or undefined if there is none. */
+function look(path: string): Look | undefined {
+  let fd: number;
   try {
-    process.kill(holder.pid, 0);
-    return true;
+    fd = openSync(path, "r");
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
   }
-}
-
-export function parseHolder(text: string): LockHolder | undefined {
-  let value: unknown;
   try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
+    const stat = fstatSync(fd);
+    return { text: readFileSync(fd, "utf8"), ino: stat.ino, mtimeMs: stat.mtimeMs };
+  } finally {
+    closeSync(fd);
   }
-  if (value === null || typeof value !== "object") return undefined;
-  const v = value as Record<string, unknown>;
-  if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) return undefined;
-  const holder: LockHolder = { pid: v.pid as number };
-  if (typeof v.start === "string") holder.start = v.start;
-  if (typeof v.boot === "string") holder.boot = v.boot;
-  return holder;
-}
-
-function sameHolder(a: LockHolder, b: LockHolder): boolean {
-  return a.pid === b.pid && a.start === b.start && a.boot === b.boot;
 }
 
 /** Makes the lock from our whole file; false when one exists. */
@@ -124,7 +226,7 @@ function create(path: string, tmp: string, text: string): boolean {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === "EEXIST") return false;
-    // A file system without hard links: exclusive create, then the content (a reader may see it empty for a moment).
+    // A file system without hard links: exclusive create, then the content (a reader may see it empty for a moment: it waits on the lease).
     if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error;
   }
   try {
@@ -138,10 +240,11 @@ function create(path: string, tmp: string, text: string): boolean {
 
 /**
  * Moves a stale lock aside by rename (atomic: of two starters taking it over,
- * one gets it) and checks that what moved is the lock judged stale: if a
- * racing starter had already replaced it with a live one, that one goes back.
+ * one gets it) and checks that what moved is the lock judged stale, not
+ * refreshed since: if a racing starter had already replaced it with a live
+ * one, or its holder woke up, it goes back.
  */
-function takeOverStale(path: string, judged: string): void {
+function takeOverStale(path: string, judged: Look): void {
   const aside = `${path}.stale-${process.pid}`;
   try {
     renameSync(path, aside);
@@ -149,7 +252,8 @@ function takeOverStale(path: string, judged: string): void {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
     throw error;
   }
-  if (readIfThere(aside) !== judged) {
+  const moved = look(aside);
+  if (moved !== undefined && (moved.text !== judged.text || moved.ino !== judged.ino || moved.mtimeMs !== judged.mtimeMs)) {
     try {
       linkSync(aside, path);
     } catch {
@@ -172,24 +276,6 @@ function writeNewSynced(path: string, text: string, flags = "w"): void {
     throw error;
   }
   closeSync(fd);
-}
-
-function readIfThere(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-}
-
-/** A file that may be gone or unreadable (a /proc file of a process that ended, a lock): undefined then. */
-function readQuietly(path: string): string | undefined {
-  try {
-    return readFileSync(path, "utf8");
-  } catch {
-    return undefined;
-  }
 }
 
 function removeIfThere(path: string): void {

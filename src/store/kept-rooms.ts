@@ -1,3 +1,4 @@
+import type { HistoryBudget } from "../history-budget.js";
 import type { Envelope } from "../message.js";
 import { Room } from "../room.js";
 
@@ -9,6 +10,8 @@ const ALL = Number.MAX_SAFE_INTEGER;
 /**
  * With --data-dir, a room that lost its last member keeps its history
  * (the hub forgets the room itself). Oldest-emptied first, at most MAX_KEPT_ROOMS.
+ * Their history counts in the hub's byte budget (--max-history-bytes) like
+ * that of live rooms: a room forgotten here lets its history go from it.
  *
  * The Room the hub let go is kept as it is, not copied: a message held for
  * its batch (write-ahead) is remembered into that Room when it is delivered,
@@ -26,15 +29,21 @@ export class KeptRooms {
 
   /** A room the hub forgot. */
   keep(room: Room): void {
+    const before = this.#rooms.get(room.name);
+    if (before !== undefined && before !== room) before.forgetHistory();
     this.#rooms.delete(room.name);
     this.#rooms.set(room.name, room);
-    if (this.#rooms.size > this.#max) this.#rooms.delete(this.#rooms.keys().next().value!);
+    if (this.#rooms.size > this.#max) {
+      const oldest = this.#rooms.keys().next().value!;
+      this.#rooms.get(oldest)!.forgetHistory();
+      this.#rooms.delete(oldest);
+    }
   }
 
-  /** History restored for a room that has no members. */
-  keepHistory(name: string, envelopes: readonly Envelope[]): void {
+  /** History restored for a room that has no members, counted in `budget` (the hub's). */
+  keepHistory(name: string, envelopes: readonly Envelope[], budget: HistoryBudget): void {
     if (envelopes.length === 0) return;
-    const room = new Room(name, this.#history);
+    const room = new Room(name, this.#history, budget);
     for (const envelope of envelopes) room.remember(envelope);
     this.keep(room);
   }
@@ -43,7 +52,7 @@ export class KeptRooms {
   unkeep(room: Room): void {
     const kept = this.#rooms.get(room.name);
     if (!kept || kept === room) return;
-    for (const envelope of kept.history(ALL, Infinity)) room.remember(envelope);
+    room.adopt(kept);
     this.#rooms.delete(room.name);
   }
 

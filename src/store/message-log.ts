@@ -29,6 +29,8 @@ export interface MessageLogOptions {
   maxQueue: number;
   /** Messages of history kept per room (--history). */
   history: number;
+  /** Bytes of history in all rooms (--max-history-bytes), at restore too. @default the server's default */
+  maxHistoryBytes?: number;
   /** These bound the length of a line at restore (a longer one is garbage). @default the server's defaults */
   maxMessage?: number;
   maxSessions?: number;
@@ -115,11 +117,13 @@ export class MessageLog implements WriteAhead {
     let lock: DirLock | undefined;
     try {
       made = mkdirSync(dir, { recursive: true });
-      lock = DirLock.acquire(dir);
+      lock = DirLock.acquire(dir, { warn: options.warn });
       const restored = restoreLog(join(dir, LOG_FILE), setAside, {
         maxQueue: options.maxQueue,
         history: options.history,
+        maxHistoryBytes: options.maxHistoryBytes ?? DEFAULTS.maxHistoryBytes,
         now,
+        tick: () => lock?.refreshIfDue(),
         maxLine: maxLineBytes({
           maxQueue: options.maxQueue,
           maxMessage: options.maxMessage ?? DEFAULTS.maxMessage,
@@ -145,7 +149,7 @@ export class MessageLog implements WriteAhead {
     this.#hub = hub;
     this.#restored = undefined;
     hub.restore(restored.sessions, restored.history, restored.txns);
-    for (const [name, envelopes] of restored.history) if (!hub.room(name)) this.#kept.keepHistory(name, envelopes);
+    for (const [name, envelopes] of restored.history) if (!hub.room(name)) this.#kept.keepHistory(name, envelopes, hub.historyBudget);
     const path = join(this.dir, LOG_FILE);
     try {
       // Start from a compacted file: bounded by --history, and no torn tail for new lines to follow.

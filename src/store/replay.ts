@@ -1,5 +1,7 @@
 import { ClientQueue } from "../client-queue.js";
+import { HistoryBudget } from "../history-budget.js";
 import { DEFAULT_ROOM, type RestoredSession, type RestoredTxn } from "../hub.js";
+import { Room } from "../room.js";
 import { TXN_WINDOW_MS } from "../txn-keys.js";
 import { Envelope, type ChatMessage } from "../message.js";
 import { parseRecord, type LogRecord } from "./records.js";
@@ -8,6 +10,8 @@ export interface ReplayOptions {
   maxQueue: number;
   /** Messages of history kept per room. */
   history: number;
+  /** Bytes of history in all rooms (--max-history-bytes): the oldest of all go first. @default no bound but --history */
+  maxHistoryBytes?: number;
   now: () => number;
   /** Where a line that is no record goes, byte for byte, as it is met (valid during the call only); without it, badLines collects them. */
   setAside?: (bytes: Buffer) => void;
@@ -52,7 +56,8 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
  * record (a tail torn by a crash, garbage) is set aside and the next line
  * read on: one bad line costs that line, never the records after it.
  *
- * Memory: what the state holds (queues, --history per room, sessions), never
+ * Memory: what the state holds (queues, --history per room within
+ * --max-history-bytes in all, sessions), never
  * the log's size. A message is looked up by id only from a snapshot's session
  * line, which names messages of the snapshot's hist and env lines: only those
  * are remembered by id.
@@ -61,6 +66,9 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
   const sessions = new Map<string, SessionState>();
   const members = new Map<string, Set<string>>();
   const history = new Map<string, Envelope[]>();
+  // Rooms' history as the hub keeps it, in the same budget: a restore holds no more than the server did.
+  const budget = new HistoryBudget(options.maxHistoryBytes ?? Infinity);
+  const rooms = new Map<string, Room>();
   const byId = new Map<number, Envelope>();
   const result: ReplayResult = { lastId: 0, sessions: [], txns: [], history, records: 0, badLines: [], unmatched: 0 };
   // By name key and txn key; a key out of its window is never kept, so this holds only live keys.
@@ -77,12 +85,11 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
     return envelope;
   };
   const remember = (envelope: Envelope): void => {
-    if (options.history === 0 || !ROOM.test(envelope.message.room)) return;
-    let kept = history.get(envelope.message.room);
-    if (!kept) history.set(envelope.message.room, (kept = []));
-    kept.push(envelope);
-    // Trimmed in steps, not per message: replay stays linear.
-    if (kept.length >= options.history * 2) kept.splice(0, kept.length - options.history);
+    const name = envelope.message.room;
+    if (options.history === 0 || !ROOM.test(name)) return;
+    let room = rooms.get(name);
+    if (!room) rooms.set(name, (room = new Room(name, options.history, budget)));
+    room.remember(envelope);
   };
   const membersOf = (room: string): Set<string> => {
     let set = members.get(room);
@@ -194,8 +201,9 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
     result.records++;
   });
 
-  for (const [room, kept] of history) {
-    if (kept.length > options.history) history.set(room, kept.slice(kept.length - options.history));
+  for (const [name, room] of rooms) {
+    const kept = room.history(Number.MAX_SAFE_INTEGER, Infinity);
+    if (kept.length > 0) history.set(name, kept);
   }
   for (const s of sessions.values()) {
     result.sessions.push({ name: s.name, token: s.token, rooms: [...s.rooms], currentRoom: s.current, queue: s.queue });

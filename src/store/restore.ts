@@ -26,13 +26,16 @@ export function maxLineBytes(b: LineBounds): number {
  * Reads and replays the log at `path` in bounded memory: fixed-size chunks,
  * line by line; bad lines (and lines past maxLine) are copied to the set-aside
  * file as they are met. Throws when the file cannot be read or the set-aside
- * file cannot be written (then that file is gone again).
+ * file cannot be written (then that file is gone again). `tick` is called
+ * each line: a long restore is synchronous, and the lock's lease must not lapse meanwhile.
  */
-export function restoreLog(path: string, setAside: SetAsideFile, options: ReplayOptions & { maxLine: number }): ReplayResult {
+export function restoreLog(path: string, setAside: SetAsideFile, options: ReplayOptions & { maxLine: number; tick?: () => void }): ReplayResult {
+  const tick = options.tick;
   try {
     const result = replay(
       (line) => {
-        readLinesSync(path, { line, overlong: (piece, end) => setAside.piece(piece, end) }, options.maxLine);
+        const each = tick === undefined ? line : (bytes: Buffer) => (tick(), line(bytes));
+        readLinesSync(path, { line: each, overlong: (piece, end) => setAside.piece(piece, end) }, options.maxLine);
       },
       { ...options, setAside: (bytes) => setAside.line(bytes) },
     );
