@@ -15,6 +15,10 @@ const FLAGS = {
   rate: { type: "string", help: `posts per second per session, bursts of twice that (default ${DEFAULTS.rate})` },
   "max-sessions": { type: "string", help: `most sessions at once (default ${DEFAULTS.maxSessions})` },
   history: { type: "string", help: `messages of history kept per room (default ${DEFAULTS.history})` },
+  "max-history-bytes": {
+    type: "string",
+    help: `bytes of history in all rooms, oldest of all go first (default ${DEFAULTS.maxHistoryBytes}, 64 MiB)`,
+  },
   "require-token": { type: "boolean", help: "every client must join through POST /api/join first" },
   "cors-origin": { type: "string", help: "allow a page from this origin (answers OPTIONS preflights)" },
   "data-dir": { type: "string", help: "keep a message log in this directory and restore from it" },
@@ -81,6 +85,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     rate,
     maxSessions: integer("max-sessions", v["max-sessions"]),
     history: integer("history", v.history),
+    maxHistoryBytes: integer("max-history-bytes", v["max-history-bytes"]),
     requireToken: v["require-token"],
     corsOrigin: v["cors-origin"],
     dataDir: v["data-dir"],

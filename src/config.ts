@@ -33,6 +33,13 @@ export interface ChatOptions {
   tcpPort?: number;
   /** Messages of history kept per room. @default 1000 */
   history?: number;
+  /**
+   * Bytes of history kept in all rooms together (with --data-dir, the empty rooms
+   * it keeps count too); past it the oldest messages of all go first. A message
+   * counts 2 bytes a character of its text, name and room, plus 256 (history-budget.ts).
+   * 0 keeps no history. @default 67108864 (64 MiB)
+   */
+  maxHistoryBytes?: number;
   /** Where the browser page lives. @default the package's public/ */
   publicDir?: string;
   /** Time a client gets to send its request headers, in ms (slowloris guard). @default 10000 */
@@ -41,6 +48,12 @@ export interface ChatOptions {
   requestTimeoutMs?: number;
   /** An idle keep-alive connection is closed after this long, in ms. @default 5000 */
   keepAliveTimeoutMs?: number;
+  /**
+   * A connection whose answer waits unsent (the client does not read) and has not
+   * moved for this long is closed, in ms; Node checks on its idle timer, so the cut
+   * comes within twice this. Its answer was not handed over: nothing in it is acknowledged. @default 30000
+   */
+  writeTimeoutMs?: number;
   /** SSE streams get a `:` comment this often, in ms, so proxies and clients see they are alive. @default 15000 */
   heartbeatMs?: number;
   /** Unread output a stream (SSE, TCP) may hold before new messages wait in its bounded queue, in bytes. @default 65536 */
@@ -89,10 +102,14 @@ export const DEFAULTS = {
   maxSessions: 10_000,
   requireToken: false,
   history: 1000,
+  // 64 MiB: ~10 rooms of 1000 messages of 2000 '€', or ~200,000 short messages; a heap of 512 MiB holds it with room to spare.
+  maxHistoryBytes: 64 * 1024 * 1024,
   publicDir: fileURLToPath(new URL("../public/", import.meta.url)),
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
   keepAliveTimeoutMs: 5_000,
+  // 30 s without a byte taken: a reader that slow has gone, yet a slow link keeps moving.
+  writeTimeoutMs: 30_000,
   heartbeatMs: 15_000, // 15 s, as the spec asks
   maxPendingBytes: 64 * 1024,
   // 256: far above what one browser or NAT'd office opens, far below the fd limit.
@@ -124,9 +141,11 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   if (!(o.rate > 0)) throw new RangeError(`rate must be above 0, not ${o.rate}`);
   wholeNumber("maxSessions", o.maxSessions, 1);
   wholeNumber("history", o.history, 0);
+  wholeNumber("maxHistoryBytes", o.maxHistoryBytes, 0);
   wholeNumber("headersTimeoutMs", o.headersTimeoutMs, 1);
   wholeNumber("requestTimeoutMs", o.requestTimeoutMs, 0);
   wholeNumber("keepAliveTimeoutMs", o.keepAliveTimeoutMs, 1);
+  wholeNumber("writeTimeoutMs", o.writeTimeoutMs, 1);
   wholeNumber("heartbeatMs", o.heartbeatMs, 1);
   wholeNumber("maxPendingBytes", o.maxPendingBytes, 1);
   wholeNumber("maxConnectionsPerIp", o.maxConnectionsPerIp, 0);

@@ -10,7 +10,8 @@ import { LineConnection, SseStream } from "./property-hostile-streams.js";
  */
 
 /** Spec §8 defaults. */
-const MAX_HELD_POLLS = 4;
+/** Requests one connection may have waiting behind the one being answered (README limits table). */
+const MAX_WAITING_PIPELINED = 16;
 const MAX_ROOMS_PER_SESSION = 50;
 
 /** GET /?name=N&message=M[&room=R][&txn=K], with the poster's token if it has one. */
@@ -116,13 +117,17 @@ export async function pipeline(run: Run, who: number, count: number, mix: "polls
   const sentAt = performance.now();
   conn.socket.write(requests);
   const answers = conn.parser.answers;
+  let serverClosed = false;
+  void conn.closed.then(() => (serverClosed = true));
   if (read === "all") await conn.until(() => answers.length >= count, 1500);
   else if (read === "half") await conn.until(() => answers.length >= Math.ceil(count / 2), 1000);
   else await sleep(20);
+  const closedByServer = serverClosed;
   conn.destroy();
-  // Spec §8: at most 4 held polls per session, older ones answered at once.
-  if (mix === "polls" && read === "all" && answers.length < count - MAX_HELD_POLLS) {
-    run.problems.push(`${p.name} pipelined ${count} polls: ${answers.length} answered within 1.5 s, though at most ${MAX_HELD_POLLS} may be held`);
+  // One request of a connection is handled at a time, at most 16 wait behind it; past that the
+  // server answers 503 and ends the connection itself: 300 polls pipelined never sit held.
+  if (mix === "polls" && read === "all" && count > MAX_WAITING_PIPELINED + 1 && !closedByServer) {
+    run.problems.push(`${p.name} pipelined ${count} polls: the server did not end the connection within 1.5 s (${answers.length} answered)`);
   }
   // Spec §8: at most 50 rooms per session (a join past it: 403), joins in bursts of 50.
   const joined = mix === "rooms" ? answers.filter((a) => a.status === 200).length : 0;

@@ -8,6 +8,7 @@ import { createOps, type Ops } from "../ops/ops.js";
 import type { HttpContext } from "./context.js";
 import { OpenResponses } from "./open-responses.js";
 import { createRequestHandler } from "./router.js";
+import { destroyStalledWriters } from "./write-timeout.js";
 import { MessageLog } from "../store/message-log.js";
 import { TcpGateway } from "../tcp-gateway.js";
 
@@ -87,6 +88,8 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     handle,
   );
   ops.connections.watch(server);
+  // A client that stops reading an answer loses its connection once the answer stops moving.
+  destroyStalledWriters(server, resolved.writeTimeoutMs);
   // Streams and TCP connections end with a reason, through the same hooks an embedding program can add to.
   ops.shutdown.onClose(() => streams.finishAll());
   if (tcp) ops.shutdown.onClose((reason) => tcp.close(reason));

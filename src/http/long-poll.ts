@@ -5,6 +5,7 @@ import type { OpenResponses } from "./open-responses.js";
 import { answerEntries, pollBody, sendAcknowledged, type PollFormat } from "./poll-answer.js";
 import { send } from "./respond.js";
 import { forgetOnClose, releaseOnClose } from "./socket-close.js";
+import { idleIsFine } from "./write-timeout.js";
 
 export type { PollFormat } from "./poll-answer.js";
 
@@ -23,7 +24,7 @@ export interface PollRequest {
  * The long-poll of spec §1 and §5: answered at once when something is queued,
  * else held until the hub wakes this client or the timer ends it (200, empty).
  * A held poll ends with its connection, and a session holds at most
- * MAX_HELD_PER_SESSION: 300 polls pipelined on one connection cost 4.
+ * MAX_HELD_PER_SESSION (polls of one name on several connections).
  */
 export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, poll: PollRequest): void {
   const { client, cursor } = poll;
@@ -31,9 +32,12 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
   // Answered in this turn: nothing to hold, so no timer, listeners or closures.
   // (attach and detach would only set lastSeen, which the request's touch just did.)
   if (client.queue.length > 0 || poll.timeoutMs === 0 || client.ended) return reply(hub, res, poll);
-  // The request's socket, not res.socket: a response queued behind another has none yet.
+  // (The router hands a pipelined poll over only at the head of its connection, so a
+  // queued poll builds no answer and holds nothing: res.socket is this socket.)
   const socket = res.req.socket;
   if (socket.destroyed) return; // gone already: nobody to answer, nothing to hold
+  // Held longer than the write timeout is fine; an answer its client does not take is not.
+  idleIsFine(res);
   hub.attach(client);
   let finished = false;
   // Answer after the current turn's publishes, not at the first: a post that

@@ -5,6 +5,7 @@ import { routeLabel, watchRequest } from "../ops/chat-metrics.js";
 import { METRICS_CONTENT_TYPE } from "../ops/metrics.js";
 import type { HttpContext, Request } from "./context.js";
 import { apiHandler } from "./json-api.js";
+import { MAX_WAITING_PER_CONNECTION, takeTurn } from "./pipelining.js";
 import { originForm, splitTarget } from "./query.js";
 import { send, sendError, sendText, wantsJson } from "./respond.js";
 import { handleSeed } from "./seed-endpoint.js";
@@ -17,7 +18,10 @@ import { serveStatic } from "./static-files.js";
  * Handlers throw ChatError; this is the one place it becomes an answer.
  */
 export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
-  return (req, res) => {
+  return function route(req, res) {
+    // A pipelined request is handled once its answer can be written (at the head of its connection), not before.
+    const turn = takeTurn(req, res, route);
+    if (turn === "waiting" || turn === "drop") return;
     let isApi = false;
     let json = false;
     // A fixed label, never the raw path; "bad_target" until the target is understood.
@@ -36,9 +40,15 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       const method = req.method ?? "GET";
       // Known before the query is decoded, so a bad %-escape on /api is answered as JSON too.
       isApi = originForm(req.url).startsWith("/api/");
+      // Whatever a refused request is answered (a bad target throws first), the connection ends after it.
+      if (turn === "refuse") res.setHeader("Connection", "close");
       const target = splitTarget(req.url);
       const request: Request = { req, res, path: target.path, query: target.query };
       watch.route = routeLabel(target.path, target.query.has("name"), target.query.has("message"));
+      if (turn === "refuse") {
+        const message = `More than ${MAX_WAITING_PER_CONNECTION} requests wait on this connection; read the answers first.`;
+        throw new ChatError("too_many_connections", message, { retryAfter: 1 });
+      }
       if (ctx.ops.connections.refuses(req.socket)) {
         throw new ChatError("too_many_connections", undefined, { retryAfter: 1, headers: { Connection: "close" } });
       }

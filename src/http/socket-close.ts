@@ -2,9 +2,9 @@ import type { Socket } from "node:net";
 
 /**
  * What to release when a connection closes, kept per socket with one `close`
- * listener however many held polls wait on it. A held poll watches its socket,
- * not its response: a response queued behind another on a pipelined connection
- * never emits `close`. One release (the usual case) is kept as is; a Set only
+ * listener however many held polls (or SSE streams) wait on it. They watch their
+ * socket, not their response: a response queued behind another on a pipelined
+ * connection never emits `close` (Node 20, 22). One release (the usual case) is kept as is; a Set only
  * for a connection that pipelines; null once all are gone, so the listener,
  * already there, is not added again on a keep-alive connection.
  */

@@ -1,16 +1,27 @@
 import { ChatError } from "../errors.js";
 import { pumpQueue } from "../queue-pump.js";
 import { parseCursor } from "../validate.js";
+import type { Client } from "../client.js";
 import type { HttpContext, Request } from "./context.js";
 import { sessionOf } from "./auth.js";
+import { forgetOnClose, releaseOnClose } from "./socket-close.js";
+import { idleIsFine } from "./write-timeout.js";
 
 /** Events an SSE stream keeps queued after writing them, for a reconnect to replay. */
 const SSE_REPLAY = 256;
 
+/** Streams one session may have open at once, as held polls (spec §8): a newer one ends the oldest. */
+export const MAX_STREAMS_PER_SESSION = 4;
+
+/** Each session's open streams, oldest first, by the function that ends one with a reason. */
+const openStreams = new WeakMap<Client, ((reason: string) => void)[]>();
+
 /**
  * GET /api/events (spec §4): the client's queue as Server-Sent Events. It
  * resumes after Last-Event-ID (or ?cursor=), counts as presence while open,
- * and acknowledges each event once it is written out.
+ * and acknowledges each event once it is written out. The router starts it
+ * only at the head of its connection (a pipelined one waits its turn), so
+ * the stream's socket is known and watched: when it closes, the stream stops.
  */
 export function handleEvents(ctx: HttpContext, { req, res, query }: Request): void {
   const client = sessionOf(ctx, req);
@@ -19,6 +30,11 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   const cursor = parseCursor(lastEventId?.trim() || query.get("cursor"));
   if (cursor !== undefined) ctx.hub.resume(client, cursor);
 
+  // Nothing writes after the end below, so no error is expected; one must still not be unhandled (it would exit the process).
+  res.on("error", ignore);
+  const socket = req.socket;
+  // The connection went before we got here: its close has come and gone, nothing to stream to.
+  if (socket.destroyed) return void res.destroy();
   res.writeHead(200, {
     "Content-Type": "text/event-stream; charset=utf-8",
     "Cache-Control": "no-cache, no-store",
@@ -28,12 +44,10 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   });
   // Tells EventSource how soon to reconnect, and sends the headers on their way now.
   res.write("retry: 2000\n\n");
-  // Nothing writes after the end below, so no error is expected; one must still not be unhandled (it would exit the process).
-  res.on("error", ignore);
   ctx.hub.attach(client);
 
   // Everything the stream keeps going stops at its end, whichever comes first: our end(),
-  // "finish" (a slow reader can hold that back long after end()), or "close".
+  // "finish" (a slow reader can hold that back long after end()), "close", or its socket's close.
   let stopped = false;
   let stopPump: (() => void) | undefined;
   let heartbeat: NodeJS.Timeout | undefined;
@@ -43,6 +57,8 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
     clearInterval(heartbeat);
     stopPump?.();
     ctx.streams.delete(shutdown);
+    forgetOnClose(socket, stop);
+    leave(client, finish);
     ctx.hub.detach(client);
   };
   const finish = (reason: string): void => {
@@ -53,8 +69,10 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   ctx.streams.add(shutdown);
   res.on("finish", stop);
   res.on("close", stop);
-  // The connection went before we got here: its close has come and gone.
-  if (req.socket.destroyed) return stop();
+  releaseOnClose(socket, stop);
+  // Quiet between heartbeats is fine; output its client does not take is not (the write timeout).
+  idleIsFine(res);
+  join(client, finish);
   stopPump = pumpQueue(ctx.hub, client, res, {
     format: (entry) => entry.event,
     maxPending: ctx.options.maxPendingBytes,
@@ -67,6 +85,22 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   heartbeat = setInterval(() => {
     if (!res.writableEnded && res.writableLength <= ctx.options.maxPendingBytes) res.write(": heartbeat\n\n");
   }, ctx.options.heartbeatMs);
+}
+
+/** Counts a new stream of the session; past MAX_STREAMS_PER_SESSION its oldest ends ("replaced"). */
+function join(client: Client, finish: (reason: string) => void): void {
+  const streams = openStreams.get(client);
+  if (streams === undefined) return void openStreams.set(client, [finish]);
+  if (streams.length >= MAX_STREAMS_PER_SESSION) streams[0]!("replaced"); // its stop() takes it out of the list
+  streams.push(finish);
+}
+
+function leave(client: Client, finish: (reason: string) => void): void {
+  const streams = openStreams.get(client);
+  if (streams === undefined) return;
+  const at = streams.indexOf(finish);
+  if (at >= 0) streams.splice(at, 1);
+  if (streams.length === 0) openStreams.delete(client);
 }
 
 function ignore(): void {}
