@@ -9,7 +9,7 @@ import type { HttpContext } from "./context.js";
 import { OpenResponses } from "./open-responses.js";
 import { createRequestHandler } from "./router.js";
 import { MessageLog } from "../store/message-log.js";
-import { TcpGateway } from "../tcp-gateway.js";
+import { TcpGateway } from "../tcp/tcp-gateway.js";
 
 export interface ChatServer {
   readonly hub: Hub;
