@@ -3,7 +3,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { resolveOptions, type ChatOptions, type ResolvedOptions } from "../config.js";
 import { Hub } from "../hub.js";
 import { createLogger, errorText, silentLogger } from "../log.js";
-import { ConnectionLimit, httpConnectionCap } from "../ops/connection-limit.js";
+import { connectionLimits } from "../ops/connection-limit.js";
 import { createOps, type Ops } from "../ops/ops.js";
 import type { HttpContext } from "./context.js";
 import { OpenResponses } from "./open-responses.js";
@@ -46,19 +46,18 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   const log =
     resolved.logger ??
     (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));
-  const tcpConnections = new ConnectionLimit(resolved.maxConnectionsPerIp);
+  const limits = connectionLimits(resolved);
   const tcp =
     resolved.tcpPort === undefined
       ? undefined
       : new TcpGateway(hub, {
           ...resolved,
-          // The same per-address cap as HTTP, counted on its own.
-          admit: (socket) => tcpConnections.admit(socket),
+          admit: (socket) => limits.tcp.admit(socket),
           onUnexpected: (error) => log.error("error", { during: "tcp", error: errorText(error) }),
         });
   const ops = createOps(hub, {
     log,
-    maxConnectionsPerIp: httpConnectionCap(resolved.maxConnectionsPerIp, resolved.trustProxy),
+    connections: limits.http,
     openPolls: () => held.size,
     sseStreams: () => streams.size,
     tcpConnections: () => tcp?.connections ?? 0,
