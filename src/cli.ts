@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { type ChatOptions } from "./config.js";
-import { createChatServer } from "./http/chat-server.js";
+import { createChatServer } from "./server.js";
 import { parseCli, usage } from "./cli-options.js";
 
 /** How long shutdown may take before the process exits anyway (the spec allows 5 s). */

@@ -1,5 +1,5 @@
-export { createChatServer } from "./http/chat-server.js";
-export type { ChatServer } from "./http/chat-server.js";
+export { createChatServer } from "./server.js";
+export type { ChatServer } from "./server.js";
 export { resolveOptions, DEFAULTS } from "./config.js";
 export type { ChatOptions, ResolvedOptions } from "./config.js";
 export { Hub, DEFAULT_ROOM } from "./hub.js";

@@ -8,48 +8,10 @@ import { clientAddress } from "./client-address.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
 import { sendJson } from "./respond.js";
-import { handleEvents } from "./sse.js";
 
-type Handler = (ctx: HttpContext, request: Request, params: string[]) => void | Promise<void>;
+/* The JSON API of spec §4; http/routes.ts maps its paths and methods to these handlers. */
 
-interface Route {
-  pattern: RegExp;
-  methods: Record<string, Handler>;
-}
-
-/** The JSON API of spec §4; routes and their handlers in one table. */
-const ROUTES: Route[] = [
-  { pattern: /^\/api\/join$/, methods: { POST: join } },
-  { pattern: /^\/api\/messages$/, methods: { POST: postMessage } },
-  { pattern: /^\/api\/poll$/, methods: { GET: poll } },
-  { pattern: /^\/api\/events$/, methods: { GET: handleEvents } },
-  { pattern: /^\/api\/leave$/, methods: { POST: leave } },
-  { pattern: /^\/api\/rooms$/, methods: { GET: listRooms } },
-  { pattern: /^\/api\/rooms\/([^/]+)$/, methods: { GET: showRoom } },
-  { pattern: /^\/api\/rooms\/([^/]+)\/messages$/, methods: { GET: roomHistory } },
-];
-
-/** Finds the handler for an /api path; 404 for an unknown path, 405 (with Allow) for a known path and wrong method. */
-export function apiHandler(path: string, method: string): { handler: Handler; params: string[] } {
-  for (const route of ROUTES) {
-    const match = route.pattern.exec(path);
-    if (!match) continue;
-    const handler = route.methods[method];
-    if (!handler) throw new ChatError("method_not_allowed", undefined, { headers: { Allow: Object.keys(route.methods).join(", ") } });
-    return { handler, params: match.slice(1).map(decodeSegment) };
-  }
-  throw new ChatError("not_found");
-}
-
-function decodeSegment(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    throw new ChatError("bad_encoding");
-  }
-}
-
-async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
+export async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   const name = checkName(requiredString(body, "name"));
   const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
@@ -66,7 +28,7 @@ async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
   );
 }
 
-async function postMessage(ctx: HttpContext, { req, res }: Request): Promise<void> {
+export async function postMessage(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   const client = sessionForChange(ctx, req);
   const to = optionalString(body, "to");
@@ -81,14 +43,14 @@ async function postMessage(ctx: HttpContext, { req, res }: Request): Promise<voi
   sendJson(res, 201, { id });
 }
 
-function poll(ctx: HttpContext, { req, res, query }: Request): void {
+export function poll(ctx: HttpContext, { req, res, query }: Request): void {
   const client = sessionOf(ctx, req);
   const cursor = parseCursor(query.get("cursor"));
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
   longPoll(ctx.hub, ctx.held, res, { client, cursor, timeoutMs, format: "json" });
 }
 
-async function leave(ctx: HttpContext, { req, res }: Request): Promise<void> {
+export async function leave(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   const client = sessionForChange(ctx, req);
   const room = optionalString(body, "room");
@@ -113,7 +75,7 @@ const ROOMS_PAGE = 100;
 const MAX_ROOMS_PAGE = 1000;
 
 /** GET /api/rooms[?limit=N][&after=NAME]: one page in name order; `next` (the last name) asks for the page after it. */
-function listRooms(ctx: HttpContext, { req, res, query }: Request): void {
+export function listRooms(ctx: HttpContext, { req, res, query }: Request): void {
   guardRead(ctx, req);
   const after = query.get("after");
   const limit = parseLimit(query.get("limit"), ROOMS_PAGE, MAX_ROOMS_PAGE);
@@ -126,7 +88,7 @@ function parseLimit(text: string | undefined, fallback: number, max: number): nu
   return Math.min(Math.max(Number(text ?? fallback), 1), max);
 }
 
-function showRoom(ctx: HttpContext, { req, res }: Request, [name]: string[]): void {
+export function showRoom(ctx: HttpContext, { req, res }: Request, [name]: readonly string[]): void {
   guardRead(ctx, req);
   const room = ctx.hub.room(name!);
   if (!room) throw new ChatError("unknown_room");
@@ -135,7 +97,7 @@ function showRoom(ctx: HttpContext, { req, res }: Request, [name]: string[]): vo
 
 const MAX_HISTORY_PAGE = 1000;
 
-function roomHistory(ctx: HttpContext, { req, res, query }: Request, [name]: string[]): void {
+export function roomHistory(ctx: HttpContext, { req, res, query }: Request, [name]: readonly string[]): void {
   guardRead(ctx, req);
   const room = ctx.hub.room(name!);
   // With --data-dir a room that lost its last member keeps its history (the store has it).

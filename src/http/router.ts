@@ -1,20 +1,16 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { ChatError } from "../errors.js";
 import { errorText } from "../log.js";
-import { routeLabel, watchRequest } from "../ops/chat-metrics.js";
-import { METRICS_CONTENT_TYPE } from "../ops/metrics.js";
+import { watchRequest } from "../ops/chat-metrics.js";
 import type { HttpContext, Request } from "./context.js";
-import { apiHandler } from "./json-api.js";
 import { MAX_WAITING_PER_CONNECTION, takeTurn } from "./pipelining.js";
 import { originForm, splitTarget } from "./query.js";
-import { send, sendError, sendText, wantsJson } from "./respond.js";
-import { handleSeed } from "./seed-endpoint.js";
-import { headSeed } from "./seed-head.js";
-import { serveStatic } from "./static-files.js";
+import { sendError, wantsJson } from "./respond.js";
+import { decodeParam, findRoute, NOT_FOUND_LABEL } from "./routes.js";
 
 /**
- * Turns a request into a handler call: `/` with a name is the seed protocol,
- * `/api/*` the JSON API, `/healthz`, anything else a file of the page.
+ * Turns a request into a handler call through the route table (routes.ts),
+ * after the gates every request passes: the connection cap, shutdown, CORS.
  * Handlers throw ChatError; this is the one place it becomes an answer.
  */
 export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
@@ -44,7 +40,8 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       if (turn === "refuse") res.setHeader("Connection", "close");
       const target = splitTarget(req.url);
       const request: Request = { req, res, path: target.path, query: target.query };
-      watch.route = routeLabel(target.path, target.query.has("name"), target.query.has("message"));
+      const found = findRoute(target.path, target.query);
+      watch.route = found === undefined ? NOT_FOUND_LABEL : found.route.label;
       if (turn === "refuse") {
         const message = `More than ${MAX_WAITING_PER_CONNECTION} requests wait on this connection; read the answers first.`;
         throw new ChatError("too_many_connections", message, { retryAfter: 1 });
@@ -54,36 +51,14 @@ export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, r
       }
       if (ctx.ops.shutdown.closing) throw new ChatError("shutting_down", undefined, { retryAfter: 5, headers: { Connection: "close" } });
       if (ctx.options.corsOrigin !== undefined && cors(ctx.options.corsOrigin, req, res)) return;
-      if (isApi) {
-        const { handler, params } = apiHandler(target.path, method);
-        const done = handler(ctx, request, params);
-        if (done) done.catch(fail);
-        return;
-      }
-      if (target.path === "/healthz") {
-        if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");
-        // 503 with the reason while posts cannot be accepted (spec §8): the log failed.
-        const failure = ctx.storeFailure?.();
-        if (failure !== undefined) sendText(res, 503, `unavailable: ${failure}\n`, { "Retry-After": "30" });
-        else sendText(res, 200, "ok\n");
-        return;
-      }
-      if (target.path === "/metrics") {
-        if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");
-        send(res, 200, METRICS_CONTENT_TYPE, ctx.ops.metrics.registry.render());
-        return;
-      }
-      if (target.path === "/" && (target.query.has("name") || target.query.has("message"))) {
-        json = wantsJson(req.headers.accept, target.query.get("format"));
-        // HEAD reads like a GET with nothing changed; a HEAD that would post is refused.
-        if (method === "HEAD" && !target.query.has("message")) return headSeed(ctx, request);
-        if (method !== "GET") throw notAllowed(target.query.has("message") ? "GET" : "GET, HEAD");
-        // A post with --data-dir answers once durable: a failed write becomes an answer here.
-        handleSeed(ctx, request)?.catch(fail);
-        return;
-      }
-      if (method !== "GET" && method !== "HEAD") throw notAllowed("GET, HEAD");
-      serveStatic(ctx.options.publicDir, target.path, res, method === "HEAD").catch(fail);
+      if (found === undefined) throw new ChatError("not_found");
+      const { route, captures } = found;
+      if (route.negotiatesJson) json = wantsJson(req.headers.accept, target.query.get("format"));
+      const handler = route.methods.get(method);
+      if (handler === undefined) throw notAllowed(route.allow);
+      // A post with --data-dir answers once durable: a failed write becomes an answer here.
+      const done = handler(ctx, request, captures.length === 0 ? captures : captures.map(decodeParam));
+      if (done) done.catch(fail);
     } catch (error) {
       fail(error);
     }

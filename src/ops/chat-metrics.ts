@@ -51,30 +51,6 @@ export function createChatMetrics(hub: Hub, sources: GaugeSources): ChatMetrics 
   return { registry, messages, deliveries, dropped, requests, pollDuration };
 }
 
-/** The fixed route label of a request: never the raw path, so label values stay few. */
-export function routeLabel(path: string, hasName: boolean, hasMessage: boolean): string {
-  if (path.startsWith("/api/")) return API_ROUTES.get(path) ?? apiPattern(path);
-  if (path === "/" && (hasName || hasMessage)) return hasMessage ? "seed_post" : "seed_poll";
-  if (path === "/healthz") return "healthz";
-  if (path === "/metrics") return "metrics";
-  return "static";
-}
-
-const API_ROUTES = new Map([
-  ["/api/join", "api_join"],
-  ["/api/messages", "api_messages"],
-  ["/api/poll", "api_poll"],
-  ["/api/events", "api_events"],
-  ["/api/leave", "api_leave"],
-  ["/api/rooms", "api_rooms"],
-]);
-
-function apiPattern(path: string): string {
-  if (/^\/api\/rooms\/[^/]+$/.test(path)) return "api_room";
-  if (/^\/api\/rooms\/[^/]+\/messages$/.test(path)) return "api_room_messages";
-  return "not_found";
-}
-
 /** Routes whose time to answer is a poll's hold time. */
 export function isPollRoute(route: string): boolean {
   return route === "seed_poll" || route === "api_poll";

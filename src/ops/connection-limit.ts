@@ -67,15 +67,25 @@ export class ConnectionLimit {
 /** Long enough for a client that sent its request with the connection to get the 503. */
 const OVER_CAP_GRACE_MS = 2000;
 
+/** The per-address connection caps of a server: HTTP and TCP, each counted on its own. */
+export interface ConnectionLimits {
+  readonly http: ConnectionLimit;
+  readonly tcp: ConnectionLimit;
+}
+
 /**
- * The per-address connection cap for HTTP. Behind a reverse proxy
- * (--trust-proxy) every connection comes from the proxy, which reuses its
- * connections for many clients: a cap per socket address would count the
- * proxy, not a client, and one busy moment would lock everyone out. So there
- * the cap is off; clients are told apart by X-Forwarded-For for the
- * per-address session cap, and the proxy limits connections per client.
- * The TCP gateway is not behind the HTTP proxy and keeps its cap.
+ * Both caps, made here from the options so the rule between them lives in one
+ * place. Behind a reverse proxy (--trust-proxy) every HTTP connection comes from
+ * the proxy, which reuses its connections for many clients: a cap per socket
+ * address would count the proxy, not a client, and one busy moment would lock
+ * everyone out. So there the HTTP cap is off; clients are told apart by
+ * X-Forwarded-For for the per-address session cap, and the proxy limits
+ * connections per client. The TCP gateway is not behind the HTTP proxy and
+ * keeps its cap.
  */
-export function httpConnectionCap(maxConnectionsPerIp: number, trustProxy: boolean): number {
-  return trustProxy ? 0 : maxConnectionsPerIp;
+export function connectionLimits(options: { maxConnectionsPerIp: number; trustProxy: boolean }): ConnectionLimits {
+  return {
+    http: new ConnectionLimit(options.trustProxy ? 0 : options.maxConnectionsPerIp),
+    tcp: new ConnectionLimit(options.maxConnectionsPerIp),
+  };
 }

@@ -2,10 +2,10 @@ import type { Client } from "../client.js";
 import type { EndReason, Hub } from "../hub.js";
 import type { Logger } from "../log.js";
 import { createChatMetrics, type ChatMetrics, type GaugeSources } from "./chat-metrics.js";
-import { ConnectionLimit } from "./connection-limit.js";
+import type { ConnectionLimit } from "./connection-limit.js";
 import { Shutdown } from "./shutdown.js";
 
-/** What operating a server needs, shared by its transports: metrics, the log, shutdown hooks, the per-address cap. */
+/** What operating a server needs, shared by its transports: metrics, the log, shutdown hooks, the per-address cap of HTTP connections. */
 export interface Ops {
   readonly metrics: ChatMetrics;
   readonly log: Logger;
@@ -15,9 +15,9 @@ export interface Ops {
 
 export function createOps(
   hub: Hub,
-  opts: { log: Logger; maxConnectionsPerIp: number } & Omit<GaugeSources, "httpConnections">,
+  opts: { log: Logger; connections: ConnectionLimit } & Omit<GaugeSources, "httpConnections">,
 ): Ops {
-  const connections = new ConnectionLimit(opts.maxConnectionsPerIp);
+  const { connections } = opts;
   const metrics = createChatMetrics(hub, { ...opts, httpConnections: () => connections.total });
   logHub(hub, opts.log);
   return { metrics, log: opts.log, shutdown: new Shutdown(), connections };

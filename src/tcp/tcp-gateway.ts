@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import type { Hub } from "./hub.js";
+import type { Hub } from "../hub.js";
 import { TcpConnection } from "./tcp-connection.js";
 
 export interface TcpGatewayOptions {

@@ -1,12 +1,12 @@
 import type { Socket } from "node:net";
-import type { Client } from "./client.js";
-import { ChatError } from "./errors.js";
-import { DEFAULT_ROOM, type Hub } from "./hub.js";
-import { addressKey } from "./http/client-address.js";
+import type { Client } from "../client.js";
+import { ChatError } from "../errors.js";
+import { DEFAULT_ROOM, type Hub } from "../hub.js";
+import { addressKey } from "../address-key.js";
 import { LineReader } from "./line-reader.js";
-import type { Envelope } from "./message.js";
-import { pumpQueue } from "./queue-pump.js";
-import { checkName } from "./validate.js";
+import type { Envelope } from "../message.js";
+import { pumpQueue } from "../queue-pump.js";
+import { checkName } from "../validate.js";
 
 export interface TcpConnectionOptions {
   maxMessage: number;

@@ -1,0 +1,110 @@
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { resolveOptions, type ChatOptions, type ResolvedOptions } from "./config.js";
+import { createHttpServer } from "./http/http-server.js";
+import { Hub } from "./hub.js";
+import { createLogger, errorText, silentLogger } from "./log.js";
+import { connectionLimits } from "./ops/connection-limit.js";
+import { createOps, type Ops } from "./ops/ops.js";
+import { MessageLog } from "./store/message-log.js";
+import { TcpGateway } from "./tcp/tcp-gateway.js";
+
+export interface ChatServer {
+  readonly hub: Hub;
+  readonly options: ResolvedOptions;
+  /** The server's own node:http server (used by listen()). */
+  readonly server: Server;
+  /** The request handler, to mount in an http.Server of your own. */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The TCP line gateway, when options.tcpPort is set; it listens with listen(). */
+  readonly tcp: TcpGateway | undefined;
+  /** Metrics (ops.metrics.registry.gauge() to add one), the log, shutdown hooks (ops.shutdown.onClose()), the per-address cap. */
+  readonly ops: Ops;
+  /** The message log, with options.dataDir (durable(), compact(), stats); undefined in memory. */
+  readonly store: MessageLog | undefined;
+  /** Listens on options.host/port (or the ones given), and the TCP gateway on options.tcpPort; resolves with the addresses. */
+  listen(port?: number, host?: string): Promise<{ url: string; host: string; port: number; tcpPort?: number }>;
+  /** Stops accepting, answers every held poll, closes connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: from the options it picks and wires the parts (the
+ * store, the hub, the HTTP side, the TCP gateway, ops) and closes them in order.
+ */
+export function createChatServer(options: ChatOptions = {}): ChatServer {
+  const resolved = resolveOptions(options);
+  // --data-dir: the log is read and replayed here, synchronously, so the hub serves restored from its first request.
+  const store = resolved.dataDir === undefined ? undefined : MessageLog.open(resolved.dataDir, resolved);
+  const hub = new Hub(resolved, { lastId: store?.lastId });
+  store?.attach(hub);
+  // Under --require-token a name restored from the log that was used without a token would stay open to anyone: it ends now.
+  if (resolved.requireToken) for (const client of [...hub.clients()]) if (client.token === undefined) hub.endSession(client, "expired");
+  const log =
+    resolved.logger ??
+    (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));
+  const limits = connectionLimits(resolved);
+  const tcp =
+    resolved.tcpPort === undefined
+      ? undefined
+      : new TcpGateway(hub, {
+          ...resolved,
+          admit: (socket) => limits.tcp.admit(socket),
+          onUnexpected: (error) => log.error("error", { during: "tcp", error: errorText(error) }),
+        });
+  const ops = createOps(hub, {
+    log,
+    connections: limits.http,
+    // Read at scrape time, once `http` below exists.
+    openPolls: () => http.openPolls,
+    sseStreams: () => http.sseStreams,
+    tcpConnections: () => tcp?.connections ?? 0,
+  });
+  const http = createHttpServer({
+    hub,
+    options: resolved,
+    ops,
+    ...(store && {
+      durable: () => store.durable(),
+      storeFailure: () => store.failure,
+      keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit),
+    }),
+  });
+  // TCP connections end with a reason, through the same hooks an embedding program can add to (after the streams).
+  if (tcp) ops.shutdown.onClose((reason) => tcp.close(reason));
+  let closing: Promise<void> | undefined;
+
+  const runCloseHooks = async (): Promise<void> => {
+    for (const error of await ops.shutdown.run("server shutting down")) {
+      log.error("error", { during: "shutdown", error: errorText(error) });
+    }
+  };
+
+  return {
+    hub,
+    options: resolved,
+    server: http.server,
+    handle: http.handle,
+    tcp,
+    ops,
+    store,
+    async listen(port = resolved.port, host = resolved.host) {
+      const address = await http.listen(port, host);
+      if (!tcp) {
+        log.info("start", { url: address.url });
+        return address;
+      }
+      const tcpAddress = await tcp.listen(resolved.tcpPort!, host);
+      log.info("start", { url: address.url, tcpPort: tcpAddress.port });
+      return { ...address, tcpPort: tcpAddress.port };
+    },
+    close() {
+      // The shutdown hooks go first: from then on new requests get 503 shutting_down.
+      closing ??= Promise.all([runCloseHooks(), http.close()])
+        .then(() => hub.close())
+        .then(() => store?.close())
+        .then(() => log.info("stop"))
+        .then(() => log.flush());
+      return closing;
+    },
+  };
+}
