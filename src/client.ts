@@ -1,5 +1,6 @@
 import { ClientQueue } from "./client-queue.js";
 import { TokenBucket } from "./rate-limiter.js";
+import type { Waker } from "./subscription.js";
 
 /** Room joins a session may make at once before they are paced at --rate per second (spec §8). */
 export const JOIN_BURST = 50;
@@ -10,8 +11,6 @@ export class Client {
   readonly key: string;
   readonly token: string | undefined;
   readonly queue: ClientQueue;
-  /** The hub emits this when the queue gains entries or the session ends: held polls and streams listen for it. */
-  readonly wakeEvent: symbol;
   readonly rooms = new Set<string>();
   currentRoom: string;
   /** Held polls, streams and connections now open: while above 0 the client never expires. */
@@ -29,6 +28,12 @@ export class Client {
   /** Made on the first join, as the post bucket is. */
   #joinBudget: TokenBucket | undefined;
   readonly #newBucket: (burst?: number) => TokenBucket;
+  /**
+   * Who waits on this session's queue (held polls, streams, connections): the hub
+   * calls wake() here for each message it queues, so a post to a room of 5 wakes 5.
+   * One waker is kept as is (the usual case), an array only for more.
+   */
+  #wakers: Waker | Waker[] | undefined;
 
   constructor(init: {
     name: string;
@@ -50,7 +55,6 @@ export class Client {
     this.queue = init.queue;
     this.#newBucket = init.newBucket;
     this.lastSeen = init.now;
-    this.wakeEvent = Symbol(init.name);
   }
 
   /** The post rate limit. A bucket made at the first post is full, as one made with the session would be by then. */
@@ -61,5 +65,37 @@ export class Client {
   /** Room joins (spec §8): bursts of JOIN_BURST, then --rate per second; joining a room one is in takes none. */
   get joinBudget(): TokenBucket {
     return (this.#joinBudget ??= this.#newBucket(JOIN_BURST));
+  }
+
+  /** Wakes everyone waiting on this session: its queue gained entries, or it ended. */
+  wake(): void {
+    const wakers = this.#wakers;
+    if (wakers === undefined) return;
+    if (!Array.isArray(wakers)) return wakers.wake();
+    // No copy: a Subscription's wake only queues its function, it changes no list here.
+    for (const waker of wakers) waker.wake();
+  }
+
+  addWaker(waker: Waker): void {
+    const wakers = this.#wakers;
+    if (wakers === undefined) this.#wakers = waker;
+    else if (Array.isArray(wakers)) wakers.push(waker);
+    else this.#wakers = [wakers, waker];
+  }
+
+  removeWaker(waker: Waker): void {
+    const wakers = this.#wakers;
+    if (wakers === waker) this.#wakers = undefined;
+    else if (Array.isArray(wakers)) {
+      const at = wakers.indexOf(waker);
+      if (at >= 0) wakers.splice(at, 1);
+      if (wakers.length === 1) this.#wakers = wakers[0];
+    }
+  }
+
+  /** How many wait on this session now: for tests and metrics. */
+  get wakerCount(): number {
+    const wakers = this.#wakers;
+    return wakers === undefined ? 0 : Array.isArray(wakers) ? wakers.length : 1;
   }
 }

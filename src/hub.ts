@@ -13,6 +13,7 @@ import type { Room } from "./room.js";
 import { Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
 import { sameToken } from "./same-token.js";
 import { SessionLimits } from "./session-limits.js";
+import { Subscription } from "./subscription.js";
 import { TxnKeys } from "./txn-keys.js";
 import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
 import type { WriteAhead } from "./write-ahead.js";
@@ -28,9 +29,9 @@ export type EndReason = "left" | "expired" | "shutdown";
  * The chat core: sessions, rooms, ids, fan-out. It knows nothing of HTTP.
  *
  * Origin design (spec §1): a message is pushed onto the queue of every
- * member of the room, then the hub emits the member's wake event; held polls,
- * SSE streams and TCP connections listen for it. One event per recipient, not
- * one event all waiters hear: a post to a room of 5 wakes 5, not 10,000.
+ * member of the room, then the hub wakes that member (Client.wake), which calls
+ * the Subscriptions of its held polls, SSE streams and TCP connections (hub.open).
+ * One wake per recipient, not one event all waiters hear: a post to a room of 5 wakes 5, not 10,000.
  *
  * Events: "message" (envelope, recipients) for every accepted message,
  * "session" (client) when one starts, "session-end" (client, reason),
@@ -68,7 +69,7 @@ export class Hub extends EventEmitter {
 
   constructor(options: HubOptions, opts: { now?: () => number; lastId?: number } = {}) {
     super();
-    // Every held poll listens on its own client's event; there is no per-event storm to warn about.
+    // A store, the metrics and the logs listen: however many there are is no leak to warn about.
     this.setMaxListeners(0);
     this.options = options;
     this.#now = opts.now ?? Date.now;
@@ -250,7 +251,7 @@ export class Hub extends EventEmitter {
     if (client.token !== undefined) this.#byToken.delete(client.token);
     this.#sessions.ended(client.address);
     this.emit("session-end", client, reason);
-    this.emit(client.wakeEvent);
+    client.wake();
   }
 
   /**
@@ -368,7 +369,7 @@ export class Hub extends EventEmitter {
     for (const client of recipients) {
       const dropped = client.queue.push(envelope);
       if (dropped > 0) this.emit("dropped", client, "queue_full", dropped);
-      this.emit(client.wakeEvent);
+      client.wake();
       delivered++;
     }
     return delivered;
@@ -413,16 +414,13 @@ export class Hub extends EventEmitter {
   }
 
   /**
-   * Calls `onWake` every time the client's queue gains entries or its session
-   * ends, until the returned function is called: held polls, streams, connections.
+   * A poll, stream or connection starts reading the client's queue: after
+   * `cursor` (acknowledging what is at or below it), or where it stands. The
+   * one way a transport reads a queue, waits on it and counts as presence.
    */
-  subscribe(client: Client, onWake: () => void): void {
-    this.on(client.wakeEvent, onWake);
-  }
-
-  /** Stops calling `onWake`. */
-  unsubscribe(client: Client, onWake: () => void): void {
-    this.off(client.wakeEvent, onWake);
+  open(client: Client, { cursor }: { cursor?: number | undefined } = {}): Subscription {
+    if (cursor !== undefined) this.resume(client, cursor);
+    return new Subscription(this, client);
   }
 
   /** A poll, stream or connection opens: the client is present and does not expire while it lasts. */

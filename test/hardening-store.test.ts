@@ -183,13 +183,15 @@ describe("write-ahead: nothing reaches anyone before it is durable (item 4)", ()
     await log.durable();
     const queued = bob.queue.length;
     let woken = 0;
-    hub.subscribe(bob, () => woken++);
+    hub.open(bob).onWake(() => woken++);
     hub.post(alice, { text: "held" });
+    await Promise.resolve(); // a wake would run after the turn's publishes
     // Accepted, not yet written: nobody has it.
     expect(bob.queue.length).toBe(queued);
     expect(texts(hub.room("lobby")!.history(ALL, 100))).toEqual([]);
     expect(woken).toBe(0);
     await log.durable();
+    await Promise.resolve();
     expect(texts(bob.queue.peek())).toEqual(["held"]);
     expect(texts(hub.room("lobby")!.history(ALL, 100))).toEqual(["held"]);
     expect(woken).toBe(1);

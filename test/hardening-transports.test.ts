@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { resolveOptions } from "../src/config.js";
 import { Hub } from "../src/hub.js";
 import { Envelope } from "../src/message.js";
-import { pumpQueue } from "../src/queue-pump.js";
+import { pumpSubscription } from "../src/subscription-stream.js";
 import { get, nextRequest, seedPollJson, seedPost, seedUrl, type TextAnswer } from "./core-helpers.js";
 import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, serverPerTest } from "./helpers.js";
 import { openSocket, scrape, valueOf } from "./ops-helpers.js";
@@ -103,7 +103,7 @@ describe("SSE: nothing writes to a stream after its end (item 1)", () => {
     const errors: Error[] = [];
     socket.on("error", (e) => errors.push(e));
     let ended = 0;
-    pumpQueue(hub, client, socket, { format: (e) => e.line, maxPending: 65536, onEnd: () => ended++ });
+    pumpSubscription(hub.open(client), socket, { format: (e) => e.line, maxPending: 65536, onEnd: () => ended++ });
     socket.end("bye\n");
     hub.post(poster, { text: "after the end" });
     await once(socket, "finish");
@@ -111,7 +111,7 @@ describe("SSE: nothing writes to a stream after its end (item 1)", () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(errors.map((e) => (e as NodeJS.ErrnoException).code)).toEqual([]);
     // Nothing is left listening for the client: a stopped pump holds no memory.
-    expect(hub.listenerCount(client.wakeEvent)).toBe(0);
+    expect(client.wakerCount).toBe(0);
     expect(client.queue.length).toBe(2); // still queued: the stream never took them
     peer.destroy();
     server.close();

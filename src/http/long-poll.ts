@@ -1,6 +1,7 @@
 import type { ServerResponse } from "node:http";
 import type { Client } from "../client.js";
 import type { Hub } from "../hub.js";
+import type { Subscription } from "../subscription.js";
 import type { OpenResponses } from "./open-responses.js";
 import { answerEntries, pollBody, sendAcknowledged, type PollFormat } from "./poll-answer.js";
 import { send } from "./respond.js";
@@ -27,40 +28,35 @@ export interface PollRequest {
  * MAX_HELD_PER_SESSION (polls of one name on several connections).
  */
 export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, poll: PollRequest): void {
-  const { client, cursor } = poll;
-  if (cursor !== undefined) hub.resume(client, cursor);
+  const { client } = poll;
+  const sub = hub.open(client, { cursor: poll.cursor });
   // Answered in this turn: nothing to hold, so no timer, listeners or closures.
-  // (attach and detach would only set lastSeen, which the request's touch just did.)
-  if (client.queue.length > 0 || poll.timeoutMs === 0 || client.ended) return reply(hub, res, poll);
+  // (Waiting would only count presence and set lastSeen, which the request's touch just did.)
+  if (sub.queued > 0 || poll.timeoutMs === 0 || sub.ended) return reply(sub, res, poll);
   // (The router hands a pipelined poll over only at the head of its connection, so a
   // queued poll builds no answer and holds nothing: res.socket is this socket.)
   const socket = res.req.socket;
   if (socket.destroyed) return; // gone already: nobody to answer, nothing to hold
   // Held longer than the write timeout is fine; an answer its client does not take is not.
   idleIsFine(res);
-  hub.attach(client);
   let finished = false;
-  // Answer after the current turn's publishes, not at the first: a post that
-  // also joins its sender (join notice, then message) reaches this poll whole.
-  const wake = (): void => queueMicrotask(answer);
 
   const release = (): boolean => {
     if (finished) return false;
     finished = true;
-    hub.unsubscribe(client, wake);
+    sub.close();
     clearTimeout(timer);
     held.delete(answer);
     forgetOnClose(socket, release);
     const mine = client.heldPolls!;
     if (mine.length === 1) client.heldPolls = undefined;
     else mine.splice(mine.indexOf(answer), 1);
-    hub.detach(client);
     return true;
   };
 
-  // Runs at most once: it unsubscribes before it writes.
+  // Runs at most once: it closes the subscription before it writes.
   function answer(): void {
-    if (release()) reply(hub, res, poll);
+    if (release()) reply(sub, res, poll);
   }
 
   // The session's oldest held poll gives way: answered now with what is queued (perhaps nothing).
@@ -68,7 +64,10 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
   if (client.heldPolls !== undefined && client.heldPolls.length >= MAX_HELD_PER_SESSION) client.heldPolls[0]!();
   if (client.heldPolls === undefined) client.heldPolls = [answer];
   else client.heldPolls.push(answer);
-  hub.subscribe(client, wake);
+  // Woken after the current turn's publishes, not at the first: a post that
+  // also joins its sender (join notice, then message) reaches this poll whole.
+  // The Subscription is what the session wakes and what counts this poll as presence.
+  sub.onWake(answer);
   const timer = setTimeout(answer, poll.timeoutMs);
   held.add(answer);
   // The client went away first (its socket closed): the poll takes nothing with it.
@@ -76,12 +75,12 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
 }
 
 /** Writes what the client's queue holds now (perhaps nothing, at most ANSWER_MAX_BYTES of it) with the cursor to send next. */
-function reply(hub: Hub, res: ServerResponse, { client, cursor, format }: PollRequest): void {
-  const entries = answerEntries(client.queue.peek(), format);
-  const next = hub.cursorAfter(client, entries);
+function reply(sub: Subscription, res: ServerResponse, { cursor, format }: PollRequest): void {
+  const entries = answerEntries(sub.pending(), format);
+  const next = sub.cursorAfter(entries);
   const body = pollBody(entries, format, next);
   const type = format === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
   // Without a cursor nothing else will acknowledge these: they leave the queue once handed over whole.
-  if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => hub.ack(client, next));
+  if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => sub.ack(next));
   else send(res, 200, type, body, { "X-Cursor": String(next) });
 }

@@ -1,5 +1,5 @@
 import { ChatError } from "../errors.js";
-import { pumpQueue } from "../queue-pump.js";
+import { pumpSubscription } from "../subscription-stream.js";
 import { parseCursor } from "../validate.js";
 import type { Client } from "../client.js";
 import type { HttpContext, Request } from "./context.js";
@@ -28,7 +28,7 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   const lastEventId = req.headers["last-event-id"];
   if (Array.isArray(lastEventId)) throw new ChatError("repeated_parameter", "Last-Event-ID is given more than once.");
   const cursor = parseCursor(lastEventId?.trim() || query.get("cursor"));
-  if (cursor !== undefined) ctx.hub.resume(client, cursor);
+  const sub = ctx.hub.open(client, { cursor });
 
   // Nothing writes after the end below, so no error is expected; one must still not be unhandled (it would exit the process).
   res.on("error", ignore);
@@ -44,7 +44,6 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   });
   // Tells EventSource how soon to reconnect, and sends the headers on their way now.
   res.write("retry: 2000\n\n");
-  ctx.hub.attach(client);
 
   // Everything the stream keeps going stops at its end, whichever comes first: our end(),
   // "finish" (a slow reader can hold that back long after end()), "close", or its socket's close.
@@ -59,7 +58,6 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
     ctx.streams.delete(shutdown);
     forgetOnClose(socket, stop);
     leave(client, finish);
-    ctx.hub.detach(client);
   };
   const finish = (reason: string): void => {
     stop();
@@ -73,7 +71,8 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   // Quiet between heartbeats is fine; output its client does not take is not (the write timeout).
   idleIsFine(res);
   join(client, finish);
-  stopPump = pumpQueue(ctx.hub, client, res, {
+  // The pump waits on the subscription, which counts the stream as presence until it stops.
+  stopPump = pumpSubscription(sub, res, {
     format: (entry) => entry.event,
     maxPending: ctx.options.maxPendingBytes,
     onEnd: () => finish("session ended"),
@@ -81,7 +80,7 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
     // the last events again from here; past this many it gets a gap instead.
     keepWritten: Math.min(SSE_REPLAY, Math.floor(ctx.options.maxQueue / 2)),
   });
-  if (stopped) return stopPump(); // the session had ended: finish() ran inside pumpQueue
+  if (stopped) return stopPump(); // the session had ended: finish() ran inside pumpSubscription
   heartbeat = setInterval(() => {
     if (!res.writableEnded && res.writableLength <= ctx.options.maxPendingBytes) res.write(": heartbeat\n\n");
   }, ctx.options.heartbeatMs);

@@ -5,7 +5,7 @@ import { DEFAULT_ROOM, type Hub } from "../hub.js";
 import { addressKey } from "../address-key.js";
 import { LineReader } from "./line-reader.js";
 import type { Envelope } from "../message.js";
-import { pumpQueue } from "../queue-pump.js";
+import { pumpSubscription } from "../subscription-stream.js";
 import { checkName } from "../validate.js";
 
 export interface TcpConnectionOptions {
@@ -182,10 +182,10 @@ export class TcpConnection {
   #speakAs(client: Client, owned: boolean): void {
     clearTimeout(this.#nameTimer);
     this.#speaker = { client, owned };
-    this.#hub.attach(client);
     // A claimed name sees its own join notice; a session entered by token is told whose it is.
     if (!owned) this.#say(`* you are ${client.name}, in ${client.currentRoom}\n`);
-    this.#stopPump = pumpQueue(this.#hub, client, this.socket, {
+    // The pump waits on the subscription, which counts the connection as presence until the pump stops.
+    this.#stopPump = pumpSubscription(this.#hub.open(client), this.socket, {
       format: (entry) => (isOwnLine(entry, client) ? undefined : entry.line),
       maxPending: this.#options.maxPendingBytes,
       onEnd: () => this.bye("* your session ended\n"),
@@ -199,7 +199,7 @@ export class TcpConnection {
     const speaker = this.#speaker;
     if (!speaker) return;
     this.#speaker = undefined;
-    this.#hub.detach(speaker.client);
+    // (Its presence ended with the pump: #stopWriters runs first.)
     if (speaker.owned) this.#hub.endSession(speaker.client, "left");
   }
 

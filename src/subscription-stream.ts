@@ -1,7 +1,6 @@
 import type { Writable } from "node:stream";
-import type { Client } from "./client.js";
-import type { Hub } from "./hub.js";
 import type { Envelope } from "./message.js";
+import type { Subscription } from "./subscription.js";
 
 export interface PumpOptions {
   /** How an entry is written; undefined skips it (it is still acknowledged). */
@@ -24,14 +23,15 @@ export interface PumpOptions {
 }
 
 /**
- * Keeps a stream (an SSE response, a TCP socket) fed from a client's queue,
+ * Keeps a stream (an SSE response, a TCP socket) fed from a Subscription,
  * the shared half of every streaming transport. An entry leaves the queue once
  * its bytes were handed to the network (and `keepWritten` newer ones were), never before.
  * The pump stops by itself when the stream ends (finish, close, or end() called):
  * nothing is written after the end, which Node would report as an `error` event.
+ * Stopping closes the subscription (no more wakes, no more presence).
  * The caller keeps an `error` listener on the stream.
  */
-export function pumpQueue(hub: Hub, client: Client, out: Writable, options: PumpOptions): () => void {
+export function pumpSubscription(sub: Subscription, out: Writable, options: PumpOptions): () => void {
   // What has been written but perhaps not yet flushed: never written twice.
   // Everything queued now is unsent (a gap at the head may carry the id `since`).
   let sentUpTo = 0;
@@ -39,7 +39,7 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
 
   const pump = (): void => {
     if (stopped) return;
-    if (client.ended) {
+    if (sub.ended) {
       stop();
       options.onEnd();
       return;
@@ -51,7 +51,7 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
     if (out.writableLength > options.maxPending) return;
     let chunk = "";
     let upTo = sentUpTo;
-    for (const entry of client.queue.after(sentUpTo)) {
+    for (const entry of sub.pending(sentUpTo)) {
       const text = options.format(entry);
       if (text !== undefined) chunk += text;
       upTo = entry.id;
@@ -60,7 +60,7 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
     }
     if (upTo === sentUpTo) return;
     sentUpTo = upTo;
-    const ack = (): void => hub.ack(client, client.queue.idBefore(upTo, options.keepWritten ?? 0));
+    const ack = (): void => sub.ack(upTo, options.keepWritten ?? 0);
     if (chunk === "") ack();
     else
       out.write(chunk, (error) => {
@@ -73,22 +73,13 @@ export function pumpQueue(hub: Hub, client: Client, out: Writable, options: Pump
       });
   };
 
-  // One write for everything published in the same turn, not one per message.
-  let scheduled = false;
-  const schedule = (): void => {
-    if (scheduled) return;
-    scheduled = true;
-    queueMicrotask(() => {
-      scheduled = false;
-      pump();
-    });
-  };
-  hub.subscribe(client, schedule);
+  // Woken after the turn's publishes: the first pump writes all of them at once, later ones find nothing new.
+  sub.onWake(pump);
   out.on("drain", pump);
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
-    hub.unsubscribe(client, schedule);
+    sub.close();
     out.off("drain", pump);
     out.off("finish", stop);
     out.off("close", stop);

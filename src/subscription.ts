@@ -1,0 +1,88 @@
+import type { Client } from "./client.js";
+import type { Envelope } from "./message.js";
+
+/** What a Subscription needs of the hub: acknowledgements clamped to what was delivered, and presence. */
+export interface SubscriptionHost {
+  ack(client: Client, upTo: number): void;
+  cursorAfter(client: Client, entries: readonly Envelope[]): number;
+  attach(client: Client): void;
+  detach(client: Client): void;
+}
+
+/** Told when a session's queue gains entries or the session ends: the Client keeps these and the hub calls them. */
+export interface Waker {
+  wake(): void;
+}
+
+/**
+ * One reader of a session's queue (a long-poll, an SSE stream, a TCP
+ * connection): what is queued, acknowledging it, and being woken when more
+ * comes. Made by `hub.open(client, { cursor })`, which resumes after the cursor.
+ * It is the Waker the session calls, so waiting costs this one object and the
+ * caller's function, nothing more. While waiting (onWake until close) it counts
+ * as the session's presence: the session does not expire.
+ */
+export class Subscription implements Waker {
+  readonly #host: SubscriptionHost;
+  readonly #client: Client;
+  #onWake: (() => void) | undefined;
+
+  constructor(host: SubscriptionHost, client: Client) {
+    this.#host = host;
+    this.#client = client;
+  }
+
+  /** The session ended (left, expired, shut down): nothing more will be queued. */
+  get ended(): boolean {
+    return this.#client.ended;
+  }
+
+  /** How many entries are queued now (without copying them). */
+  get queued(): number {
+    return this.#client.queue.length;
+  }
+
+  /** What is queued for this session, oldest first (a copy); with `after`, only entries newer than that id. */
+  pending(after?: number): Envelope[] {
+    return after === undefined ? this.#client.queue.peek() : this.#client.queue.after(after);
+  }
+
+  /** The cursor to tell the client after it was handed `entries` (hub.cursorAfter). */
+  cursorAfter(entries: readonly Envelope[]): number {
+    return this.#host.cursorAfter(this.#client, entries);
+  }
+
+  /**
+   * The client has everything up to `id` (its bytes were handed over). With `keep`,
+   * the newest `keep` of those entries (up to `id`) stay queued anyway, for a reconnect to get again.
+   */
+  ack(id: number, keep?: number): void {
+    this.#host.ack(this.#client, keep === undefined ? id : this.#client.queue.idBefore(id, keep));
+  }
+
+  /**
+   * Calls `fn` after every turn in which the queue gained entries or the session
+   * ended, until close(): after the turn's publishes, not at the first, so a post
+   * that also joins its sender (join notice, then message) is seen whole. `fn`
+   * may run more than once for one turn. One function per subscription.
+   */
+  onWake(fn: () => void): void {
+    if (this.#onWake !== undefined) throw new Error("a subscription has one onWake");
+    this.#onWake = fn;
+    this.#client.addWaker(this);
+    this.#host.attach(this.#client);
+  }
+
+  /** Called by the session (Client.wake) for each message queued and at its end. */
+  wake(): void {
+    if (this.#onWake !== undefined) queueMicrotask(this.#onWake);
+  }
+
+  /** Stops waking and counting presence. Idempotent; a subscription that never waited has nothing to close. */
+  close(): void {
+    if (this.#onWake === undefined) return;
+    this.#onWake = undefined;
+    this.#client.removeWaker(this);
+    this.#host.detach(this.#client);
+  }
+}
