@@ -37,6 +37,11 @@ export class Subscription implements Waker {
     return this.#client.ended;
   }
 
+  /** Where the queue starts: every message for the session above this id is queued (a cursor that loses nothing). */
+  get since(): number {
+    return this.#client.queue.since;
+  }
+
   /** How many entries are queued now (without copying them). */
   get queued(): number {
     return this.#client.queue.length;

@@ -23,7 +23,7 @@ export async function join(ctx: HttpContext, { req, res }: Request): Promise<voi
   sendJson(
     res,
     200,
-    { token: client.token, name: client.name, room, cursor: client.queue.since, members },
+    { token: client.token, name: client.name, room, cursor: ctx.hub.open(client).since, members },
     { "Set-Cookie": tokenCookie(client.token!, cameOverTls(req, ctx.options.trustProxy)) },
   );
 }

@@ -24,9 +24,11 @@ export function headSeed(ctx: HttpContext, { req, res, query }: Request): void {
   const token = room !== undefined ? changeToken(req) : tokenOf(req);
   const refused = client === undefined ? ctx.options.requireToken : client.token !== undefined && !sameToken(client.token, token);
   if (refused) throw new ChatError("unauthorized");
-  // What the GET would answer now: the entries after the cursor (all, without one), read in place.
+  // What the GET would answer now: the entries after the cursor (all, without one), read in place
+  // (opened without the cursor: a HEAD acknowledges nothing).
   // Never an id issued but not yet delivered (held for its batch): a cursor past it would swallow it.
-  const next = client === undefined ? ctx.hub.deliveredUpTo : ctx.hub.cursorAfter(client, client.queue.after(cursor ?? 0));
+  const sub = client === undefined ? undefined : ctx.hub.open(client);
+  const next = sub === undefined ? ctx.hub.deliveredUpTo : sub.cursorAfter(sub.pending(cursor ?? 0));
   res.writeHead(200, {
     "Content-Type": json ? "application/json; charset=utf-8" : "text/plain; charset=utf-8",
     "Cache-Control": "no-store",
