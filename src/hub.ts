@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { randomBytes } from "node:crypto";
 import { Client } from "./client.js";
 import { ClientQueue } from "./client-queue.js";
-import { runCommand } from "./commands.js";
+import { runCommand } from "./commands/run-command.js";
 import { ChatError } from "./errors.js";
 import { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";

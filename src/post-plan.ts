@@ -1,7 +1,7 @@
 import type { Client } from "./client.js";
 import { ChatError } from "./errors.js";
 import type { PostInput } from "./hub-types.js";
-import { parseText, type ParsedText } from "./text-commands.js";
+import { parseText, type ParsedText } from "./commands/parse-text.js";
 import { checkRoom, checkText, nameKey } from "./validate.js";
 
 /**

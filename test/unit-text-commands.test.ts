@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseText } from "../src/text-commands.js";
+import { parseText } from "../src/commands/parse-text.js";
 import { escapeLineBreaks, textLine, type ChatMessage } from "../src/message.js";
 
 describe("parseText", () => {

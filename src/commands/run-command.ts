@@ -1,6 +1,6 @@
-import type { Client } from "./client.js";
-import type { Room } from "./room.js";
-import type { RoomPage } from "./rooms.js";
+import type { Client } from "../client.js";
+import type { Room } from "../room.js";
+import type { RoomPage } from "../rooms.js";
 
 /** How many rooms the /rooms answer names; the rest are counted ("and N more"). GET /api/rooms pages through all. */
 export const ROOMS_IN_ANSWER = 50;
