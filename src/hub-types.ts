@@ -51,3 +51,20 @@ export interface RestoredSession {
 
 /** An idempotency key as a store saved it: [name key, txn key, id, at]. Kept apart from sessions (spec §5). */
 export type RestoredTxn = readonly [string, string, number, number];
+
+/** How POST /api/join (and a TCP name) makes or extends a session. */
+export interface JoinOptions {
+  /** The token of the caller's own session: with it, the same name joins one more room. */
+  token?: string | undefined;
+  /** False for a session that lives and dies with one connection (TCP): a store does not bring it back. @default true */
+  resumable?: boolean;
+  /** Who asks (addressKey), counted against --max-sessions-per-ip. */
+  address?: string | undefined;
+}
+
+/** A session about to be made: its token (none for the seed's open names), whether a store brings it back, who made it. */
+export interface NewSession {
+  token?: string | undefined;
+  resumable?: boolean | undefined;
+  address?: string | undefined;
+}

@@ -1,5 +1,4 @@
 import { EventEmitter } from "node:events";
-import { randomBytes } from "node:crypto";
 import { Client } from "./client.js";
 import { ClientQueue } from "./client-queue.js";
 import { runCommand } from "./commands/run-command.js";
@@ -7,18 +6,18 @@ import { ChatError } from "./errors.js";
 import { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
 import { TokenBucket } from "./rate-limiter.js";
-import type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
+import type { HubOptions, JoinOptions, NewSession, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 import { planPost, type PostPlan, type Sender } from "./post-plan.js";
 import type { Room } from "./room.js";
 import { Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
-import { sameToken } from "./same-token.js";
-import { SessionLimits } from "./session-limits.js";
+import { Presence } from "./presence.js";
+import { Sessions } from "./sessions.js";
 import { Subscription } from "./subscription.js";
 import { TxnKeys } from "./txn-keys.js";
 import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
 import type { WriteAhead } from "./write-ahead.js";
 
-export type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
+export type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 
 export const DEFAULT_ROOM = "lobby";
 
@@ -44,10 +43,9 @@ export type EndReason = "left" | "expired" | "shutdown";
 export class Hub extends EventEmitter {
   readonly options: HubOptions;
   readonly #now: () => number;
-  readonly #clients = new Map<string, Client>();
-  readonly #byToken = new Map<string, Client>();
+  readonly #sessions: Sessions;
+  readonly #presence: Presence;
   readonly #rooms: Rooms;
-  readonly #sessions: SessionLimits;
   /** Idempotency keys of posts, by name: they outlive sessions (spec §5). */
   readonly #txns = new TxnKeys();
   /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see #deliveredUpTo. */
@@ -58,7 +56,6 @@ export class Hub extends EventEmitter {
    * acknowledges passes it. An id whose delivery was dropped is passed by the next one.
    */
   #deliveredUpTo: number;
-  #sweeper: NodeJS.Timeout;
   /** With --data-dir: messages are delivered once their record is durable, and nothing is accepted when it cannot be. */
   #writeAhead: WriteAhead | undefined;
   /**
@@ -81,9 +78,8 @@ export class Hub extends EventEmitter {
     // A slot frees when a session expires: that is how long a refused client should wait.
     const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
     this.#rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
-    this.#sessions = new SessionLimits({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
-    const sweepEvery = Math.max(10, Math.min(1000, Math.floor(options.sessionTtlMs / 4)));
-    this.#sweeper = setInterval(() => this.sweep(), sweepEvery).unref();
+    this.#sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
+    this.#presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now: this.#now, sweep: () => this.sweep() });
   }
 
   /** The newest id issued, delivered or not: for a store. Clients are told deliveredUpTo. */
@@ -102,19 +98,19 @@ export class Hub extends EventEmitter {
   }
 
   get sessionCount(): number {
-    return this.#clients.size;
+    return this.#sessions.size;
   }
 
   clients(): IterableIterator<Client> {
-    return this.#clients.values();
+    return this.#sessions.values();
   }
 
   client(name: string): Client | undefined {
-    return this.#clients.get(nameKey(name));
+    return this.#sessions.byName(name);
   }
 
   clientByToken(token: string | undefined): Client | undefined {
-    return token === undefined ? undefined : this.#byToken.get(token);
+    return this.#sessions.byToken(token);
   }
 
   /**
@@ -122,46 +118,33 @@ export class Hub extends EventEmitter {
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
    */
   clientForName(name: string, opts: SessionRequest & { room?: string }): Client {
-    const existing = this.#authorize(name, opts);
+    const existing = this.#sessions.authorize(name, opts);
     const room = opts.room === undefined ? undefined : checkRoom(opts.room);
-    if (!existing) return this.#createClient(name, undefined, room ?? DEFAULT_ROOM, true, opts.address);
+    if (!existing) return this.#createClient(name, room ?? DEFAULT_ROOM, { address: opts.address });
     if (room !== undefined) this.join(existing, room);
     return existing;
-  }
-
-  /** The session a name-based request acts as; undefined when there is none and the request may make it. */
-  #authorize(name: string, opts: SessionRequest): Client | undefined {
-    const existing = this.client(name);
-    if (existing) {
-      if (existing.token !== undefined && !sameToken(existing.token, opts.token)) {
-        throw new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
-      }
-      return existing;
-    }
-    if (opts.requireToken) throw new ChatError("unauthorized");
-    return undefined;
   }
 
   /**
    * POST /api/join: a new session with a token, or, with the token of an existing one, one more room.
    * A name anyone is using (through any transport) is taken until its session ends.
    */
-  joinWithToken(name: string, room: string, token: string | undefined, resumable = true, address?: string): Client {
-    const own = this.clientByToken(token);
+  joinWithToken(name: string, room: string, opts: JoinOptions = {}): Client {
+    const own = this.clientByToken(opts.token);
     if (own && own.key === nameKey(name)) {
       this.join(own, room);
       return own;
     }
-    if (this.#clients.has(nameKey(name))) throw new ChatError("name_taken", `${name} is taken.`);
-    return this.#createClient(name, randomBytes(24).toString("base64url"), room, resumable, address);
+    if (this.#sessions.isTaken(name)) throw new ChatError("name_taken", `${name} is taken.`);
+    return this.#createClient(name, room, { token: this.#sessions.newToken(), resumable: opts.resumable, address: opts.address });
   }
 
   /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
-  #createClient(name: string, token: string | undefined, room: string, resumable: boolean, address: string | undefined): Client {
+  #createClient(name: string, room: string, { token, resumable = true, address }: NewSession): Client {
     this.#writeAhead?.checkWritable();
     room = checkRoom(room);
     this.#rooms.checkJoins(undefined, [room]);
-    this.#sessions.check(this.#clients.size, address);
+    this.#sessions.checkRoomFor(address);
     const now = this.#now();
     const client = new Client({
       name,
@@ -175,9 +158,7 @@ export class Hub extends EventEmitter {
       resumable,
       address,
     });
-    this.#clients.set(client.key, client);
-    if (token !== undefined) this.#byToken.set(token, client);
-    this.#sessions.added(address);
+    this.#sessions.add(client);
     this.emit("session", client);
     this.join(client, room);
     return client;
@@ -247,9 +228,7 @@ export class Hub extends EventEmitter {
     if (client.ended) return;
     for (const room of [...client.rooms]) this.#leave(client, room);
     client.ended = true;
-    this.#clients.delete(client.key);
-    if (client.token !== undefined) this.#byToken.delete(client.token);
-    this.#sessions.ended(client.address);
+    this.#sessions.remove(client);
     this.emit("session-end", client, reason);
     client.wake();
   }
@@ -261,7 +240,7 @@ export class Hub extends EventEmitter {
    * `room=` and posts. A refused post changes nothing: no session, no room, no message.
    */
   postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
-    const existing = this.#authorize(name, opts);
+    const existing = this.#sessions.authorize(name, opts);
     const room = input.room === undefined ? undefined : checkRoom(input.room);
     const first = room ?? (existing ? undefined : DEFAULT_ROOM);
     const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address);
@@ -291,9 +270,9 @@ export class Hub extends EventEmitter {
     const plan = planPost(input, sender, { maxMessage: this.options.maxMessage, knows: (name) => this.client(name) !== undefined });
     this.#rooms.checkJoins(client, plan.allJoins);
     if (txn !== undefined) this.#txns.checkRoom(now);
-    if (!client) this.#sessions.check(this.#clients.size, address);
+    if (!client) this.#sessions.checkRoomFor(address);
     // Everything is checked: from here on the post happens whole.
-    const from = client ?? this.#createClient(sender.name, undefined, plan.joins[0]!, true, address);
+    const from = client ?? this.#createClient(sender.name, plan.joins[0]!, { address });
     for (const room of plan.joins) this.join(from, room);
     from.bucket.take();
     const id = this.#dispatch(from, plan);
@@ -423,27 +402,22 @@ export class Hub extends EventEmitter {
     return new Subscription(this, client);
   }
 
-  /** A poll, stream or connection opens: the client is present and does not expire while it lasts. */
+  /** Presence (presence.ts): counted by a Subscription while it waits. */
   attach(client: Client): void {
-    client.consumers++;
-    client.lastSeen = this.#now();
+    this.#presence.attach(client);
   }
 
   detach(client: Client): void {
-    client.consumers--;
-    client.lastSeen = this.#now();
+    this.#presence.detach(client);
   }
 
   touch(client: Client): void {
-    client.lastSeen = this.#now();
+    this.#presence.touch(client);
   }
 
-  /** Ends sessions that had no poll, stream or connection for --session-ttl. */
+  /** Ends sessions that had no poll, stream or connection for --session-ttl, and forgets idempotency keys past their window. */
   sweep(): void {
-    const cutoff = this.#now() - this.options.sessionTtlMs;
-    for (const client of [...this.#clients.values()]) {
-      if (client.consumers === 0 && client.lastSeen <= cutoff) this.endSession(client, "expired");
-    }
+    for (const client of this.#presence.expired(this.#sessions.values())) this.endSession(client, "expired");
     this.#txns.forgetExpired(this.#now());
   }
 
@@ -482,8 +456,7 @@ export class Hub extends EventEmitter {
     const now = this.#now();
     for (const s of sessions) {
       const client = new Client({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: this.#newBucket, now });
-      this.#clients.set(client.key, client);
-      if (client.token !== undefined) this.#byToken.set(client.token, client);
+      this.#sessions.add(client);
       for (const name of s.rooms.slice(-this.options.maxRoomsPerSession)) {
         let room = this.#rooms.get(name);
         if (!room) {
@@ -504,6 +477,6 @@ export class Hub extends EventEmitter {
 
   /** Stops the sweeper; sessions stay as they are (a store may save them). */
   close(): void {
-    clearInterval(this.#sweeper);
+    this.#presence.close();
   }
 }

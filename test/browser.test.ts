@@ -363,7 +363,7 @@ describe("browser chat page", () => {
     await bob.page.locator('#status[data-state="reconnecting"]').waitFor(WAIT);
     current = createChatServer({ pollTimeoutMs: 1000 });
     // Someone else is "bob" on the new server before the page comes back.
-    current.hub.joinWithToken("bob", "lobby", undefined);
+    current.hub.joinWithToken("bob", "lobby");
     await current.listen(first.port, "127.0.0.1");
     await bob.page.locator("#join-error").filter({ hasText: "now used by someone else" }).waitFor(WAIT);
     await expect(bob.page.getByLabel("Your name").inputValue()).resolves.toBe("bob");

@@ -91,8 +91,8 @@ describe("SSE: nothing writes to a stream after its end (item 1)", () => {
 
   it("the queue pump stops at its stream's end: a message published after it writes nothing", async () => {
     const hub = new Hub(resolveOptions({ presenceLimit: 0 }));
-    const client = hub.joinWithToken("reader", "lobby", undefined, false);
-    const poster = hub.joinWithToken("poster", "lobby", undefined, false);
+    const client = hub.joinWithToken("reader", "lobby", { resumable: false });
+    const poster = hub.joinWithToken("poster", "lobby", { resumable: false });
     const server = createServer();
     server.listen(0, "127.0.0.1");
     await once(server, "listening");

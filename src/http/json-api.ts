@@ -15,7 +15,7 @@ export async function join(ctx: HttpContext, { req, res }: Request): Promise<voi
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   const name = checkName(requiredString(body, "name"));
   const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
-  const client = ctx.hub.joinWithToken(name, room, changeToken(req), true, clientAddress(req, ctx.options.trustProxy));
+  const client = ctx.hub.joinWithToken(name, room, { token: changeToken(req), address: clientAddress(req, ctx.options.trustProxy) });
   ctx.hub.touch(client);
   const members = ctx.hub.room(room)?.memberNames() ?? [];
   // With --data-dir the token is on disk before it is handed out, so it survives a crash.

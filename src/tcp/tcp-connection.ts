@@ -169,7 +169,7 @@ export class TcpConnection {
     // A free, valid name gets a session of its own, claimed with a token nobody has, so HTTP cannot speak as it.
     // It counts against --max-sessions-per-ip as the peer's, as an HTTP client's would.
     const address = addressKey(this.socket.remoteAddress ?? "");
-    this.#speakAs(this.#hub.joinWithToken(trimmed, DEFAULT_ROOM, undefined, false, address), true);
+    this.#speakAs(this.#hub.joinWithToken(trimmed, DEFAULT_ROOM, { resumable: false, address }), true);
   }
 
   /** The live session a presented token names (a Map lookup by token: nothing is compared char by char). */

@@ -1,0 +1,50 @@
+import type { Client } from "./client.js";
+
+/**
+ * Presence (spec §1): a session is present while a poll, stream or connection
+ * is open on it (its `consumers`, counted by Subscriptions) and for
+ * --session-ttl after the last one; then the sweep ends it. The sweep runs a
+ * few times per TTL, at most once a second.
+ */
+export class Presence {
+  readonly #now: () => number;
+  readonly #ttlMs: number;
+  readonly #sweeper: NodeJS.Timeout;
+
+  /** `sweep` runs on the timer: it calls expired() and ends what that yields. */
+  constructor(opts: { sessionTtlMs: number; now: () => number; sweep: () => void }) {
+    this.#now = opts.now;
+    this.#ttlMs = opts.sessionTtlMs;
+    const sweepEvery = Math.max(10, Math.min(1000, Math.floor(opts.sessionTtlMs / 4)));
+    this.#sweeper = setInterval(opts.sweep, sweepEvery).unref();
+  }
+
+  /** A poll, stream or connection opens: the client is present and does not expire while it lasts. */
+  attach(client: Client): void {
+    client.consumers++;
+    client.lastSeen = this.#now();
+  }
+
+  detach(client: Client): void {
+    client.consumers--;
+    client.lastSeen = this.#now();
+  }
+
+  /** A request of the session: its --session-ttl starts again. */
+  touch(client: Client): void {
+    client.lastSeen = this.#now();
+  }
+
+  /** The sessions among `clients` with no poll, stream or connection for --session-ttl (a copy: the caller ends them). */
+  expired(clients: Iterable<Client>): Client[] {
+    const cutoff = this.#now() - this.#ttlMs;
+    const gone: Client[] = [];
+    for (const client of clients) if (client.consumers === 0 && client.lastSeen <= cutoff) gone.push(client);
+    return gone;
+  }
+
+  /** Stops the sweep. */
+  close(): void {
+    clearInterval(this.#sweeper);
+  }
+}

@@ -1,0 +1,84 @@
+import { randomBytes } from "node:crypto";
+import type { Client } from "./client.js";
+import { ChatError } from "./errors.js";
+import type { SessionRequest } from "./hub-types.js";
+import { sameToken } from "./same-token.js";
+import { SessionLimits } from "./session-limits.js";
+import { nameKey } from "./validate.js";
+
+/**
+ * The session registry: every live session by name (case-folded) and by token,
+ * and the caps on making one (session-limits.ts). Maps, since both keys come
+ * from clients. It does not make sessions (the hub does, with their first room);
+ * it says whether one may be made, and keeps it until it ends.
+ */
+export class Sessions {
+  readonly #byName = new Map<string, Client>();
+  readonly #byToken = new Map<string, Client>();
+  readonly #limits: SessionLimits;
+
+  constructor(opts: { maxSessions: number; maxSessionsPerIp: number; retryAfterSeconds: number }) {
+    this.#limits = new SessionLimits(opts);
+  }
+
+  get size(): number {
+    return this.#byName.size;
+  }
+
+  values(): IterableIterator<Client> {
+    return this.#byName.values();
+  }
+
+  byName(name: string): Client | undefined {
+    return this.#byName.get(nameKey(name));
+  }
+
+  byToken(token: string | undefined): Client | undefined {
+    return token === undefined ? undefined : this.#byToken.get(token);
+  }
+
+  /** A name anyone is using (through any transport) is taken until its session ends. */
+  isTaken(name: string): boolean {
+    return this.#byName.has(nameKey(name));
+  }
+
+  /**
+   * The session a name-based request acts as; undefined when there is none and the request may make it.
+   * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
+   */
+  authorize(name: string, opts: SessionRequest): Client | undefined {
+    const existing = this.byName(name);
+    if (existing) {
+      if (existing.token !== undefined && !sameToken(existing.token, opts.token)) {
+        throw new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
+      }
+      return existing;
+    }
+    if (opts.requireToken) throw new ChatError("unauthorized");
+    return undefined;
+  }
+
+  /** Refuses one more session past --max-sessions or its address's share of it. */
+  checkRoomFor(address: string | undefined): void {
+    this.#limits.check(this.#byName.size, address);
+  }
+
+  /** A new session's token: 24 random bytes, URL-safe. */
+  newToken(): string {
+    return randomBytes(24).toString("base64url");
+  }
+
+  /** Keeps a new (or restored) session, counted against the address that made it. */
+  add(client: Client): void {
+    this.#byName.set(client.key, client);
+    if (client.token !== undefined) this.#byToken.set(client.token, client);
+    this.#limits.added(client.address);
+  }
+
+  /** Forgets an ended session: its name, token and slot are free. */
+  remove(client: Client): void {
+    this.#byName.delete(client.key);
+    if (client.token !== undefined) this.#byToken.delete(client.token);
+    this.#limits.ended(client.address);
+  }
+}
