@@ -14,6 +14,27 @@ export interface Waker {
   wake(): void;
 }
 
+/** Subscriptions woken in this turn, run together once its publishes are done (one microtask for all). */
+let woken: Subscription[] = [];
+
+function runWoken(): void {
+  const now = woken;
+  woken = [];
+  for (let i = 0; i < now.length; i++) {
+    try {
+      now[i]!.runWake();
+    } catch (error) {
+      // One failing reader (a bug) must not leave the others asleep: they run on the next microtask.
+      const rest = now.slice(i + 1);
+      if (rest.length > 0) {
+        if (woken.length === 0) queueMicrotask(runWoken);
+        woken = rest.concat(woken);
+      }
+      throw error;
+    }
+  }
+}
+
 /**
  * One reader of a session's queue (a long-poll, an SSE stream, a TCP
  * connection): what is queued, acknowledging it, and being woken when more
@@ -26,6 +47,8 @@ export class Subscription implements Waker {
   readonly #host: SubscriptionHost;
   readonly #client: Client;
   #onWake: (() => void) | undefined;
+  /** Already in `woken` for this turn: however many messages it gets, it runs once. */
+  #queued = false;
 
   constructor(host: SubscriptionHost, client: Client) {
     this.#host = host;
@@ -68,8 +91,8 @@ export class Subscription implements Waker {
   /**
    * Calls `fn` after every turn in which the queue gained entries or the session
    * ended, until close(): after the turn's publishes, not at the first, so a post
-   * that also joins its sender (join notice, then message) is seen whole. `fn`
-   * may run more than once for one turn. One function per subscription.
+   * that also joins its sender (join notice, then message) is seen whole, once
+   * per turn however many messages came. One function per subscription.
    */
   onWake(fn: () => void): void {
     if (this.#onWake !== undefined) throw new Error("a subscription has one onWake");
@@ -80,7 +103,15 @@ export class Subscription implements Waker {
 
   /** Called by the session (Client.wake) for each message queued and at its end. */
   wake(): void {
-    if (this.#onWake !== undefined) queueMicrotask(this.#onWake);
+    if (this.#onWake === undefined || this.#queued) return;
+    this.#queued = true;
+    if (woken.push(this) === 1) queueMicrotask(runWoken);
+  }
+
+  /** The turn is over: calls the function (unless closed since). */
+  runWake(): void {
+    this.#queued = false;
+    this.#onWake?.();
   }
 
   /** Stops waking and counting presence. Idempotent; a subscription that never waited has nothing to close. */

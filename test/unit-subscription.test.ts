@@ -67,7 +67,7 @@ describe("Subscription", () => {
     expect(sub.cursorAfter([])).toBe(three);
   });
 
-  it("onWake runs once the turn's publishes are queued, for recipients only, and counts presence until close()", async () => {
+  it("onWake runs once per turn, after the turn's publishes are queued, for recipients only, and counts presence until close()", async () => {
     const hub = newHub();
     const alice = hub.clientForName("alice", { room: "den" });
     const bob = hub.clientForName("bob", { room: "den" });
@@ -82,7 +82,7 @@ describe("Subscription", () => {
     hub.post(alice, { text: "two" });
     expect(seen).toEqual([]); // not in the middle of the turn
     await turn();
-    expect(seen[0]).toEqual(["one", "two"]);
+    expect(seen).toEqual([["one", "two"]]); // once for the turn, not once per message
     expect(carolWoken).toBe(0);
     bobs.close();
     bobs.close(); // idempotent
