@@ -36,8 +36,7 @@ export type EndReason = "left" | "expired" | "shutdown";
  * "session" (client) when one starts, "session-end" (client, reason),
  * "room-join" / "room-leave" (client, room), "dropped" (client, reason, count).
  * For a store (--data-dir): "room-current" (client, room) when a member's
- * current room changes by a join, "room" / "room-end" (room) when one is made
- * or forgotten, "ack" (client) when its queue's `since` moves, "system"
+ * current room changes by a join, "ack" (client) when its queue's `since` moves, "system"
  * (client, envelope), "txn" (client, key, id, at).
  */
 export class Hub extends EventEmitter {
@@ -202,10 +201,7 @@ export class Hub extends EventEmitter {
     this.#rooms.checkJoins(client, [name]);
     client.joinBudget.take();
     client.currentRoom = name;
-    if (!room) {
-      room = this.#rooms.create(name);
-      this.emit("room", room);
-    }
+    room ??= this.#rooms.create(name);
     room.members.add(client);
     client.rooms.add(name);
     this.emit("room-join", client, name);
@@ -231,14 +227,9 @@ export class Hub extends EventEmitter {
     room.members.delete(client);
     client.rooms.delete(room.name);
     this.emit("room-leave", client, room.name);
-    // An empty room is forgotten with its history: rooms cannot pile up without members.
-    if (room.members.size === 0) this.#rooms.delete(room.name);
+    // An empty room is forgotten, its history kept (bounded): rooms cannot pile up without members.
+    if (room.members.size === 0) this.#rooms.empty(room);
     if (client.currentRoom === room.name) client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
-    // A store (--data-dir) keeps the history of a room forgotten here; without one it is let go.
-    if (room.members.size === 0) {
-      this.emit("room-end", room);
-      if (!this.#writeAhead) room.forgetHistory();
-    }
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
@@ -472,9 +463,19 @@ export class Hub extends EventEmitter {
     return this.#rooms.get(checkRoom(name));
   }
 
+  /** The room whose history GET /api/rooms/NAME/history pages: one with members, or an emptied one whose history is kept. */
+  roomWithHistory(name: string): Room | undefined {
+    return this.#rooms.withHistory(checkRoom(name));
+  }
+
+  /** Rooms without members whose history is kept: what a store's snapshot writes besides live rooms. */
+  keptRooms(): IterableIterator<Room> {
+    return this.#rooms.kept();
+  }
+
   /**
    * Puts back what a store saved, before serving: sessions with their queues
-   * and rooms, and the history of rooms that have members. Emits nothing, so a
+   * and rooms, and the history of every room (kept for those without members). Emits nothing, so a
    * store does not log it again. Each session gets a fresh --session-ttl to come back.
    * Never more than the caps (they may have been lowered since): a session keeps
    * the --max-rooms-per-session rooms it joined last, and no room is made past --max-rooms.
@@ -501,6 +502,7 @@ export class Hub extends EventEmitter {
         client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
       }
     }
+    for (const [name, envelopes] of history) if (!this.#rooms.get(name)) this.#rooms.keepHistory(name, envelopes);
     for (const [key, txn, id, at] of txns) this.#txns.remember(key, txn, id, at, now);
   }
 

@@ -1,7 +1,6 @@
 import { closeSync, fdatasyncSync, ftruncateSync, openSync } from "node:fs";
 import { rename } from "node:fs/promises";
 import type { Client } from "../client.js";
-import type { Room } from "../room.js";
 import type { HeldDelivery } from "../write-ahead.js";
 import { appendAll, dataSync, removeSync, syncDir, writeSynced } from "./files.js";
 import type { LineChunks } from "./line-chunks.js";
@@ -49,8 +48,6 @@ export class LogWriter {
   #held: HeldDelivery[] = [];
   #waiters: Waiter[] = [];
   #compactWaiters: Waiter[] = [];
-  /** Deliveries of the batch or snapshot on its way to disk. */
-  #writing: readonly HeldDelivery[] = [];
   /** Clients whose cursor moved since the last batch: one ack line each per batch, not one per delivery. */
   #acked = new Set<Client>();
   #scheduled = false;
@@ -95,12 +92,6 @@ export class LogWriter {
     if (this.#closed || this.#failure !== undefined) return;
     this.#acked.add(client);
     this.#schedule();
-  }
-
-  /** Whether a message to this room is still on its way (held or being written). */
-  awaits(room: Room): boolean {
-    const toRoom = (d: HeldDelivery): boolean => d.room === room;
-    return this.#held.some(toRoom) || this.#writing.some(toRoom);
   }
 
   /** Resolves once everything appended so far is on disk and delivered; rejects if that write fails. */
@@ -157,7 +148,6 @@ export class LogWriter {
       }
     } catch (error) {
       // A bug rather than the disk: logging stops as on a failed write, and the process goes on.
-      this.#writing = [];
       this.#fail(error, []);
     } finally {
       this.#running = false;
@@ -172,7 +162,7 @@ export class LogWriter {
 
   async #writeBatch(): Promise<void> {
     const lines = this.#pending;
-    const held = (this.#writing = this.#held);
+    const held = this.#held;
     const waiters = this.#waiters;
     this.#pending = [];
     this.#held = [];
@@ -183,7 +173,6 @@ export class LogWriter {
         await appendAll(this.#fd, data);
         await dataSync(this.#fd);
       } catch (error) {
-        this.#writing = [];
         return this.#fail(error, waiters);
       }
       this.#size += data.length;
@@ -192,7 +181,6 @@ export class LogWriter {
       this.#o.stats.lines += lines.length;
       if (this.#bytesSince > this.#compactAt) this.#compactDue = true;
     }
-    this.#writing = [];
     this.#deliver(held);
     for (const waiter of waiters) waiter.resolve();
   }
@@ -207,7 +195,7 @@ export class LogWriter {
   async #compact(): Promise<void> {
     this.#compactDue = false;
     const covered = this.#pending;
-    const held = (this.#writing = this.#held);
+    const held = this.#held;
     const waiters = this.#waiters;
     const asked = this.#compactWaiters;
     this.#pending = [];
@@ -221,7 +209,6 @@ export class LogWriter {
       await writeSynced(`${path}.tmp`, snapshot.chunks);
     } catch (error) {
       // The old log stands: give it back what it lacks, and try again only after as much growth again.
-      this.#writing = [];
       this.#pending = [...covered, ...this.#pending];
       // In order, ahead of what came since: deliveries run in id order (write-ahead.ts).
       this.#held = [...held, ...this.#held];
@@ -239,14 +226,12 @@ export class LogWriter {
       closeSync(old);
     } catch (error) {
       removeSync(`${path}.tmp`);
-      this.#writing = [];
       return this.#fail(error, [...waiters, ...asked]);
     }
     this.#size = snapshot.bytes;
     this.#o.stats.compactions++;
     this.#bytesSince = 0;
     this.#compactAt = Math.max(this.#o.compactMinBytes, snapshot.bytes);
-    this.#writing = [];
     this.#deliver(held);
     for (const waiter of [...waiters, ...asked]) waiter.resolve();
   }

@@ -5,11 +5,9 @@ import { DEFAULTS } from "../config.js";
 import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
 import type { ChatMessage, Envelope } from "../message.js";
-import type { Room } from "../room.js";
 import type { HeldDelivery, WriteAhead } from "../write-ahead.js";
 import { DirLock } from "./dir-lock.js";
 import { replaceFileSync } from "./files.js";
-import { KeptRooms } from "./kept-rooms.js";
 import { LineChunks } from "./line-chunks.js";
 import { LogWriter } from "./log-writer.js";
 import { endLine, messageLine, roomLine, sessionStartLine, txnLine } from "./records.js";
@@ -81,7 +79,6 @@ export class MessageLog implements WriteAhead {
   readonly #lock: DirLock;
   readonly #made: string | undefined;
   readonly #setAside: SetAsideFile;
-  readonly #kept: KeptRooms;
   #restored: ReplayResult | undefined;
   #hub: Hub | undefined;
   #writer: LogWriter | undefined;
@@ -93,7 +90,6 @@ export class MessageLog implements WriteAhead {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#warn = options.warn ?? ((line) => process.stderr.write(`${line}\n`));
-    this.#kept = new KeptRooms(options.history);
     this.#lock = start.lock;
     this.#made = start.made;
     this.#setAside = start.setAside;
@@ -149,7 +145,6 @@ export class MessageLog implements WriteAhead {
     this.#hub = hub;
     this.#restored = undefined;
     hub.restore(restored.sessions, restored.history, restored.txns);
-    for (const [name, envelopes] of restored.history) if (!hub.room(name)) this.#kept.keepHistory(name, envelopes, hub.historyBudget);
     const path = join(this.dir, LOG_FILE);
     try {
       // Start from a compacted file: bounded by --history, and no torn tail for new lines to follow.
@@ -211,11 +206,6 @@ export class MessageLog implements WriteAhead {
     return writer.compact();
   }
 
-  /** Kept history of a room that has no members now (the hub forgot it): up to `limit` ids below `before`, newest last. */
-  history(room: string, before: number, limit: number): Envelope[] | undefined {
-    return this.#kept.history(room, before, limit);
-  }
-
   /** Writes what is pending, stops logging, closes the file, gives DIR up. Sessions stay in the log for the next start. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
@@ -246,11 +236,6 @@ export class MessageLog implements WriteAhead {
     on("room-join", (client: Client, room: string) => append(roomLine("join", client, room)));
     on("room-current", (client: Client, room: string) => append(roomLine("cur", client, room)));
     on("room-leave", (client: Client, room: string) => append(roomLine("left", client, room)));
-    on("room", (room: Room) => this.#kept.unkeep(room));
-    // The hub forgot a room: its history is kept, also when a message to it is still on its way (held).
-    on("room-end", (room: Room) => {
-      if (room.history(Number.MAX_SAFE_INTEGER, 1).length > 0 || writer.awaits(room)) this.#kept.keep(room);
-    });
     on("message", (envelope: Envelope) => {
       const m = envelope.message;
       // A system answer is logged on "system", which names its one recipient.
@@ -271,7 +256,7 @@ export class MessageLog implements WriteAhead {
   /** The state as lines, in Buffers of at most 1 MiB, built synchronously: one consistent moment of the hub. */
   #snapshot(held: readonly HeldDelivery[]): LineChunks {
     const chunks = new LineChunks();
-    writeSnapshot(chunks, this.#hub!, this.#kept.values(), this.#now(), held);
+    writeSnapshot(chunks, this.#hub!, this.#now(), held);
     chunks.end();
     return chunks;
   }

@@ -1,5 +1,7 @@
 import type { Client } from "../client.js";
 import type { ChatMessage, Envelope, MessageType } from "../message.js";
+// Names and rooms as validate.ts admits them: a log line is input like any other.
+import { isName } from "../validate.js";
 
 /**
  * One line of the log (JSON). Keys are short: a record is written for every
@@ -80,8 +82,6 @@ export function txnLine(key: string, txn: string, id: number, at: number): strin
 
 const MESSAGE_TYPES = new Set<MessageType>(["message", "private", "join", "leave", "system", "gap"]);
 const MESSAGE_KEYS = new Set(["id", "type", "room", "from", "text", "ts", "to", "missed"]);
-/** Names and rooms as validate.ts admits them; a log line is input like any other. */
-const NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
 type Fields = Record<string, unknown>;
 
@@ -177,8 +177,4 @@ function isId(value: unknown): value is number {
 
 function isCount(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-function isName(value: unknown): value is string {
-  return typeof value === "string" && NAME.test(value);
 }

@@ -16,7 +16,7 @@ const ALL = Number.MAX_SAFE_INTEGER;
 /**
  * The hub's state now, as log lines: what a compacted file starts with.
  * Kept: each room's history (--history per room, rooms with members and the
- * empty ones the store keeps), every message a session's queue still holds,
+ * empty ones whose history is kept), every message a session's queue still holds,
  * each session with its rooms and queue, idempotency keys in their window.
  * Built synchronously, so it is one consistent moment of the hub.
  *
@@ -24,7 +24,7 @@ const ALL = Number.MAX_SAFE_INTEGER;
  * delivered: the snapshot replaces their lines, and they are delivered once it
  * is durable.
  */
-export function writeSnapshot(lines: LineSink, hub: Hub, kept: Iterable<Room>, now: number, held: readonly HeldDelivery[] = []): void {
+export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: readonly HeldDelivery[] = []): void {
   lines.push(headLine(hub.lastId));
   const heldFor = heldByTarget(held);
   const written = new Set<number>();
@@ -38,7 +38,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, kept: Iterable<Room>, n
     const room = hub.room(name);
     if (room) writeHistory(room);
   }
-  for (const room of kept) writeHistory(room);
+  for (const room of hub.keptRooms()) writeHistory(room);
   for (const client of hub.clients()) {
     if (!client.resumable) continue;
     const extra = heldFor.clients.get(client);
