@@ -15,14 +15,13 @@ import { sameToken } from "./same-token.js";
 import { SessionLimits } from "./session-limits.js";
 import { TxnKeys } from "./txn-keys.js";
 import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
-import type { WriteAhead } from "./write-ahead.js";
+import type { HubObserver } from "./hub-observer.js";
+import { MemoryJournal, type EndReason, type Journal, type MessageRecord, type SessionRecord } from "./journal.js";
 
 export type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
+export type { EndReason } from "./journal.js";
 
 export const DEFAULT_ROOM = "lobby";
-
-/** Why a session ended, for its transports and the log. */
-export type EndReason = "left" | "expired" | "shutdown";
 
 /**
  * The chat core: sessions, rooms, ids, fan-out. It knows nothing of HTTP.
@@ -32,14 +31,11 @@ export type EndReason = "left" | "expired" | "shutdown";
  * SSE streams and TCP connections listen for it. One event per recipient, not
  * one event all waiters hear: a post to a room of 5 wakes 5, not 10,000.
  *
- * Events: "message" (envelope, recipients) for every accepted message,
- * "session" (client) when one starts, "session-end" (client, reason),
- * "room-join" / "room-leave" (client, room), "dropped" (client, reason, count).
- * For a store (--data-dir): "room-current" (client, room) when a member's
- * current room changes by a join, "ack" (client) when its queue's `since` moves, "system"
- * (client, envelope), "txn" (client, key, id, at).
+ * Every change is a typed record (journal.ts) written to the journal ahead:
+ * a message is applied (history, queues, wakes) once its record is durable.
+ * Observers (metrics, the log: hub-observer.ts) are told each record as it is made.
  */
-export class Hub extends EventEmitter {
+export class Hub {
   readonly options: HubOptions;
   readonly #now: () => number;
   readonly #clients = new Map<string, Client>();
@@ -51,14 +47,17 @@ export class Hub extends EventEmitter {
   /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see #deliveredUpTo. */
   #lastId: number;
   /**
-   * The newest id delivered to queues. Deliveries run in id order (write-ahead.ts),
+   * The newest id delivered to queues. Messages are applied in id order (journal.ts),
    * so no message at or below it is still on its way: no cursor a client is told or
    * acknowledges passes it. An id whose delivery was dropped is passed by the next one.
    */
   #deliveredUpTo: number;
   #sweeper: NodeJS.Timeout;
-  /** With --data-dir: messages are delivered once their record is durable, and nothing is accepted when it cannot be. */
-  #writeAhead: WriteAhead | undefined;
+  /** Where records go ahead of being applied: memory, or with --data-dir the log (nothing is accepted when it cannot be written). */
+  #journal: Journal = new MemoryJournal();
+  readonly #observers: HubObserver[] = [];
+  /** Per-client wake events (client.wakeEvent): private, so nothing else can emit into the hub. */
+  readonly #wakes = new EventEmitter();
   /**
    * One function for every client, which makes a bucket when it first posts or
    * joins: --rate per second, bursts of twice that (at least one, or a low rate would refuse every post).
@@ -66,9 +65,9 @@ export class Hub extends EventEmitter {
   readonly #newBucket = (burst = Math.max(1, this.options.rate * 2)): TokenBucket => new TokenBucket(this.options.rate, burst, this.#now);
 
   constructor(options: HubOptions, opts: { now?: () => number; lastId?: number } = {}) {
-    super();
     // Every held poll listens on its own client's event; there is no per-event storm to warn about.
-    this.setMaxListeners(0);
+    this.#wakes.setMaxListeners(0);
+    this.#journal.register(this.#apply);
     this.options = options;
     this.#now = opts.now ?? Date.now;
     // Ids are microsecond timestamps, bumped by one when two meet: they increase,
@@ -156,7 +155,7 @@ export class Hub extends EventEmitter {
 
   /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
   #createClient(name: string, token: string | undefined, room: string, resumable: boolean, address: string | undefined): Client {
-    this.#writeAhead?.checkWritable();
+    this.#journal.checkWritable();
     room = checkRoom(room);
     this.#rooms.checkJoins(undefined, [room]);
     this.#sessions.check(this.#clients.size, address);
@@ -176,7 +175,7 @@ export class Hub extends EventEmitter {
     this.#clients.set(client.key, client);
     if (token !== undefined) this.#byToken.set(token, client);
     this.#sessions.added(address);
-    this.emit("session", client);
+    this.#record({ kind: "session", session: client });
     this.join(client, room);
     return client;
   }
@@ -189,12 +188,12 @@ export class Hub extends EventEmitter {
   join(client: Client, roomName: string): Room {
     const name = checkRoom(roomName);
     let room = this.#rooms.get(name);
-    if (!room?.members.has(client) || client.currentRoom !== name) this.#writeAhead?.checkWritable();
+    if (!room?.members.has(client) || client.currentRoom !== name) this.#journal.checkWritable();
     if (room?.members.has(client)) {
       // Only a change is news for a store: a poll naming the room it is in changes nothing.
       if (client.currentRoom !== name) {
         client.currentRoom = name;
-        this.emit("room-current", client, name);
+        this.#record({ kind: "current", session: client, room: name });
       }
       return room;
     }
@@ -204,7 +203,7 @@ export class Hub extends EventEmitter {
     room ??= this.#rooms.create(name);
     room.members.add(client);
     client.rooms.add(name);
-    this.emit("room-join", client, name);
+    this.#record({ kind: "join", session: client, room: name });
     if (room.members.size <= this.options.presenceLimit) {
       this.#publish({ type: "join", room: name, from: client.name, text: "" }, room.members, room);
     }
@@ -213,7 +212,7 @@ export class Hub extends EventEmitter {
 
   /** Leaves one room; the notice reaches the leaver too, as confirmation. */
   leave(client: Client, roomName: string): void {
-    this.#writeAhead?.checkWritable();
+    this.#journal.checkWritable();
     this.#leave(client, roomName);
   }
 
@@ -226,7 +225,7 @@ export class Hub extends EventEmitter {
     }
     room.members.delete(client);
     client.rooms.delete(room.name);
-    this.emit("room-leave", client, room.name);
+    this.#record({ kind: "leave", session: client, room: room.name });
     // An empty room is forgotten, its history kept (bounded): rooms cannot pile up without members.
     if (room.members.size === 0) this.#rooms.empty(room);
     if (client.currentRoom === room.name) client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
@@ -240,8 +239,8 @@ export class Hub extends EventEmitter {
     this.#clients.delete(client.key);
     if (client.token !== undefined) this.#byToken.delete(client.token);
     this.#sessions.ended(client.address);
-    this.emit("session-end", client, reason);
-    this.emit(client.wakeEvent);
+    this.#record({ kind: "end", session: client, reason });
+    this.#wakes.emit(client.wakeEvent);
   }
 
   /**
@@ -266,7 +265,7 @@ export class Hub extends EventEmitter {
 
   /** Checks a post whole, then does it: a sender without a session gets one only now. */
   #submit(sender: Sender, input: PostInput, address: string | undefined): number {
-    this.#writeAhead?.checkWritable();
+    this.#journal.checkWritable();
     const now = this.#now();
     const txn = checkTxn(input.txn);
     if (txn !== undefined) {
@@ -289,7 +288,7 @@ export class Hub extends EventEmitter {
     const id = this.#dispatch(from, plan);
     if (txn !== undefined) {
       this.#txns.remember(from.key, txn, id, now);
-      this.emit("txn", from, txn, id, now);
+      this.#record({ kind: "txn", session: from, txn, id, at: now });
     }
     return id;
   }
@@ -313,15 +312,13 @@ export class Hub extends EventEmitter {
     const to = this.client(toName);
     if (!to) throw new ChatError("unknown_recipient", `No user named ${toName}.`);
     const recipients = to === from ? [from] : [to, from];
-    return this.#publish({ type: "private", room, from: from.name, to: to.name, text }, recipients).id;
+    const keys = recipients.filter((c) => c.resumable).map((c) => c.key);
+    return this.#publish({ type: "private", room, from: from.name, to: to.name, text }, recipients, undefined, keys).id;
   }
 
   /** An answer to a command: to the one client only, never into history. */
   #system(client: Client, text: string): number {
-    const envelope = this.#publish({ type: "system", room: client.currentRoom, from: "", text }, [client]);
-    // "message" does not say whom a system answer went to; a store needs it to restore the queue.
-    this.emit("system", client, envelope);
-    return envelope.id;
+    return this.#publish({ type: "system", room: client.currentRoom, from: "", text }, [client], undefined, client.resumable ? [client.key] : []).id;
   }
 
   #nextId(now: number): number {
@@ -329,45 +326,50 @@ export class Hub extends EventEmitter {
   }
 
   /**
-   * Assigns the next id and delivers: room history, every recipient's queue, a
-   * wake each. With a store that writes ahead, the delivery waits for the
-   * message's record to be durable (and is dropped if that write fails).
+   * Assigns the next id and journals the message; it is applied (history,
+   * queues, wakes) once its record is durable: at once in memory, after the
+   * batch with --data-dir, never if that write fails. `keys`: the recipients
+   * that can come back after a restart, for a message that is not the room's.
    */
-  #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room): Envelope {
+  #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room, keys?: readonly string[]): Envelope {
     const now = this.#now();
     const id = this.#nextId(now);
     const envelope = new Envelope({ id, ...fields, ts: now });
-    const writeAhead = this.#writeAhead;
-    if (!writeAhead) {
-      this.emit("message", envelope, this.#deliver(envelope, recipients, room));
-      return envelope;
-    }
-    // Who gets it is decided now, whenever it is delivered.
-    const targets = [...recipients];
-    writeAhead.hold({ envelope, recipients: targets, room, run: () => void this.#deliver(envelope, targets, room) });
-    this.emit("message", envelope, targets.length);
+    // Who gets it is decided now, whenever it is applied.
+    const record: MessageRecord = { kind: "message", envelope, room, recipients: [...recipients], keys };
+    for (const observer of this.#observers) observer.record?.(record);
+    this.#journal.append(record);
     return envelope;
   }
 
-  /** Returns how many recipients got it. */
-  #deliver(envelope: Envelope, recipients: Iterable<Client>, room: Room | undefined): number {
-    // Synchronous with the pushes below: nobody sees it raised before the message is queued.
-    if (envelope.id > this.#deliveredUpTo) this.#deliveredUpTo = envelope.id;
-    // A room forgotten since (its last member left) is the Room a store keeps; one made again since takes it.
-    if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
-    let delivered = 0;
-    for (const client of recipients) {
-      const dropped = client.queue.push(envelope);
-      if (dropped > 0) this.emit("dropped", client, "queue_full", dropped);
-      this.emit(client.wakeEvent);
-      delivered++;
-    }
-    return delivered;
+  /** Tells observers, and journals what a store needs: a session that cannot come back after a restart (TCP) is not journaled. */
+  #record(record: SessionRecord): void {
+    for (const observer of this.#observers) observer.record?.(record);
+    if (record.session.resumable) this.#journal.append(record);
   }
 
-  /** A store that writes ahead (--data-dir) takes over delivery from here on, and refuses what it cannot write. */
-  setWriteAhead(store: WriteAhead | undefined): void {
-    this.#writeAhead = store;
+  /** A durable message into its room's history and every recipient's queue, with a wake each: what journals call. */
+  readonly #apply = ({ envelope, room, recipients }: MessageRecord): void => {
+    // Synchronous with the pushes below: nobody sees it raised before the message is queued.
+    if (envelope.id > this.#deliveredUpTo) this.#deliveredUpTo = envelope.id;
+    // A room forgotten since (its last member left) is the Room kept with its history; one made again since takes it.
+    if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
+    for (const client of recipients) {
+      const dropped = client.queue.push(envelope);
+      if (dropped > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", dropped);
+      this.#wakes.emit(client.wakeEvent);
+    }
+  };
+
+  /** Records go to this journal from here on (a store that writes ahead: --data-dir), which refuses what it cannot write. */
+  useJournal(journal: Journal): void {
+    journal.register(this.#apply);
+    this.#journal = journal;
+  }
+
+  /** Metrics and the log: told every record as it is made, and every drop. */
+  observe(observer: HubObserver): void {
+    this.#observers.push(observer);
   }
 
   /**
@@ -378,14 +380,14 @@ export class Hub extends EventEmitter {
   resume(client: Client, cursor: number): void {
     const since = client.queue.since;
     client.queue.resumeFrom(Math.min(cursor, this.#ackable(client)));
-    if (client.queue.since !== since) this.emit("ack", client);
+    if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
   }
 
   /** The client has everything up to this id (its answer was completely written). */
   ack(client: Client, upTo: number): void {
     const since = client.queue.since;
     client.queue.ack(Math.min(upTo, this.#ackable(client)));
-    if (client.queue.since !== since) this.emit("ack", client);
+    if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
   }
 
   /**
@@ -408,12 +410,17 @@ export class Hub extends EventEmitter {
    * ends, until the returned function is called: held polls, streams, connections.
    */
   subscribe(client: Client, onWake: () => void): void {
-    this.on(client.wakeEvent, onWake);
+    this.#wakes.on(client.wakeEvent, onWake);
   }
 
   /** Stops calling `onWake`. */
   unsubscribe(client: Client, onWake: () => void): void {
-    this.off(client.wakeEvent, onWake);
+    this.#wakes.off(client.wakeEvent, onWake);
+  }
+
+  /** How many wait on the client's wake (tests: a transport that stopped leaves none). */
+  wakeListeners(client: Client): number {
+    return this.#wakes.listenerCount(client.wakeEvent);
   }
 
   /** A poll, stream or connection opens: the client is present and does not expire while it lasts. */

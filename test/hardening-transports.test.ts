@@ -111,7 +111,7 @@ describe("SSE: nothing writes to a stream after its end (item 1)", () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(errors.map((e) => (e as NodeJS.ErrnoException).code)).toEqual([]);
     // Nothing is left listening for the client: a stopped pump holds no memory.
-    expect(hub.listenerCount(client.wakeEvent)).toBe(0);
+    expect(hub.wakeListeners(client)).toBe(0);
     expect(client.queue.length).toBe(2); // still queued: the stream never took them
     peer.destroy();
     server.close();

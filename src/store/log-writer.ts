@@ -1,7 +1,7 @@
 import { closeSync, fdatasyncSync, ftruncateSync, openSync } from "node:fs";
 import { rename } from "node:fs/promises";
 import type { Client } from "../client.js";
-import type { HeldDelivery } from "../write-ahead.js";
+import type { MessageRecord } from "../journal.js";
 import { appendAll, dataSync, removeSync, syncDir, writeSynced } from "./files.js";
 import type { LineChunks } from "./line-chunks.js";
 import { ackLine } from "./records.js";
@@ -17,7 +17,9 @@ export interface LogWriterOptions {
   compactMinBytes: number;
   warn: (line: string) => void;
   /** The state now as lines, `held` counted as delivered; synchronous, so one moment of the hub. */
-  snapshot: (held: readonly HeldDelivery[]) => LineChunks;
+  snapshot: (held: readonly MessageRecord[]) => LineChunks;
+  /** Applies a message whose line is durable (the hub's: history, queues, wakes). */
+  apply: (record: MessageRecord) => void;
   /** Counted here, shown by the log (batches: each one write and one fdatasync). */
   stats: { batches: number; lines: number; compactions: number };
 }
@@ -31,7 +33,7 @@ interface Waiter {
  * Writes the log's lines in batches, ahead of delivery. One write and one
  * fdatasync for everything appended while the previous batch was on its way
  * (group commit), so a thousand concurrent posters share a handful of syncs.
- * A message's delivery (hold()) runs once the batch holding its line is
+ * A message (hold()) is applied once the batch holding its line is
  * durable, and never if that write fails: then nothing more is written
  * (retrying a failed fsync cannot be trusted) and `failure` says why.
  *
@@ -45,7 +47,7 @@ export class LogWriter {
   #size: number;
   #pending: string[] = [];
   /** Deliveries of the lines in #pending, in order. */
-  #held: HeldDelivery[] = [];
+  #held: MessageRecord[] = [];
   #waiters: Waiter[] = [];
   #compactWaiters: Waiter[] = [];
   /** Clients whose cursor moved since the last batch: one ack line each per batch, not one per delivery. */
@@ -80,10 +82,10 @@ export class LogWriter {
     this.#schedule();
   }
 
-  /** Runs the delivery once everything appended so far is durable; drops it if that fails or the log is closed. */
-  hold(delivery: HeldDelivery): void {
+  /** Applies the message once everything appended so far is durable; drops it if that fails or the log is closed. */
+  hold(record: MessageRecord): void {
     if (this.#closed || this.#failure !== undefined) return;
-    this.#held.push(delivery);
+    this.#held.push(record);
     this.#schedule();
   }
 
@@ -210,7 +212,7 @@ export class LogWriter {
     } catch (error) {
       // The old log stands: give it back what it lacks, and try again only after as much growth again.
       this.#pending = [...covered, ...this.#pending];
-      // In order, ahead of what came since: deliveries run in id order (write-ahead.ts).
+      // In order, ahead of what came since: deliveries run in id order (journal.ts).
       this.#held = [...held, ...this.#held];
       this.#waiters = [...waiters, ...this.#waiters];
       this.#compactAt = Math.max(this.#compactAt, this.#bytesSince) * 2;
@@ -238,14 +240,14 @@ export class LogWriter {
 
   /**
    * Runs deliveries whose records are durable, in order (the hub's cursors rely
-   * on id order: write-ahead.ts); one that throws (a listener's bug) does not stop the rest.
+   * on id order: journal.ts); one that throws (a listener's bug) does not stop the rest.
    */
-  #deliver(held: readonly HeldDelivery[]): void {
-    for (const delivery of held) {
+  #deliver(held: readonly MessageRecord[]): void {
+    for (const record of held) {
       try {
-        delivery.run();
+        this.#o.apply(record);
       } catch (error) {
-        this.#o.warn(`pollchat: data-dir: delivering message ${delivery.envelope.id} failed: ${errorMessage(error)}`);
+        this.#o.warn(`pollchat: data-dir: delivering message ${record.envelope.id} failed: ${errorMessage(error)}`);
       }
     }
   }

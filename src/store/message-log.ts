@@ -1,16 +1,14 @@
 import { mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import type { Client } from "../client.js";
 import { DEFAULTS } from "../config.js";
 import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
-import type { ChatMessage, Envelope } from "../message.js";
-import type { HeldDelivery, WriteAhead } from "../write-ahead.js";
+import type { ApplyMessage, Journal, JournalRecord, MessageRecord } from "../journal.js";
 import { DirLock } from "./dir-lock.js";
 import { replaceFileSync } from "./files.js";
 import { LineChunks } from "./line-chunks.js";
 import { LogWriter } from "./log-writer.js";
-import { endLine, messageLine, roomLine, sessionStartLine, txnLine } from "./records.js";
+import { messageLine, sessionRecordLine } from "./records.js";
 import type { ReplayResult } from "./replay.js";
 import { maxLineBytes, restoreLog } from "./restore.js";
 import { SetAsideFile } from "./set-aside.js";
@@ -52,12 +50,12 @@ interface StartState {
 /**
  * --data-dir: an append-only log of what the hub accepted, restored at start.
  *
- * The hub emits; this turns each event into one line for the writer
- * (log-writer.ts: batches, group commit, compaction). It writes ahead: the hub
- * hands over each message's delivery (hold()), run only once the batch holding
- * its line is durable, and never if that write fails; from then on nothing
- * that would write is accepted (checkWritable(): 503). durable() resolves once
- * all that was accepted before the call is on disk.
+ * The hub's journal (journal.ts) on disk: each record becomes one line
+ * (records.ts) for the writer (log-writer.ts: batches, group commit,
+ * compaction). A message is applied only once the batch holding its line is
+ * durable, and never if that write fails; from then on nothing that would
+ * write is accepted (checkWritable(): 503). durable() resolves once all that
+ * was accepted before the call is on disk.
  *
  * One server per directory (dir-lock.ts). Restore is synchronous and in
  * bounded memory: open() reads the file in chunks and replays it, attach()
@@ -65,7 +63,7 @@ interface StartState {
  * the log is compacted again whenever it has grown by as much as its last
  * snapshot (and at least compactMinBytes).
  */
-export class MessageLog implements WriteAhead {
+export class MessageLog implements Journal {
   readonly dir: string;
   /** The newest id the log holds: the hub continues above it. */
   readonly lastId: number;
@@ -82,7 +80,8 @@ export class MessageLog implements WriteAhead {
   #restored: ReplayResult | undefined;
   #hub: Hub | undefined;
   #writer: LogWriter | undefined;
-  #detach: (() => void)[] = [];
+  /** The hub's: puts a durable message into history and queues. */
+  #apply: ApplyMessage | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(dir: string, options: MessageLogOptions, start: StartState) {
@@ -137,7 +136,7 @@ export class MessageLog implements WriteAhead {
 
   /**
    * Restores the hub (made with `{ lastId: log.lastId }`), rewrites the log
-   * compacted, then logs what the hub does and holds its deliveries until durable.
+   * compacted, then is the hub's journal: what it accepts is applied once durable.
    */
   attach(hub: Hub): void {
     const restored = this.#restored;
@@ -158,6 +157,7 @@ export class MessageLog implements WriteAhead {
         compactMinBytes: this.#options.compactMinBytes ?? COMPACT_MIN_BYTES,
         warn: this.#warn,
         snapshot: (held) => this.#snapshot(held),
+        apply: (record) => this.#apply?.(record),
         stats: this.stats,
       });
     } catch (error) {
@@ -167,8 +167,7 @@ export class MessageLog implements WriteAhead {
       throw startError(this.dir, error);
     }
     this.#reportRestore(restored);
-    this.#listen(hub, this.#writer);
-    hub.setWriteAhead(this);
+    hub.useJournal(this);
   }
 
   /** Why nothing can be written now (the log failed), or undefined when all is well: /healthz says it. */
@@ -180,9 +179,27 @@ export class MessageLog implements WriteAhead {
     if (this.failure !== undefined) throw unavailable();
   }
 
-  hold(delivery: HeldDelivery): void {
-    // Dropped by a failed or closed writer: its line is not written either, so it is delivered to no one.
-    this.#writer?.hold(delivery);
+  register(apply: ApplyMessage): void {
+    this.#apply = apply;
+  }
+
+  /** One line a record; a message is held for its batch (dropped by a failed or closed writer, which writes its line neither: it reaches no one). */
+  append(record: JournalRecord): void {
+    const writer = this.#writer;
+    if (!writer) return;
+    switch (record.kind) {
+      case "message":
+        // Not the room's and for no one who can come back (a command answer to a TCP session): nothing to restore, no line.
+        if (record.keys === undefined || record.keys.length > 0) writer.append(messageLine(record.envelope, record.keys));
+        writer.hold(record);
+        return;
+      case "ack":
+        // Where the session's queue stands is written once per batch, however often it moved.
+        writer.ack(record.session);
+        return;
+      default:
+        writer.append(sessionRecordLine(record));
+    }
   }
 
   /** Resolves once everything accepted so far is on disk (and delivered); rejects (503) when the log cannot be written. */
@@ -209,7 +226,6 @@ export class MessageLog implements WriteAhead {
   /** Writes what is pending, stops logging, closes the file, gives DIR up. Sessions stay in the log for the next start. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      for (const off of this.#detach) off();
       await this.#writer?.close(this.#closedError());
       this.#lock.release();
     })();
@@ -220,41 +236,8 @@ export class MessageLog implements WriteAhead {
     return new Error(`the message log in ${this.dir} is closed`);
   }
 
-  #listen(hub: Hub, writer: LogWriter): void {
-    const on = <A extends unknown[]>(event: string, listener: (...args: A) => void): void => {
-      // A session that is one connection (TCP) cannot come back after a restart: nothing of it is logged.
-      const logged = (...args: A): void => {
-        if ((args[0] as Partial<Client> | undefined)?.resumable === false) return;
-        listener(...args);
-      };
-      hub.on(event, logged);
-      this.#detach.push(() => hub.off(event, logged));
-    };
-    const append = (line: string): void => writer.append(line);
-    on("session", (client: Client) => append(sessionStartLine(client)));
-    on("session-end", (client: Client) => append(endLine(client)));
-    on("room-join", (client: Client, room: string) => append(roomLine("join", client, room)));
-    on("room-current", (client: Client, room: string) => append(roomLine("cur", client, room)));
-    on("room-leave", (client: Client, room: string) => append(roomLine("left", client, room)));
-    on("message", (envelope: Envelope) => {
-      const m = envelope.message;
-      // A system answer is logged on "system", which names its one recipient.
-      if (m.type === "system") return;
-      append(m.type === "private" ? messageLine(envelope, this.#privateRecipients(m)) : messageLine(envelope));
-    });
-    on("system", (client: Client, envelope: Envelope) => append(messageLine(envelope, [client.key])));
-    on("ack", (client: Client) => writer.ack(client));
-    on("txn", (client: Client, txn: string, id: number, at: number) => append(txnLine(client.key, txn, id, at)));
-  }
-
-  /** The two ends of a private message whose sessions are logged (a TCP end is not: it cannot come back). */
-  #privateRecipients(m: ChatMessage): string[] {
-    const ends = new Set([m.to!.toLowerCase(), m.from.toLowerCase()]);
-    return [...ends].filter((key) => this.#hub?.client(key)?.resumable !== false);
-  }
-
   /** The state as lines, in Buffers of at most 1 MiB, built synchronously: one consistent moment of the hub. */
-  #snapshot(held: readonly HeldDelivery[]): LineChunks {
+  #snapshot(held: readonly MessageRecord[]): LineChunks {
     const chunks = new LineChunks();
     writeSnapshot(chunks, this.#hub!, this.#now(), held);
     chunks.end();

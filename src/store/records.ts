@@ -1,4 +1,5 @@
 import type { Client } from "../client.js";
+import type { SessionRecord } from "../journal.js";
 import type { ChatMessage, Envelope, MessageType } from "../message.js";
 // Names and rooms as validate.ts admits them: a log line is input like any other.
 import { isName } from "../validate.js";
@@ -74,6 +75,24 @@ export function endLine(client: Client): string {
 
 export function ackLine(client: Client): string {
   return JSON.stringify({ k: "ack", n: client.key, u: client.queue.since });
+}
+
+/** A session's record from the hub's journal as its line; acks are written per batch (ackLine). */
+export function sessionRecordLine(record: Exclude<SessionRecord, { kind: "ack" }>): string {
+  switch (record.kind) {
+    case "session":
+      return sessionStartLine(record.session);
+    case "join":
+      return roomLine("join", record.session, record.room);
+    case "current":
+      return roomLine("cur", record.session, record.room);
+    case "leave":
+      return roomLine("left", record.session, record.room);
+    case "end":
+      return endLine(record.session);
+    case "txn":
+      return txnLine(record.session.key, record.txn, record.id, record.at);
+  }
 }
 
 export function txnLine(key: string, txn: string, id: number, at: number): string {

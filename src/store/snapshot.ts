@@ -3,7 +3,7 @@ import { ClientQueue } from "../client-queue.js";
 import type { Hub } from "../hub.js";
 import type { Envelope } from "../message.js";
 import type { Room } from "../room.js";
-import type { HeldDelivery } from "../write-ahead.js";
+import type { MessageRecord } from "../journal.js";
 import { envelopeLine, headLine, historyLine, sessionLine, txnLine } from "./records.js";
 
 /** Where the lines go: LineChunks (Buffers of bounded size), or an array. */
@@ -20,11 +20,11 @@ const ALL = Number.MAX_SAFE_INTEGER;
  * each session with its rooms and queue, idempotency keys in their window.
  * Built synchronously, so it is one consistent moment of the hub.
  *
- * Messages `held` for a batch not yet durable (write-ahead) are written as if
+ * Messages `held` for a batch not yet durable (the journal writes ahead) are written as if
  * delivered: the snapshot replaces their lines, and they are delivered once it
  * is durable.
  */
-export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: readonly HeldDelivery[] = []): void {
+export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: readonly MessageRecord[] = []): void {
   lines.push(headLine(hub.lastId));
   const heldFor = heldByTarget(held);
   const written = new Set<number>();
@@ -55,7 +55,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: read
   for (const [key, txn, id, at] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at));
 }
 
-function heldByTarget(held: readonly HeldDelivery[]): { rooms: Map<string, Envelope[]>; clients: Map<Client, Envelope[]> } {
+function heldByTarget(held: readonly MessageRecord[]): { rooms: Map<string, Envelope[]>; clients: Map<Client, Envelope[]> } {
   const rooms = new Map<string, Envelope[]>();
   const clients = new Map<Client, Envelope[]>();
   for (const { envelope, recipients, room } of held) {
