@@ -10,7 +10,7 @@ import { TokenBucket } from "./rate-limiter.js";
 import type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 import { planPost, type PostPlan, type Sender } from "./post-plan.js";
 import type { Room } from "./room.js";
-import { Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
+import { DEFAULT_ROOM, fallbackRoom, Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
 import { sameToken } from "./same-token.js";
 import { SessionLimits } from "./session-limits.js";
 import { TxnKeys } from "./txn-keys.js";
@@ -21,7 +21,7 @@ import { MemoryJournal, type EndReason, type Journal, type MessageRecord, type S
 export type { HubOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 export type { EndReason } from "./journal.js";
 
-export const DEFAULT_ROOM = "lobby";
+export { DEFAULT_ROOM } from "./rooms.js";
 
 /**
  * The chat core: sessions, rooms, ids, fan-out. It knows nothing of HTTP.
@@ -228,7 +228,7 @@ export class Hub {
     this.#record({ kind: "leave", session: client, room: room.name });
     // An empty room is forgotten, its history kept (bounded): rooms cannot pile up without members.
     if (room.members.size === 0) this.#rooms.empty(room);
-    if (client.currentRoom === room.name) client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
+    if (client.currentRoom === room.name) client.currentRoom = fallbackRoom(client.rooms);
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
@@ -506,7 +506,7 @@ export class Hub {
       }
       // As after a leave: a current room it no longer is in falls back to the last one kept.
       if (!client.rooms.has(client.currentRoom) && s.rooms.includes(client.currentRoom)) {
-        client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
+        client.currentRoom = fallbackRoom(client.rooms);
       }
     }
     for (const [name, envelopes] of history) if (!this.#rooms.get(name)) this.#rooms.keepHistory(name, envelopes);

@@ -5,6 +5,17 @@ import type { Envelope } from "./message.js";
 import { KeptRooms } from "./kept-rooms.js";
 import { Room } from "./room.js";
 
+/** Where a session without a room named is, and where it falls back to with none left. */
+export const DEFAULT_ROOM = "lobby";
+
+/**
+ * A session's current room after it left that room: the last one it joined of
+ * those it is still in. The one rule, for the hub and for a store's replay.
+ */
+export function fallbackRoom(rooms: ReadonlySet<string>): string {
+  return [...rooms].at(-1) ?? DEFAULT_ROOM;
+}
+
 export interface RoomSummary {
   name: string;
   members: number;

@@ -1,6 +1,7 @@
 import { ClientQueue } from "../client-queue.js";
 import { HistoryBudget } from "../history-budget.js";
-import { DEFAULT_ROOM, type RestoredSession, type RestoredTxn } from "../hub.js";
+import type { RestoredSession, RestoredTxn } from "../hub.js";
+import { DEFAULT_ROOM, fallbackRoom } from "../rooms.js";
 import { Room } from "../room.js";
 import { TXN_WINDOW_MS } from "../txn-keys.js";
 import { Envelope, type ChatMessage } from "../message.js";
@@ -168,8 +169,8 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
         if (!s) return;
         s.rooms.delete(r.r);
         members.get(r.r)?.delete(r.n);
-        // As Hub.leave does: the current room falls back to the last one joined.
-        if (s.current === r.r) s.current = [...s.rooms].at(-1) ?? DEFAULT_ROOM;
+        // The hub's rule (rooms.ts): the current room falls back to the last one joined.
+        if (s.current === r.r) s.current = fallbackRoom(s.rooms);
         return;
       }
       case "end":
