@@ -1,4 +1,3 @@
-import { EventEmitter } from "node:events";
 import { Client } from "./client.js";
 import { ClientQueue } from "./client-queue.js";
 import { runCommand } from "./commands/run-command.js";
@@ -9,20 +8,19 @@ import { TokenBucket } from "./rate-limiter.js";
 import type { HubOptions, JoinOptions, NewSession, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 import { planPost, type PostPlan, type Sender } from "./post-plan.js";
 import type { Room } from "./room.js";
-import { Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
+import { DEFAULT_ROOM, fallbackRoom, Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
 import { Presence } from "./presence.js";
 import { Sessions } from "./sessions.js";
 import { Subscription } from "./subscription.js";
 import { TxnKeys } from "./txn-keys.js";
 import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
-import type { WriteAhead } from "./write-ahead.js";
+import type { HubObserver } from "./hub-observer.js";
+import { MemoryJournal, type EndReason, type Journal, type MessageRecord, type SessionRecord } from "./journal.js";
 
 export type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
+export type { EndReason } from "./journal.js";
 
-export const DEFAULT_ROOM = "lobby";
-
-/** Why a session ended, for its transports and the log. */
-export type EndReason = "left" | "expired" | "shutdown";
+export { DEFAULT_ROOM } from "./rooms.js";
 
 /**
  * The chat core: sessions, rooms, ids, fan-out. It knows nothing of HTTP.
@@ -32,15 +30,11 @@ export type EndReason = "left" | "expired" | "shutdown";
  * the Subscriptions of its held polls, SSE streams and TCP connections (hub.open).
  * One wake per recipient, not one event all waiters hear: a post to a room of 5 wakes 5, not 10,000.
  *
- * Events: "message" (envelope, recipients) for every accepted message,
- * "session" (client) when one starts, "session-end" (client, reason),
- * "room-join" / "room-leave" (client, room), "dropped" (client, reason, count).
- * For a store (--data-dir): "room-current" (client, room) when a member's
- * current room changes by a join, "room" / "room-end" (room) when one is made
- * or forgotten, "ack" (client) when its queue's `since` moves, "system"
- * (client, envelope), "txn" (client, key, id, at).
+ * Every change is a typed record (journal.ts) written to the journal ahead:
+ * a message is applied (history, queues, wakes) once its record is durable.
+ * Observers (metrics, the log: hub-observer.ts) are told each record as it is made.
  */
-export class Hub extends EventEmitter {
+export class Hub {
   readonly options: HubOptions;
   readonly #now: () => number;
   readonly #sessions: Sessions;
@@ -51,13 +45,14 @@ export class Hub extends EventEmitter {
   /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see #deliveredUpTo. */
   #lastId: number;
   /**
-   * The newest id delivered to queues. Deliveries run in id order (write-ahead.ts),
+   * The newest id delivered to queues. Messages are applied in id order (journal.ts),
    * so no message at or below it is still on its way: no cursor a client is told or
    * acknowledges passes it. An id whose delivery was dropped is passed by the next one.
    */
   #deliveredUpTo: number;
-  /** With --data-dir: messages are delivered once their record is durable, and nothing is accepted when it cannot be. */
-  #writeAhead: WriteAhead | undefined;
+  /** Where records go ahead of being applied: memory, or with --data-dir the log (nothing is accepted when it cannot be written). */
+  #journal: Journal = new MemoryJournal();
+  readonly #observers: HubObserver[] = [];
   /**
    * One function for every client, which makes a bucket when it first posts or
    * joins: --rate per second, bursts of twice that (at least one, or a low rate would refuse every post).
@@ -65,9 +60,7 @@ export class Hub extends EventEmitter {
   readonly #newBucket = (burst = Math.max(1, this.options.rate * 2)): TokenBucket => new TokenBucket(this.options.rate, burst, this.#now);
 
   constructor(options: HubOptions, opts: { now?: () => number; lastId?: number } = {}) {
-    super();
-    // A store, the metrics and the logs listen: however many there are is no leak to warn about.
-    this.setMaxListeners(0);
+    this.#journal.register(this.#apply);
     this.options = options;
     this.#now = opts.now ?? Date.now;
     // Ids are microsecond timestamps, bumped by one when two meet: they increase,
@@ -141,7 +134,7 @@ export class Hub extends EventEmitter {
 
   /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
   #createClient(name: string, room: string, { token, resumable = true, address }: NewSession): Client {
-    this.#writeAhead?.checkWritable();
+    this.#journal.checkWritable();
     room = checkRoom(room);
     this.#rooms.checkJoins(undefined, [room]);
     this.#sessions.checkRoomFor(address);
@@ -159,7 +152,7 @@ export class Hub extends EventEmitter {
       address,
     });
     this.#sessions.add(client);
-    this.emit("session", client);
+    this.#record({ kind: "session", session: client });
     this.join(client, room);
     return client;
   }
@@ -172,25 +165,22 @@ export class Hub extends EventEmitter {
   join(client: Client, roomName: string): Room {
     const name = checkRoom(roomName);
     let room = this.#rooms.get(name);
-    if (!room?.members.has(client) || client.currentRoom !== name) this.#writeAhead?.checkWritable();
+    if (!room?.members.has(client) || client.currentRoom !== name) this.#journal.checkWritable();
     if (room?.members.has(client)) {
       // Only a change is news for a store: a poll naming the room it is in changes nothing.
       if (client.currentRoom !== name) {
         client.currentRoom = name;
-        this.emit("room-current", client, name);
+        this.#record({ kind: "current", session: client, room: name });
       }
       return room;
     }
     this.#rooms.checkJoins(client, [name]);
     client.joinBudget.take();
     client.currentRoom = name;
-    if (!room) {
-      room = this.#rooms.create(name);
-      this.emit("room", room);
-    }
+    room ??= this.#rooms.create(name);
     room.members.add(client);
     client.rooms.add(name);
-    this.emit("room-join", client, name);
+    this.#record({ kind: "join", session: client, room: name });
     if (room.members.size <= this.options.presenceLimit) {
       this.#publish({ type: "join", room: name, from: client.name, text: "" }, room.members, room);
     }
@@ -199,7 +189,7 @@ export class Hub extends EventEmitter {
 
   /** Leaves one room; the notice reaches the leaver too, as confirmation. */
   leave(client: Client, roomName: string): void {
-    this.#writeAhead?.checkWritable();
+    this.#journal.checkWritable();
     this.#leave(client, roomName);
   }
 
@@ -212,15 +202,10 @@ export class Hub extends EventEmitter {
     }
     room.members.delete(client);
     client.rooms.delete(room.name);
-    this.emit("room-leave", client, room.name);
-    // An empty room is forgotten with its history: rooms cannot pile up without members.
-    if (room.members.size === 0) this.#rooms.delete(room.name);
-    if (client.currentRoom === room.name) client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
-    // A store (--data-dir) keeps the history of a room forgotten here; without one it is let go.
-    if (room.members.size === 0) {
-      this.emit("room-end", room);
-      if (!this.#writeAhead) room.forgetHistory();
-    }
+    this.#record({ kind: "leave", session: client, room: room.name });
+    // An empty room is forgotten, its history kept (bounded): rooms cannot pile up without members.
+    if (room.members.size === 0) this.#rooms.empty(room);
+    if (client.currentRoom === room.name) client.currentRoom = fallbackRoom(client.rooms);
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
@@ -229,7 +214,7 @@ export class Hub extends EventEmitter {
     for (const room of [...client.rooms]) this.#leave(client, room);
     client.ended = true;
     this.#sessions.remove(client);
-    this.emit("session-end", client, reason);
+    this.#record({ kind: "end", session: client, reason });
     client.wake();
   }
 
@@ -255,7 +240,7 @@ export class Hub extends EventEmitter {
 
   /** Checks a post whole, then does it: a sender without a session gets one only now. */
   #submit(sender: Sender, input: PostInput, address: string | undefined): number {
-    this.#writeAhead?.checkWritable();
+    this.#journal.checkWritable();
     const now = this.#now();
     const txn = checkTxn(input.txn);
     if (txn !== undefined) {
@@ -278,7 +263,7 @@ export class Hub extends EventEmitter {
     const id = this.#dispatch(from, plan);
     if (txn !== undefined) {
       this.#txns.remember(from.key, txn, id, now);
-      this.emit("txn", from, txn, id, now);
+      this.#record({ kind: "txn", session: from, txn, id, at: now });
     }
     return id;
   }
@@ -302,15 +287,13 @@ export class Hub extends EventEmitter {
     const to = this.client(toName);
     if (!to) throw new ChatError("unknown_recipient", `No user named ${toName}.`);
     const recipients = to === from ? [from] : [to, from];
-    return this.#publish({ type: "private", room, from: from.name, to: to.name, text }, recipients).id;
+    const keys = recipients.filter((c) => c.resumable).map((c) => c.key);
+    return this.#publish({ type: "private", room, from: from.name, to: to.name, text }, recipients, undefined, keys).id;
   }
 
   /** An answer to a command: to the one client only, never into history. */
   #system(client: Client, text: string): number {
-    const envelope = this.#publish({ type: "system", room: client.currentRoom, from: "", text }, [client]);
-    // "message" does not say whom a system answer went to; a store needs it to restore the queue.
-    this.emit("system", client, envelope);
-    return envelope.id;
+    return this.#publish({ type: "system", room: client.currentRoom, from: "", text }, [client], undefined, client.resumable ? [client.key] : []).id;
   }
 
   #nextId(now: number): number {
@@ -318,45 +301,50 @@ export class Hub extends EventEmitter {
   }
 
   /**
-   * Assigns the next id and delivers: room history, every recipient's queue, a
-   * wake each. With a store that writes ahead, the delivery waits for the
-   * message's record to be durable (and is dropped if that write fails).
+   * Assigns the next id and journals the message; it is applied (history,
+   * queues, wakes) once its record is durable: at once in memory, after the
+   * batch with --data-dir, never if that write fails. `keys`: the recipients
+   * that can come back after a restart, for a message that is not the room's.
    */
-  #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room): Envelope {
+  #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room, keys?: readonly string[]): Envelope {
     const now = this.#now();
     const id = this.#nextId(now);
     const envelope = new Envelope({ id, ...fields, ts: now });
-    const writeAhead = this.#writeAhead;
-    if (!writeAhead) {
-      this.emit("message", envelope, this.#deliver(envelope, recipients, room));
-      return envelope;
-    }
-    // Who gets it is decided now, whenever it is delivered.
-    const targets = [...recipients];
-    writeAhead.hold({ envelope, recipients: targets, room, run: () => void this.#deliver(envelope, targets, room) });
-    this.emit("message", envelope, targets.length);
+    // Who gets it is decided now, whenever it is applied.
+    const record: MessageRecord = { kind: "message", envelope, room, recipients: [...recipients], keys };
+    for (const observer of this.#observers) observer.record?.(record);
+    this.#journal.append(record);
     return envelope;
   }
 
-  /** Returns how many recipients got it. */
-  #deliver(envelope: Envelope, recipients: Iterable<Client>, room: Room | undefined): number {
-    // Synchronous with the pushes below: nobody sees it raised before the message is queued.
-    if (envelope.id > this.#deliveredUpTo) this.#deliveredUpTo = envelope.id;
-    // A room forgotten since (its last member left) is the Room a store keeps; one made again since takes it.
-    if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
-    let delivered = 0;
-    for (const client of recipients) {
-      const dropped = client.queue.push(envelope);
-      if (dropped > 0) this.emit("dropped", client, "queue_full", dropped);
-      client.wake();
-      delivered++;
-    }
-    return delivered;
+  /** Tells observers, and journals what a store needs: a session that cannot come back after a restart (TCP) is not journaled. */
+  #record(record: SessionRecord): void {
+    for (const observer of this.#observers) observer.record?.(record);
+    if (record.session.resumable) this.#journal.append(record);
   }
 
-  /** A store that writes ahead (--data-dir) takes over delivery from here on, and refuses what it cannot write. */
-  setWriteAhead(store: WriteAhead | undefined): void {
-    this.#writeAhead = store;
+  /** A durable message into its room's history and every recipient's queue, with a wake each: what journals call. */
+  readonly #apply = ({ envelope, room, recipients }: MessageRecord): void => {
+    // Synchronous with the pushes below: nobody sees it raised before the message is queued.
+    if (envelope.id > this.#deliveredUpTo) this.#deliveredUpTo = envelope.id;
+    // A room forgotten since (its last member left) is the Room kept with its history; one made again since takes it.
+    if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
+    for (const client of recipients) {
+      const dropped = client.queue.push(envelope);
+      if (dropped > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", dropped);
+      client.wake();
+    }
+  };
+
+  /** Records go to this journal from here on (a store that writes ahead: --data-dir), which refuses what it cannot write. */
+  useJournal(journal: Journal): void {
+    journal.register(this.#apply);
+    this.#journal = journal;
+  }
+
+  /** Metrics and the log: told every record as it is made, and every drop. */
+  observe(observer: HubObserver): void {
+    this.#observers.push(observer);
   }
 
   /**
@@ -367,14 +355,14 @@ export class Hub extends EventEmitter {
   resume(client: Client, cursor: number): void {
     const since = client.queue.since;
     client.queue.resumeFrom(Math.min(cursor, this.#ackable(client)));
-    if (client.queue.since !== since) this.emit("ack", client);
+    if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
   }
 
   /** The client has everything up to this id (its answer was completely written). */
   ack(client: Client, upTo: number): void {
     const since = client.queue.since;
     client.queue.ack(Math.min(upTo, this.#ackable(client)));
-    if (client.queue.since !== since) this.emit("ack", client);
+    if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
   }
 
   /**
@@ -444,9 +432,19 @@ export class Hub extends EventEmitter {
     return this.#rooms.get(checkRoom(name));
   }
 
+  /** The room whose history GET /api/rooms/NAME/history pages: one with members, or an emptied one whose history is kept. */
+  roomWithHistory(name: string): Room | undefined {
+    return this.#rooms.withHistory(checkRoom(name));
+  }
+
+  /** Rooms without members whose history is kept: what a store's snapshot writes besides live rooms. */
+  keptRooms(): IterableIterator<Room> {
+    return this.#rooms.kept();
+  }
+
   /**
    * Puts back what a store saved, before serving: sessions with their queues
-   * and rooms, and the history of rooms that have members. Emits nothing, so a
+   * and rooms, and the history of every room (kept for those without members). Emits nothing, so a
    * store does not log it again. Each session gets a fresh --session-ttl to come back.
    * Never more than the caps (they may have been lowered since): a session keeps
    * the --max-rooms-per-session rooms it joined last, and no room is made past --max-rooms.
@@ -469,9 +467,10 @@ export class Hub extends EventEmitter {
       }
       // As after a leave: a current room it no longer is in falls back to the last one kept.
       if (!client.rooms.has(client.currentRoom) && s.rooms.includes(client.currentRoom)) {
-        client.currentRoom = [...client.rooms].at(-1) ?? DEFAULT_ROOM;
+        client.currentRoom = fallbackRoom(client.rooms);
       }
     }
+    for (const [name, envelopes] of history) if (!this.#rooms.get(name)) this.#rooms.keepHistory(name, envelopes);
     for (const [key, txn, id, at] of txns) this.#txns.remember(key, txn, id, at, now);
   }
 

@@ -11,3 +11,6 @@ export type { ErrorCode } from "./errors.js";
 export { createLogger } from "./log.js";
 export type { Logger, LogLevel, LogFormat, LogFields } from "./log.js";
 export type { Ops } from "./ops/ops.js";
+export { MemoryJournal } from "./journal.js";
+export type { Journal, JournalRecord, MessageRecord, SessionRecord, ApplyMessage } from "./journal.js";
+export type { HubObserver } from "./hub-observer.js";

@@ -1,7 +1,20 @@
 import type { Client } from "./client.js";
 import { ChatError } from "./errors.js";
 import type { HistoryBudget } from "./history-budget.js";
+import type { Envelope } from "./message.js";
+import { KeptRooms } from "./kept-rooms.js";
 import { Room } from "./room.js";
+
+/** Where a session without a room named is, and where it falls back to with none left. */
+export const DEFAULT_ROOM = "lobby";
+
+/**
+ * A session's current room after it left that room: the last one it joined of
+ * those it is still in. The one rule, for the hub and for a store's replay.
+ */
+export function fallbackRoom(rooms: ReadonlySet<string>): string {
+  return [...rooms].at(-1) ?? DEFAULT_ROOM;
+}
 
 export interface RoomSummary {
   name: string;
@@ -17,10 +30,12 @@ export interface RoomPage {
 /**
  * Every room that has members, capped at --max-rooms (spec §8), and listed in
  * pages in name order (rooms are lower case ASCII: code-unit order is stable
- * and what `after=` compares with).
+ * and what `after=` compares with). A room that loses its last member is
+ * forgotten here, its history kept (kept-rooms.ts) until the room is made again.
  */
 export class Rooms {
   readonly #rooms = new Map<string, Room>();
+  readonly #kept: KeptRooms;
   readonly #historyLimit: number;
   /** One byte budget for the history of every room (and of the empty ones a store keeps). */
   readonly historyBudget: HistoryBudget;
@@ -32,6 +47,7 @@ export class Rooms {
 
   constructor(opts: { history: number; historyBudget: HistoryBudget; maxRooms: number; maxRoomsPerSession: number; retryAfterSeconds: number }) {
     this.#historyLimit = opts.history;
+    this.#kept = new KeptRooms(opts.history);
     this.historyBudget = opts.historyBudget;
     this.#max = opts.maxRooms;
     this.#maxPerSession = opts.maxRoomsPerSession;
@@ -73,15 +89,38 @@ export class Rooms {
     if (wait > 0) throw new ChatError("rate_limited", "Too many room joins; slow down.", { retryAfter: wait });
   }
 
+  /** A room made (again): the history kept of it, if any, goes with it. */
   create(name: string): Room {
     const room = new Room(name, this.#historyLimit, this.historyBudget);
+    this.#kept.unkeep(room);
     this.#rooms.set(name, room);
     this.#sorted = undefined;
     return room;
   }
 
-  delete(name: string): void {
-    if (this.#rooms.delete(name)) this.#sorted = undefined;
+  /**
+   * The room lost its last member: it is forgotten, its history kept. The Room
+   * itself is kept, not copied: a message still on its way to it (write-ahead)
+   * lands in the history kept.
+   */
+  empty(room: Room): void {
+    if (this.#rooms.delete(room.name)) this.#sorted = undefined;
+    this.#kept.keep(room);
+  }
+
+  /** History restored for a room that has no members. */
+  keepHistory(name: string, envelopes: readonly Envelope[]): void {
+    this.#kept.keepHistory(name, envelopes, this.historyBudget);
+  }
+
+  /** The room whose history pages under this name: one with members, or one emptied whose history is kept. */
+  withHistory(name: string): Room | undefined {
+    return this.#rooms.get(name) ?? this.#kept.withHistory(name);
+  }
+
+  /** Rooms without members whose history is kept: for a store's snapshot. */
+  kept(): IterableIterator<Room> {
+    return this.#kept.values();
   }
 
   /** Up to `limit` rooms whose names sort after `after`, with where the next page starts. */

@@ -66,7 +66,6 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     ...(store && {
       durable: () => store.durable(),
       storeFailure: () => store.failure,
-      keptHistory: (room: string, before: number, limit: number) => store.history(room, before, limit),
     }),
   });
   // TCP connections end with a reason, through the same hooks an embedding program can add to (after the streams).

@@ -1,8 +1,23 @@
 import { ChatError } from "./errors.js";
 import { TERMINAL_CONTROL } from "./message.js";
 
-/** Names and rooms share one alphabet (spec §2); anything else is refused, never cleaned up. */
-const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
+/**
+ * Names and rooms share one alphabet (spec §2); anything else is refused, never
+ * cleaned up. The one place it is written: text commands (@name), log records
+ * and replay read it from here.
+ */
+export const NAME_CHARS = "[A-Za-z0-9_.-]{1,32}";
+const NAME_PATTERN = new RegExp(`^${NAME_CHARS}$`);
+
+/** A name or room as the hub admits it (either case). */
+export function isName(value: unknown): value is string {
+  return typeof value === "string" && NAME_PATTERN.test(value);
+}
+
+/** A room as the hub names it: admitted, and in lower case (checkRoom). */
+export function isRoomKey(value: string): boolean {
+  return NAME_PATTERN.test(value) && value === value.toLowerCase();
+}
 
 export function checkName(value: string | undefined): string {
   if (value === undefined) throw new ChatError("missing_parameter", "name is required.");

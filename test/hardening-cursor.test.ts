@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -6,7 +6,8 @@ import { ClientQueue } from "../src/client-queue.js";
 import { Hub } from "../src/hub.js";
 import { resolveOptions } from "../src/index.js";
 import { Envelope, type ChatMessage } from "../src/message.js";
-import type { HeldDelivery } from "../src/write-ahead.js";
+import type { ApplyMessage, Journal, JournalRecord, MessageRecord } from "../src/journal.js";
+import { LOG_FILE } from "../src/store/message-log.js";
 import { get, seedPost, seedUrl } from "./core-helpers.js";
 import { stallFileSystem, type FileSystemStall } from "./hardening-cursor-stall.js";
 import { serverPerTest } from "./helpers.js";
@@ -141,12 +142,70 @@ describe("cursors never pass a message still held for its batch (--data-dir)", (
   });
 });
 
+/** The server's journal (its message log) with each durable message held back until release(): an append held open. */
+class HoldOpen implements Journal {
+  readonly #inner: Journal;
+  readonly #held: MessageRecord[] = [];
+  #apply: ApplyMessage = () => {};
+  #open = true;
+
+  constructor(inner: Journal) {
+    this.#inner = inner;
+  }
+
+  register(apply: ApplyMessage): void {
+    this.#apply = apply;
+    this.#inner.register((record) => (this.#open ? void this.#held.push(record) : apply(record)));
+  }
+
+  checkWritable(): void {
+    this.#inner.checkWritable();
+  }
+
+  append(record: JournalRecord): void {
+    this.#inner.append(record);
+  }
+
+  get holding(): number {
+    return this.#held.length;
+  }
+
+  release(): void {
+    this.#open = false;
+    for (const record of this.#held.splice(0)) this.#apply(record);
+  }
+}
+
+describe("a held poll gets a message only once its journal append resolves (--data-dir, real sockets)", () => {
+  it("the message is on disk and the post answered, yet the held poll has nothing until the append resolves", async () => {
+    const dir = tempDir();
+    const { url, chat } = await start({ dataDir: dir, rate: 100_000 });
+    const cursor = await twoReaders(url);
+    const journal = new HoldOpen(chat.store!);
+    chat.hub.useJournal(journal);
+    let answered = false;
+    const held = get(seedUrl(url, { name: "a", cursor, timeout: 4000 })).then((r) => ((answered = true), r));
+    const id = await seedPost(url, "b", "held");
+    // Durable (the poster was answered after its batch), and still not applied: nothing reaches the held poll.
+    expect(readFileSync(join(dir, LOG_FILE), "utf8")).toContain('"text":"held"');
+    expect(journal.holding).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(answered).toBe(false);
+    expect(chat.hub.client("a")!.queue.peek().some((e) => e.id === id)).toBe(false);
+    journal.release();
+    const answer = await held;
+    expect(linesOf(answer.text, "b")).toEqual(["b : held"]);
+    expect(Number(answer.headers.get("x-cursor"))).toBe(id);
+  });
+});
+
 describe("the hub's delivered-up-to id", () => {
   it("rises only as deliveries run, in id order, and passes an id whose delivery was dropped", () => {
     const hub = new Hub(resolveOptions({ rate: 100_000 }));
     cleanups.push(() => hub.close());
-    const held: HeldDelivery[] = [];
-    hub.setWriteAhead({ checkWritable() {}, hold: (delivery) => void held.push(delivery) });
+    const held: MessageRecord[] = [];
+    let apply: ApplyMessage = () => {};
+    hub.useJournal({ register: (a) => void (apply = a), checkWritable() {}, append: (r) => void (r.kind === "message" && held.push(r)) });
     const startedAt = hub.deliveredUpTo;
     const alice = hub.clientForName("alice", {});
     const bob = hub.clientForName("bob", {});
@@ -162,11 +221,11 @@ describe("the hub's delivered-up-to id", () => {
     expect(bobStart).toBeLessThan(one);
     // The joins are delivered; "one" is dropped (a failed batch); "two" is delivered after all.
     const [aliceJoin, bobJoin, dropped, last] = held;
-    aliceJoin!.run();
-    bobJoin!.run();
+    apply(aliceJoin!);
+    apply(bobJoin!);
     expect(hub.deliveredUpTo).toBe(bobJoin!.envelope.id);
     expect(dropped!.envelope.id).toBe(one);
-    last!.run();
+    apply(last!);
     expect(hub.deliveredUpTo).toBe(two);
     expect(bob.queue.peek().map((e) => e.message.text)).toEqual(["", "two"]);
     hub.resume(bob, Number.MAX_SAFE_INTEGER);

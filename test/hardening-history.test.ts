@@ -160,6 +160,25 @@ describe("one history budget through the real server", () => {
     expect(server.chat.hub.historyBudget.bytes).toBe(bytesOf(all));
   });
 
+  it("without --data-dir, an emptied room keeps its history in memory: it pages, counts in the budget, and a room made again continues it", async () => {
+    server = await startServer({ rate: 100_000 });
+    const { url } = server;
+    const leaver = await joinApi(url, "leaver", "quiet");
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await postJson(`${url}/api/messages`, { text: `q${i}`, room: "quiet" }, leaver.auth)).body.id);
+    expect((await postJson(`${url}/api/leave`, { room: "quiet" }, leaver.auth)).status).toBe(200);
+    expect(server.chat.hub.room("quiet")).toBeUndefined();
+    const page = await fetch(`${url}/api/rooms/quiet/messages?limit=2&before=${ids[2]}`);
+    expect(page.status).toBe(200);
+    expect(((await page.json()) as { messages: ChatMessage[] }).messages.map((m) => m.text)).toEqual(["q0", "q1"]);
+    expect(server.chat.hub.historyBudget.bytes).toBe(bytesOf(await histories(url, ["quiet"])));
+    await seedPost(url, "back", "again", { room: "quiet" });
+    const texts = (await histories(url, ["quiet"])).filter((m) => m.type === "message").map((m) => m.text);
+    expect(texts).toEqual(["q0", "q1", "q2", "again"]);
+    // A room that never had messages is still unknown.
+    expect((await fetch(`${url}/api/rooms/never/messages`)).status).toBe(404);
+  });
+
   it("--data-dir: the history of emptied rooms counts and goes first; a restart with a smaller budget restores the newest that fit", async () => {
     const dir = mkdtempSync(join(tmpdir(), "pollchat-history-"));
     dirs.push(dir);

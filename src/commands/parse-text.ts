@@ -1,10 +1,12 @@
+import { NAME_CHARS } from "../validate.js";
+
 /** What a line of chat text asks for (spec §2): a message, a private message, or a command. */
 export type ParsedText =
   | { kind: "message"; text: string }
   | { kind: "private"; to: string; text: string }
   | { kind: "command"; command: string; argument: string };
 
-const PRIVATE = /^@([A-Za-z0-9_.-]{1,32}) ([\s\S]*)$/;
+const PRIVATE = new RegExp(`^@(${NAME_CHARS}) ([\\s\\S]*)$`);
 const COMMAND = /^\/([A-Za-z]+)(?:[ \t]+([\s\S]*))?$/;
 
 export function parseText(text: string): ParsedText {

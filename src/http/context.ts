@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ResolvedOptions } from "../config.js";
 import type { Hub } from "../hub.js";
-import type { Envelope } from "../message.js";
 import type { Ops } from "../ops/ops.js";
 import type { OpenResponses } from "./open-responses.js";
 import type { Query } from "./query.js";
@@ -19,8 +18,6 @@ export interface HttpContext {
   readonly durable?: () => Promise<void>;
   /** With --data-dir: why nothing can be written now (the log failed), undefined while all is well. */
   readonly storeFailure?: () => string | undefined;
-  /** With --data-dir: kept history of a room that has no members now (undefined when none is kept). */
-  readonly keptHistory?: (room: string, before: number, limit: number) => readonly Envelope[] | undefined;
 }
 
 export interface Request {

@@ -99,12 +99,11 @@ const MAX_HISTORY_PAGE = 1000;
 
 export function roomHistory(ctx: HttpContext, { req, res, query }: Request, [name]: readonly string[]): void {
   guardRead(ctx, req);
-  const room = ctx.hub.room(name!);
-  // With --data-dir a room that lost its last member keeps its history (the store has it).
-  const kept = room === undefined ? ctx.keptHistory : undefined;
-  if (!room && kept?.(checkRoom(name!), 0, 0) === undefined) throw new ChatError("unknown_room");
+  // A room that lost its last member keeps its history (rooms.ts).
+  const room = ctx.hub.roomWithHistory(name!);
+  if (!room) throw new ChatError("unknown_room");
   const before = parseCursor(query.get("before")) ?? Number.MAX_SAFE_INTEGER;
   const limit = parseLimit(query.get("limit"), 50, MAX_HISTORY_PAGE);
-  const messages = room ? room.history(before, limit) : kept!(checkRoom(name!), before, limit)!;
+  const messages = room.history(before, limit);
   sendJson(res, 200, { messages: messages.map((e) => e.message) });
 }

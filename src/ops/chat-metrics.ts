@@ -1,8 +1,6 @@
 import type { ServerResponse } from "node:http";
 import { performance } from "node:perf_hooks";
-import type { Client } from "../client.js";
 import type { Hub } from "../hub.js";
-import type { Envelope } from "../message.js";
 import { Metrics, type Counter, type Histogram } from "./metrics.js";
 
 /** Poll durations in seconds: most answers are instant or end on the 4.5 s timer. */
@@ -43,11 +41,14 @@ export function createChatMetrics(hub: Hub, sources: GaugeSources): ChatMetrics 
   const requests = registry.counter("pollchat_http_requests_total", "HTTP requests answered, by route and status (aborted: the client left first).", ["route", "status"]);
   const pollDuration = registry.histogram("pollchat_poll_duration_seconds", "How long long-polls were held before their answer.", POLL_BUCKETS);
 
-  hub.on("message", (_envelope: Envelope, recipients?: number) => {
-    messages.inc();
-    if (recipients !== undefined) deliveries.inc({}, recipients);
+  hub.observe({
+    record(record) {
+      if (record.kind !== "message") return;
+      messages.inc();
+      deliveries.inc({}, record.recipients.length);
+    },
+    dropped: (_session, reason, count) => dropped.inc({ reason }, count),
   });
-  hub.on("dropped", (_client: Client, reason: string, count: number) => dropped.inc({ reason }, count));
   return { registry, messages, deliveries, dropped, requests, pollDuration };
 }
 

@@ -1,5 +1,5 @@
 import type { Client } from "../client.js";
-import type { EndReason, Hub } from "../hub.js";
+import type { Hub } from "../hub.js";
 import type { Logger } from "../log.js";
 import { createChatMetrics, type ChatMetrics, type GaugeSources } from "./chat-metrics.js";
 import type { ConnectionLimit } from "./connection-limit.js";
@@ -26,11 +26,22 @@ export function createOps(
 /** One line per join and leave (info), and per session start and end and per drop (debug). */
 function logHub(hub: Hub, log: Logger): void {
   if (!log.enabled("info")) return;
-  hub.on("room-join", (client: Client, room: string) => log.info("join", { name: client.name, room }));
-  hub.on("room-leave", (client: Client, room: string) => log.info("leave", { name: client.name, room }));
-  // Not listened for at all below debug: "dropped" comes once per message to every full queue.
-  if (!log.enabled("debug")) return;
-  hub.on("session", (client: Client) => log.debug("session", { name: client.name, token: client.token !== undefined }));
-  hub.on("session-end", (client: Client, reason: EndReason) => log.debug("session-end", { name: client.name, reason }));
-  hub.on("dropped", (client: Client, reason: string, count: number) => log.debug("dropped", { name: client.name, reason, count }));
+  // Not told of drops at all below debug: one comes per message to every full queue.
+  const debug = log.enabled("debug");
+  hub.observe({
+    record(record) {
+      switch (record.kind) {
+        case "join":
+        case "leave":
+          return log.info(record.kind, { name: record.session.name, room: record.room });
+        case "session":
+          if (debug) log.debug("session", { name: record.session.name, token: record.session.token !== undefined });
+          return;
+        case "end":
+          if (debug) log.debug("session-end", { name: record.session.name, reason: record.reason });
+          return;
+      }
+    },
+    ...(debug && { dropped: (session: Client, reason: string, count: number) => log.debug("dropped", { name: session.name, reason, count }) }),
+  });
 }

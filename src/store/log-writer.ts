@@ -1,8 +1,7 @@
 import { closeSync, fdatasyncSync, ftruncateSync, openSync } from "node:fs";
 import { rename } from "node:fs/promises";
 import type { Client } from "../client.js";
-import type { Room } from "../room.js";
-import type { HeldDelivery } from "../write-ahead.js";
+import type { MessageRecord } from "../journal.js";
 import { appendAll, dataSync, removeSync, syncDir, writeSynced } from "./files.js";
 import type { LineChunks } from "./line-chunks.js";
 import { ackLine } from "./records.js";
@@ -18,7 +17,9 @@ export interface LogWriterOptions {
   compactMinBytes: number;
   warn: (line: string) => void;
   /** The state now as lines, `held` counted as delivered; synchronous, so one moment of the hub. */
-  snapshot: (held: readonly HeldDelivery[]) => LineChunks;
+  snapshot: (held: readonly MessageRecord[]) => LineChunks;
+  /** Applies a message whose line is durable (the hub's: history, queues, wakes). */
+  apply: (record: MessageRecord) => void;
   /** Counted here, shown by the log (batches: each one write and one fdatasync). */
   stats: { batches: number; lines: number; compactions: number };
 }
@@ -32,7 +33,7 @@ interface Waiter {
  * Writes the log's lines in batches, ahead of delivery. One write and one
  * fdatasync for everything appended while the previous batch was on its way
  * (group commit), so a thousand concurrent posters share a handful of syncs.
- * A message's delivery (hold()) runs once the batch holding its line is
+ * A message (hold()) is applied once the batch holding its line is
  * durable, and never if that write fails: then nothing more is written
  * (retrying a failed fsync cannot be trusted) and `failure` says why.
  *
@@ -46,11 +47,9 @@ export class LogWriter {
   #size: number;
   #pending: string[] = [];
   /** Deliveries of the lines in #pending, in order. */
-  #held: HeldDelivery[] = [];
+  #held: MessageRecord[] = [];
   #waiters: Waiter[] = [];
   #compactWaiters: Waiter[] = [];
-  /** Deliveries of the batch or snapshot on its way to disk. */
-  #writing: readonly HeldDelivery[] = [];
   /** Clients whose cursor moved since the last batch: one ack line each per batch, not one per delivery. */
   #acked = new Set<Client>();
   #scheduled = false;
@@ -83,10 +82,10 @@ export class LogWriter {
     this.#schedule();
   }
 
-  /** Runs the delivery once everything appended so far is durable; drops it if that fails or the log is closed. */
-  hold(delivery: HeldDelivery): void {
+  /** Applies the message once everything appended so far is durable; drops it if that fails or the log is closed. */
+  hold(record: MessageRecord): void {
     if (this.#closed || this.#failure !== undefined) return;
-    this.#held.push(delivery);
+    this.#held.push(record);
     this.#schedule();
   }
 
@@ -95,12 +94,6 @@ export class LogWriter {
     if (this.#closed || this.#failure !== undefined) return;
     this.#acked.add(client);
     this.#schedule();
-  }
-
-  /** Whether a message to this room is still on its way (held or being written). */
-  awaits(room: Room): boolean {
-    const toRoom = (d: HeldDelivery): boolean => d.room === room;
-    return this.#held.some(toRoom) || this.#writing.some(toRoom);
   }
 
   /** Resolves once everything appended so far is on disk and delivered; rejects if that write fails. */
@@ -157,7 +150,6 @@ export class LogWriter {
       }
     } catch (error) {
       // A bug rather than the disk: logging stops as on a failed write, and the process goes on.
-      this.#writing = [];
       this.#fail(error, []);
     } finally {
       this.#running = false;
@@ -172,7 +164,7 @@ export class LogWriter {
 
   async #writeBatch(): Promise<void> {
     const lines = this.#pending;
-    const held = (this.#writing = this.#held);
+    const held = this.#held;
     const waiters = this.#waiters;
     this.#pending = [];
     this.#held = [];
@@ -183,7 +175,6 @@ export class LogWriter {
         await appendAll(this.#fd, data);
         await dataSync(this.#fd);
       } catch (error) {
-        this.#writing = [];
         return this.#fail(error, waiters);
       }
       this.#size += data.length;
@@ -192,7 +183,6 @@ export class LogWriter {
       this.#o.stats.lines += lines.length;
       if (this.#bytesSince > this.#compactAt) this.#compactDue = true;
     }
-    this.#writing = [];
     this.#deliver(held);
     for (const waiter of waiters) waiter.resolve();
   }
@@ -207,7 +197,7 @@ export class LogWriter {
   async #compact(): Promise<void> {
     this.#compactDue = false;
     const covered = this.#pending;
-    const held = (this.#writing = this.#held);
+    const held = this.#held;
     const waiters = this.#waiters;
     const asked = this.#compactWaiters;
     this.#pending = [];
@@ -221,9 +211,8 @@ export class LogWriter {
       await writeSynced(`${path}.tmp`, snapshot.chunks);
     } catch (error) {
       // The old log stands: give it back what it lacks, and try again only after as much growth again.
-      this.#writing = [];
       this.#pending = [...covered, ...this.#pending];
-      // In order, ahead of what came since: deliveries run in id order (write-ahead.ts).
+      // In order, ahead of what came since: deliveries run in id order (journal.ts).
       this.#held = [...held, ...this.#held];
       this.#waiters = [...waiters, ...this.#waiters];
       this.#compactAt = Math.max(this.#compactAt, this.#bytesSince) * 2;
@@ -239,28 +228,26 @@ export class LogWriter {
       closeSync(old);
     } catch (error) {
       removeSync(`${path}.tmp`);
-      this.#writing = [];
       return this.#fail(error, [...waiters, ...asked]);
     }
     this.#size = snapshot.bytes;
     this.#o.stats.compactions++;
     this.#bytesSince = 0;
     this.#compactAt = Math.max(this.#o.compactMinBytes, snapshot.bytes);
-    this.#writing = [];
     this.#deliver(held);
     for (const waiter of [...waiters, ...asked]) waiter.resolve();
   }
 
   /**
    * Runs deliveries whose records are durable, in order (the hub's cursors rely
-   * on id order: write-ahead.ts); one that throws (a listener's bug) does not stop the rest.
+   * on id order: journal.ts); one that throws (a listener's bug) does not stop the rest.
    */
-  #deliver(held: readonly HeldDelivery[]): void {
-    for (const delivery of held) {
+  #deliver(held: readonly MessageRecord[]): void {
+    for (const record of held) {
       try {
-        delivery.run();
+        this.#o.apply(record);
       } catch (error) {
-        this.#o.warn(`pollchat: data-dir: delivering message ${delivery.envelope.id} failed: ${errorMessage(error)}`);
+        this.#o.warn(`pollchat: data-dir: delivering message ${record.envelope.id} failed: ${errorMessage(error)}`);
       }
     }
   }

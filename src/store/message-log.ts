@@ -1,18 +1,14 @@
 import { mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
-import type { Client } from "../client.js";
 import { DEFAULTS } from "../config.js";
 import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
-import type { ChatMessage, Envelope } from "../message.js";
-import type { Room } from "../room.js";
-import type { HeldDelivery, WriteAhead } from "../write-ahead.js";
+import type { ApplyMessage, Journal, JournalRecord, MessageRecord } from "../journal.js";
 import { DirLock } from "./dir-lock.js";
 import { replaceFileSync } from "./files.js";
-import { KeptRooms } from "./kept-rooms.js";
 import { LineChunks } from "./line-chunks.js";
 import { LogWriter } from "./log-writer.js";
-import { endLine, messageLine, roomLine, sessionStartLine, txnLine } from "./records.js";
+import { messageLine, sessionRecordLine } from "./records.js";
 import type { ReplayResult } from "./replay.js";
 import { maxLineBytes, restoreLog } from "./restore.js";
 import { SetAsideFile } from "./set-aside.js";
@@ -54,12 +50,12 @@ interface StartState {
 /**
  * --data-dir: an append-only log of what the hub accepted, restored at start.
  *
- * The hub emits; this turns each event into one line for the writer
- * (log-writer.ts: batches, group commit, compaction). It writes ahead: the hub
- * hands over each message's delivery (hold()), run only once the batch holding
- * its line is durable, and never if that write fails; from then on nothing
- * that would write is accepted (checkWritable(): 503). durable() resolves once
- * all that was accepted before the call is on disk.
+ * The hub's journal (journal.ts) on disk: each record becomes one line
+ * (records.ts) for the writer (log-writer.ts: batches, group commit,
+ * compaction). A message is applied only once the batch holding its line is
+ * durable, and never if that write fails; from then on nothing that would
+ * write is accepted (checkWritable(): 503). durable() resolves once all that
+ * was accepted before the call is on disk.
  *
  * One server per directory (dir-lock.ts). Restore is synchronous and in
  * bounded memory: open() reads the file in chunks and replays it, attach()
@@ -67,7 +63,7 @@ interface StartState {
  * the log is compacted again whenever it has grown by as much as its last
  * snapshot (and at least compactMinBytes).
  */
-export class MessageLog implements WriteAhead {
+export class MessageLog implements Journal {
   readonly dir: string;
   /** The newest id the log holds: the hub continues above it. */
   readonly lastId: number;
@@ -81,11 +77,11 @@ export class MessageLog implements WriteAhead {
   readonly #lock: DirLock;
   readonly #made: string | undefined;
   readonly #setAside: SetAsideFile;
-  readonly #kept: KeptRooms;
   #restored: ReplayResult | undefined;
   #hub: Hub | undefined;
   #writer: LogWriter | undefined;
-  #detach: (() => void)[] = [];
+  /** The hub's: puts a durable message into history and queues. */
+  #apply: ApplyMessage | undefined;
   #closing: Promise<void> | undefined;
 
   private constructor(dir: string, options: MessageLogOptions, start: StartState) {
@@ -93,7 +89,6 @@ export class MessageLog implements WriteAhead {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#warn = options.warn ?? ((line) => process.stderr.write(`${line}\n`));
-    this.#kept = new KeptRooms(options.history);
     this.#lock = start.lock;
     this.#made = start.made;
     this.#setAside = start.setAside;
@@ -141,7 +136,7 @@ export class MessageLog implements WriteAhead {
 
   /**
    * Restores the hub (made with `{ lastId: log.lastId }`), rewrites the log
-   * compacted, then logs what the hub does and holds its deliveries until durable.
+   * compacted, then is the hub's journal: what it accepts is applied once durable.
    */
   attach(hub: Hub): void {
     const restored = this.#restored;
@@ -149,7 +144,6 @@ export class MessageLog implements WriteAhead {
     this.#hub = hub;
     this.#restored = undefined;
     hub.restore(restored.sessions, restored.history, restored.txns);
-    for (const [name, envelopes] of restored.history) if (!hub.room(name)) this.#kept.keepHistory(name, envelopes, hub.historyBudget);
     const path = join(this.dir, LOG_FILE);
     try {
       // Start from a compacted file: bounded by --history, and no torn tail for new lines to follow.
@@ -163,6 +157,7 @@ export class MessageLog implements WriteAhead {
         compactMinBytes: this.#options.compactMinBytes ?? COMPACT_MIN_BYTES,
         warn: this.#warn,
         snapshot: (held) => this.#snapshot(held),
+        apply: (record) => this.#apply?.(record),
         stats: this.stats,
       });
     } catch (error) {
@@ -172,8 +167,7 @@ export class MessageLog implements WriteAhead {
       throw startError(this.dir, error);
     }
     this.#reportRestore(restored);
-    this.#listen(hub, this.#writer);
-    hub.setWriteAhead(this);
+    hub.useJournal(this);
   }
 
   /** Why nothing can be written now (the log failed), or undefined when all is well: /healthz says it. */
@@ -185,9 +179,27 @@ export class MessageLog implements WriteAhead {
     if (this.failure !== undefined) throw unavailable();
   }
 
-  hold(delivery: HeldDelivery): void {
-    // Dropped by a failed or closed writer: its line is not written either, so it is delivered to no one.
-    this.#writer?.hold(delivery);
+  register(apply: ApplyMessage): void {
+    this.#apply = apply;
+  }
+
+  /** One line a record; a message is held for its batch (dropped by a failed or closed writer, which writes its line neither: it reaches no one). */
+  append(record: JournalRecord): void {
+    const writer = this.#writer;
+    if (!writer) return;
+    switch (record.kind) {
+      case "message":
+        // Not the room's and for no one who can come back (a command answer to a TCP session): nothing to restore, no line.
+        if (record.keys === undefined || record.keys.length > 0) writer.append(messageLine(record.envelope, record.keys));
+        writer.hold(record);
+        return;
+      case "ack":
+        // Where the session's queue stands is written once per batch, however often it moved.
+        writer.ack(record.session);
+        return;
+      default:
+        writer.append(sessionRecordLine(record));
+    }
   }
 
   /** Resolves once everything accepted so far is on disk (and delivered); rejects (503) when the log cannot be written. */
@@ -211,15 +223,9 @@ export class MessageLog implements WriteAhead {
     return writer.compact();
   }
 
-  /** Kept history of a room that has no members now (the hub forgot it): up to `limit` ids below `before`, newest last. */
-  history(room: string, before: number, limit: number): Envelope[] | undefined {
-    return this.#kept.history(room, before, limit);
-  }
-
   /** Writes what is pending, stops logging, closes the file, gives DIR up. Sessions stay in the log for the next start. */
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      for (const off of this.#detach) off();
       await this.#writer?.close(this.#closedError());
       this.#lock.release();
     })();
@@ -230,48 +236,10 @@ export class MessageLog implements WriteAhead {
     return new Error(`the message log in ${this.dir} is closed`);
   }
 
-  #listen(hub: Hub, writer: LogWriter): void {
-    const on = <A extends unknown[]>(event: string, listener: (...args: A) => void): void => {
-      // A session that is one connection (TCP) cannot come back after a restart: nothing of it is logged.
-      const logged = (...args: A): void => {
-        if ((args[0] as Partial<Client> | undefined)?.resumable === false) return;
-        listener(...args);
-      };
-      hub.on(event, logged);
-      this.#detach.push(() => hub.off(event, logged));
-    };
-    const append = (line: string): void => writer.append(line);
-    on("session", (client: Client) => append(sessionStartLine(client)));
-    on("session-end", (client: Client) => append(endLine(client)));
-    on("room-join", (client: Client, room: string) => append(roomLine("join", client, room)));
-    on("room-current", (client: Client, room: string) => append(roomLine("cur", client, room)));
-    on("room-leave", (client: Client, room: string) => append(roomLine("left", client, room)));
-    on("room", (room: Room) => this.#kept.unkeep(room));
-    // The hub forgot a room: its history is kept, also when a message to it is still on its way (held).
-    on("room-end", (room: Room) => {
-      if (room.history(Number.MAX_SAFE_INTEGER, 1).length > 0 || writer.awaits(room)) this.#kept.keep(room);
-    });
-    on("message", (envelope: Envelope) => {
-      const m = envelope.message;
-      // A system answer is logged on "system", which names its one recipient.
-      if (m.type === "system") return;
-      append(m.type === "private" ? messageLine(envelope, this.#privateRecipients(m)) : messageLine(envelope));
-    });
-    on("system", (client: Client, envelope: Envelope) => append(messageLine(envelope, [client.key])));
-    on("ack", (client: Client) => writer.ack(client));
-    on("txn", (client: Client, txn: string, id: number, at: number) => append(txnLine(client.key, txn, id, at)));
-  }
-
-  /** The two ends of a private message whose sessions are logged (a TCP end is not: it cannot come back). */
-  #privateRecipients(m: ChatMessage): string[] {
-    const ends = new Set([m.to!.toLowerCase(), m.from.toLowerCase()]);
-    return [...ends].filter((key) => this.#hub?.client(key)?.resumable !== false);
-  }
-
   /** The state as lines, in Buffers of at most 1 MiB, built synchronously: one consistent moment of the hub. */
-  #snapshot(held: readonly HeldDelivery[]): LineChunks {
+  #snapshot(held: readonly MessageRecord[]): LineChunks {
     const chunks = new LineChunks();
-    writeSnapshot(chunks, this.#hub!, this.#kept.values(), this.#now(), held);
+    writeSnapshot(chunks, this.#hub!, this.#now(), held);
     chunks.end();
     return chunks;
   }

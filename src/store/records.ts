@@ -1,5 +1,8 @@
 import type { Client } from "../client.js";
+import type { SessionRecord } from "../journal.js";
 import type { ChatMessage, Envelope, MessageType } from "../message.js";
+// Names and rooms as validate.ts admits them: a log line is input like any other.
+import { isName } from "../validate.js";
 
 /**
  * One line of the log (JSON). Keys are short: a record is written for every
@@ -74,14 +77,30 @@ export function ackLine(client: Client): string {
   return JSON.stringify({ k: "ack", n: client.key, u: client.queue.since });
 }
 
+/** A session's record from the hub's journal as its line; acks are written per batch (ackLine). */
+export function sessionRecordLine(record: Exclude<SessionRecord, { kind: "ack" }>): string {
+  switch (record.kind) {
+    case "session":
+      return sessionStartLine(record.session);
+    case "join":
+      return roomLine("join", record.session, record.room);
+    case "current":
+      return roomLine("cur", record.session, record.room);
+    case "leave":
+      return roomLine("left", record.session, record.room);
+    case "end":
+      return endLine(record.session);
+    case "txn":
+      return txnLine(record.session.key, record.txn, record.id, record.at);
+  }
+}
+
 export function txnLine(key: string, txn: string, id: number, at: number): string {
   return JSON.stringify({ k: "txn", n: key, x: txn, i: id, a: at });
 }
 
 const MESSAGE_TYPES = new Set<MessageType>(["message", "private", "join", "leave", "system", "gap"]);
 const MESSAGE_KEYS = new Set(["id", "type", "room", "from", "text", "ts", "to", "missed"]);
-/** Names and rooms as validate.ts admits them; a log line is input like any other. */
-const NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 
 type Fields = Record<string, unknown>;
 
@@ -177,8 +196,4 @@ function isId(value: unknown): value is number {
 
 function isCount(value: unknown): value is number {
   return Number.isSafeInteger(value) && (value as number) >= 0;
-}
-
-function isName(value: unknown): value is string {
-  return typeof value === "string" && NAME.test(value);
 }

@@ -1,9 +1,12 @@
 import { ClientQueue } from "../client-queue.js";
 import { HistoryBudget } from "../history-budget.js";
-import { DEFAULT_ROOM, type RestoredSession, type RestoredTxn } from "../hub.js";
+import type { RestoredSession, RestoredTxn } from "../hub.js";
+import { DEFAULT_ROOM, fallbackRoom } from "../rooms.js";
 import { Room } from "../room.js";
 import { TXN_WINDOW_MS } from "../txn-keys.js";
 import { Envelope, type ChatMessage } from "../message.js";
+// Rooms as the hub names them; anything else in a log keeps no history.
+import { isRoomKey } from "../validate.js";
 import { parseRecord, type LogRecord } from "./records.js";
 
 export interface ReplayOptions {
@@ -46,8 +49,6 @@ interface SessionState {
 }
 
 const HISTORY_TYPES = new Set(["message", "join", "leave"]);
-/** Rooms as the hub names them (validate.ts, lower case); anything else in a log keeps no history. */
-const ROOM = /^[a-z0-9_.-]{1,32}$/;
 const NEWLINE = 0x0a;
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 
@@ -86,7 +87,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
   };
   const remember = (envelope: Envelope): void => {
     const name = envelope.message.room;
-    if (options.history === 0 || !ROOM.test(name)) return;
+    if (options.history === 0 || !isRoomKey(name)) return;
     let room = rooms.get(name);
     if (!room) rooms.set(name, (room = new Room(name, options.history, budget)));
     room.remember(envelope);
@@ -168,8 +169,8 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
         if (!s) return;
         s.rooms.delete(r.r);
         members.get(r.r)?.delete(r.n);
-        // As Hub.leave does: the current room falls back to the last one joined.
-        if (s.current === r.r) s.current = [...s.rooms].at(-1) ?? DEFAULT_ROOM;
+        // The hub's rule (rooms.ts): the current room falls back to the last one joined.
+        if (s.current === r.r) s.current = fallbackRoom(s.rooms);
         return;
       }
       case "end":

@@ -3,7 +3,7 @@ import { ClientQueue } from "../client-queue.js";
 import type { Hub } from "../hub.js";
 import type { Envelope } from "../message.js";
 import type { Room } from "../room.js";
-import type { HeldDelivery } from "../write-ahead.js";
+import type { MessageRecord } from "../journal.js";
 import { envelopeLine, headLine, historyLine, sessionLine, txnLine } from "./records.js";
 
 /** Where the lines go: LineChunks (Buffers of bounded size), or an array. */
@@ -16,15 +16,15 @@ const ALL = Number.MAX_SAFE_INTEGER;
 /**
  * The hub's state now, as log lines: what a compacted file starts with.
  * Kept: each room's history (--history per room, rooms with members and the
- * empty ones the store keeps), every message a session's queue still holds,
+ * empty ones whose history is kept), every message a session's queue still holds,
  * each session with its rooms and queue, idempotency keys in their window.
  * Built synchronously, so it is one consistent moment of the hub.
  *
- * Messages `held` for a batch not yet durable (write-ahead) are written as if
+ * Messages `held` for a batch not yet durable (the journal writes ahead) are written as if
  * delivered: the snapshot replaces their lines, and they are delivered once it
  * is durable.
  */
-export function writeSnapshot(lines: LineSink, hub: Hub, kept: Iterable<Room>, now: number, held: readonly HeldDelivery[] = []): void {
+export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: readonly MessageRecord[] = []): void {
   lines.push(headLine(hub.lastId));
   const heldFor = heldByTarget(held);
   const written = new Set<number>();
@@ -38,7 +38,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, kept: Iterable<Room>, n
     const room = hub.room(name);
     if (room) writeHistory(room);
   }
-  for (const room of kept) writeHistory(room);
+  for (const room of hub.keptRooms()) writeHistory(room);
   for (const client of hub.clients()) {
     if (!client.resumable) continue;
     const extra = heldFor.clients.get(client);
@@ -55,7 +55,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, kept: Iterable<Room>, n
   for (const [key, txn, id, at] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at));
 }
 
-function heldByTarget(held: readonly HeldDelivery[]): { rooms: Map<string, Envelope[]>; clients: Map<Client, Envelope[]> } {
+function heldByTarget(held: readonly MessageRecord[]): { rooms: Map<string, Envelope[]>; clients: Map<Client, Envelope[]> } {
   const rooms = new Map<string, Envelope[]>();
   const clients = new Map<Client, Envelope[]>();
   for (const { envelope, recipients, room } of held) {

@@ -1,6 +1,6 @@
-import type { HistoryBudget } from "../history-budget.js";
-import type { Envelope } from "../message.js";
-import { Room } from "../room.js";
+import type { HistoryBudget } from "./history-budget.js";
+import type { Envelope } from "./message.js";
+import { Room } from "./room.js";
 
 /** Rooms without members whose history is kept; past this the one emptied longest ago is forgotten. */
 export const MAX_KEPT_ROOMS = 1000;
@@ -8,8 +8,9 @@ export const MAX_KEPT_ROOMS = 1000;
 const ALL = Number.MAX_SAFE_INTEGER;
 
 /**
- * With --data-dir, a room that lost its last member keeps its history
- * (the hub forgets the room itself). Oldest-emptied first, at most MAX_KEPT_ROOMS.
+ * A room that lost its last member keeps its history (rooms.ts forgets the
+ * room itself), with or without --data-dir: history belongs to the core, a
+ * store only makes it durable. Oldest-emptied first, at most MAX_KEPT_ROOMS.
  * Their history counts in the hub's byte budget (--max-history-bytes) like
  * that of live rooms: a room forgotten here lets its history go from it.
  *
@@ -56,17 +57,10 @@ export class KeptRooms {
     this.#rooms.delete(room.name);
   }
 
-  get(name: string): Room | undefined {
-    return this.#rooms.get(name);
-  }
-
-  /** Up to `limit` ids below `before`, newest last; undefined when nothing is kept for the room. */
-  history(name: string, before: number, limit: number): Envelope[] | undefined {
+  /** The kept room, when it has history to show: one kept only for a message still on its way to it has none yet. */
+  withHistory(name: string): Room | undefined {
     const room = this.#rooms.get(name);
-    if (!room) return undefined;
-    const envelopes = room.history(before, limit);
-    // A room kept only for a message still on its way to it has no history to show yet.
-    return envelopes.length === 0 && room.history(ALL, 1).length === 0 ? undefined : envelopes;
+    return room && room.history(ALL, 1).length > 0 ? room : undefined;
   }
 
   values(): IterableIterator<Room> {
