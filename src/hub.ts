@@ -1,19 +1,21 @@
-import { Client } from "./client.js";
-import { ClientQueue } from "./client-queue.js";
-import { runCommand } from "./commands/run-command.js";
-import { ChatError } from "./errors.js";
+import type { Client } from "./client.js";
+import { Cursors } from "./cursors.js";
 import { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
 import { TokenBucket } from "./rate-limiter.js";
-import type { HubOptions, JoinOptions, NewSession, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
-import { planPost, type PostPlan, type Sender } from "./post-plan.js";
+import type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
+import type { HubParts } from "./hub-parts.js";
+import { Membership } from "./membership.js";
+import { Posting } from "./posting.js";
+import { SessionFactory } from "./session-factory.js";
+import { restore } from "./restore.js";
 import type { Room } from "./room.js";
-import { DEFAULT_ROOM, fallbackRoom, Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
+import { Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
 import { Presence } from "./presence.js";
 import { Sessions } from "./sessions.js";
 import { Subscription } from "./subscription.js";
 import { TxnKeys } from "./txn-keys.js";
-import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
+import { checkRoom } from "./validate.js";
 import type { HubObserver } from "./hub-observer.js";
 import { MemoryJournal, type EndReason, type Journal, type MessageRecord, type SessionRecord } from "./journal.js";
 
@@ -42,14 +44,15 @@ export class Hub {
   readonly #rooms: Rooms;
   /** Idempotency keys of posts, by name: they outlive sessions (spec §5). */
   readonly #txns = new TxnKeys();
-  /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see #deliveredUpTo. */
+  /** What membership, posting and restore share of the hub (hub-parts.ts). */
+  readonly #parts: HubParts;
+  readonly #membership: Membership;
+  readonly #posting: Posting;
+  readonly #factory: SessionFactory;
+  /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see deliveredUpTo. */
   #lastId: number;
-  /**
-   * The newest id delivered to queues. Messages are applied in id order (journal.ts),
-   * so no message at or below it is still on its way: no cursor a client is told or
-   * acknowledges passes it. An id whose delivery was dropped is passed by the next one.
-   */
-  #deliveredUpTo: number;
+  /** The newest id delivered to queues, and acknowledgements clamped to it (cursors.ts). */
+  readonly #cursors: Cursors;
   /** Where records go ahead of being applied: memory, or with --data-dir the log (nothing is accepted when it cannot be written). */
   #journal: Journal = new MemoryJournal();
   readonly #observers: HubObserver[] = [];
@@ -67,12 +70,27 @@ export class Hub {
     // and a restarted hub (with or without a log) never issues an id again.
     this.#lastId = Math.max(opts.lastId ?? 0, this.#now() * 1000);
     // What a store restores is in queues already.
-    this.#deliveredUpTo = this.#lastId;
+    this.#cursors = new Cursors(this.#lastId, (record) => this.#record(record));
     // A slot frees when a session expires: that is how long a refused client should wait.
     const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
     this.#rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
     this.#sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
     this.#presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now: this.#now, sweep: () => this.sweep() });
+    this.#parts = {
+      options,
+      now: this.#now,
+      sessions: this.#sessions,
+      rooms: this.#rooms,
+      txns: this.#txns,
+      newBucket: this.#newBucket,
+      checkWritable: () => this.#journal.checkWritable(),
+      publish: (fields, recipients, room, keys) => this.#publish(fields, recipients, room, keys),
+      record: (record) => this.#record(record),
+    };
+    this.#membership = new Membership(this.#parts);
+    this.#factory = new SessionFactory(this.#parts, this.#membership, (now) => this.#nextId(now));
+    const createSession = this.#factory.create.bind(this.#factory);
+    this.#posting = new Posting(this.#parts, { membership: this.#membership, presence: this.#presence, commands: this, createSession });
   }
 
   /** The newest id issued, delivered or not: for a store. Clients are told deliveredUpTo. */
@@ -82,7 +100,7 @@ export class Hub {
 
   /** The newest id delivered to queues: the most a client may be told or acknowledge. */
   get deliveredUpTo(): number {
-    return this.#deliveredUpTo;
+    return this.#cursors.deliveredUpTo;
   }
 
   /** --max-history-bytes across all rooms: a store's kept rooms count in it too. */
@@ -106,194 +124,39 @@ export class Hub {
     return this.#sessions.byToken(token);
   }
 
-  /**
-   * The client a name-based request (the seed endpoint, the TCP gateway) acts as.
-   * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
-   */
+  /** The client a name-based request (the seed endpoint, the TCP gateway) acts as (session-factory.ts). */
   clientForName(name: string, opts: SessionRequest & { room?: string }): Client {
-    const existing = this.#sessions.authorize(name, opts);
-    const room = opts.room === undefined ? undefined : checkRoom(opts.room);
-    if (!existing) return this.#createClient(name, room ?? DEFAULT_ROOM, { address: opts.address });
-    if (room !== undefined) this.join(existing, room);
-    return existing;
+    return this.#factory.forName(name, opts);
   }
 
-  /**
-   * POST /api/join: a new session with a token, or, with the token of an existing one, one more room.
-   * A name anyone is using (through any transport) is taken until its session ends.
-   */
+  /** POST /api/join: a new session with a token, or, with the token of an existing one, one more room. */
   joinWithToken(name: string, room: string, opts: JoinOptions = {}): Client {
-    const own = this.clientByToken(opts.token);
-    if (own && own.key === nameKey(name)) {
-      this.join(own, room);
-      return own;
-    }
-    if (this.#sessions.isTaken(name)) throw new ChatError("name_taken", `${name} is taken.`);
-    return this.#createClient(name, room, { token: this.#sessions.newToken(), resumable: opts.resumable, address: opts.address });
+    return this.#factory.withToken(name, room, opts);
   }
 
-  /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
-  #createClient(name: string, room: string, { token, resumable = true, address }: NewSession): Client {
-    this.#journal.checkWritable();
-    room = checkRoom(room);
-    this.#rooms.checkJoins(undefined, [room]);
-    this.#sessions.checkRoomFor(address);
-    const now = this.#now();
-    const client = new Client({
-      name,
-      token,
-      room,
-      // The queue starts at an id no message will carry: a gap placed at its start
-      // (a cursor from before a restart) then never shares an id with a message.
-      queue: new ClientQueue(this.options.maxQueue, this.#nextId(now), this.#now),
-      newBucket: this.#newBucket,
-      now,
-      resumable,
-      address,
-    });
-    this.#sessions.add(client);
-    this.#record({ kind: "session", session: client });
-    this.join(client, room);
-    return client;
-  }
-
-  /**
-   * Joins a room (and makes it current). Presence notices only in rooms within
-   * --presence-limit. Past a cap or the join budget it throws with nothing changed;
-   * a room the client is in costs nothing.
-   */
+  /** Joins a room and makes it current, with a presence notice (membership.ts). Throws with nothing changed past a cap. */
   join(client: Client, roomName: string): Room {
-    const name = checkRoom(roomName);
-    let room = this.#rooms.get(name);
-    if (!room?.members.has(client) || client.currentRoom !== name) this.#journal.checkWritable();
-    if (room?.members.has(client)) {
-      // Only a change is news for a store: a poll naming the room it is in changes nothing.
-      if (client.currentRoom !== name) {
-        client.currentRoom = name;
-        this.#record({ kind: "current", session: client, room: name });
-      }
-      return room;
-    }
-    this.#rooms.checkJoins(client, [name]);
-    client.joinBudget.take();
-    client.currentRoom = name;
-    room ??= this.#rooms.create(name);
-    room.members.add(client);
-    client.rooms.add(name);
-    this.#record({ kind: "join", session: client, room: name });
-    if (room.members.size <= this.options.presenceLimit) {
-      this.#publish({ type: "join", room: name, from: client.name, text: "" }, room.members, room);
-    }
-    return room;
+    return this.#membership.join(client, roomName);
   }
 
   /** Leaves one room; the notice reaches the leaver too, as confirmation. */
   leave(client: Client, roomName: string): void {
-    this.#journal.checkWritable();
-    this.#leave(client, roomName);
-  }
-
-  /** A session that ends (expiry too) leaves whether or not a store can write it. */
-  #leave(client: Client, roomName: string): void {
-    const room = this.#rooms.get(roomName);
-    if (!room?.members.has(client)) throw new ChatError("not_in_room");
-    if (room.members.size <= this.options.presenceLimit) {
-      this.#publish({ type: "leave", room: room.name, from: client.name, text: "" }, room.members, room);
-    }
-    room.members.delete(client);
-    client.rooms.delete(room.name);
-    this.#record({ kind: "leave", session: client, room: room.name });
-    // An empty room is forgotten, its history kept (bounded): rooms cannot pile up without members.
-    if (room.members.size === 0) this.#rooms.empty(room);
-    if (client.currentRoom === room.name) client.currentRoom = fallbackRoom(client.rooms);
+    this.#membership.leave(client, roomName);
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
   endSession(client: Client, reason: EndReason): void {
-    if (client.ended) return;
-    for (const room of [...client.rooms]) this.#leave(client, room);
-    client.ended = true;
-    this.#sessions.remove(client);
-    this.#record({ kind: "end", session: client, reason });
-    client.wake();
+    this.#membership.end(client, reason);
   }
 
-  /**
-   * The seed endpoint's post (spec §3), in one call: checks everything (the
-   * name's token, text, txn, room, recipient, command, rate, room caps and join
-   * budget, session caps), then makes the session if the name has none, joins
-   * `room=` and posts. A refused post changes nothing: no session, no room, no message.
-   */
+  /** The seed endpoint's post, checked whole before anything changes (posting.ts). */
   postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
-    const existing = this.#sessions.authorize(name, opts);
-    const room = input.room === undefined ? undefined : checkRoom(input.room);
-    const first = room ?? (existing ? undefined : DEFAULT_ROOM);
-    const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address);
-    if (existing) this.touch(existing);
-    return id;
+    return this.#posting.postAs(name, input, opts);
   }
 
   /** Posts text as a client; returns the id the client is answered with. */
   post(client: Client, input: PostInput): number {
-    return this.#submit({ name: client.name, client, first: undefined }, input, undefined);
-  }
-
-  /** Checks a post whole, then does it: a sender without a session gets one only now. */
-  #submit(sender: Sender, input: PostInput, address: string | undefined): number {
-    this.#journal.checkWritable();
-    const now = this.#now();
-    const txn = checkTxn(input.txn);
-    if (txn !== undefined) {
-      const earlier = this.#txns.get(nameKey(sender.name), txn, now);
-      if (earlier !== undefined) return earlier;
-    }
-    const { client } = sender;
-    checkText(input.text, this.options.maxMessage);
-    // Before the text is parsed: a flood of refused lines (TCP) costs as little as it can.
-    const wait = client?.bucket.wait() ?? 0;
-    if (wait > 0) throw new ChatError("rate_limited", undefined, { retryAfter: wait });
-    const plan = planPost(input, sender, { maxMessage: this.options.maxMessage, knows: (name) => this.client(name) !== undefined });
-    this.#rooms.checkJoins(client, plan.allJoins);
-    if (txn !== undefined) this.#txns.checkRoom(now);
-    if (!client) this.#sessions.checkRoomFor(address);
-    // Everything is checked: from here on the post happens whole.
-    const from = client ?? this.#createClient(sender.name, plan.joins[0]!, { address });
-    for (const room of plan.joins) this.join(from, room);
-    from.bucket.take();
-    const id = this.#dispatch(from, plan);
-    if (txn !== undefined) {
-      this.#txns.remember(from.key, txn, id, now);
-      this.#record({ kind: "txn", session: from, txn, id, at: now });
-    }
-    return id;
-  }
-
-  #dispatch(client: Client, { parsed, room }: PostPlan): number {
-    switch (parsed.kind) {
-      case "command":
-        return this.#system(client, runCommand(this, client, parsed.command, parsed.argument));
-      case "private":
-        return this.#sendPrivate(client, room, parsed.to, parsed.text);
-      case "message": {
-        // planPost made sure the client is in it (or joined it first).
-        const target = this.#rooms.get(room);
-        if (!target?.members.has(client)) throw new ChatError("not_in_room");
-        return this.#publish({ type: "message", room, from: client.name, text: parsed.text }, target.members, target).id;
-      }
-    }
-  }
-
-  #sendPrivate(from: Client, room: string, toName: string, text: string): number {
-    const to = this.client(toName);
-    if (!to) throw new ChatError("unknown_recipient", `No user named ${toName}.`);
-    const recipients = to === from ? [from] : [to, from];
-    const keys = recipients.filter((c) => c.resumable).map((c) => c.key);
-    return this.#publish({ type: "private", room, from: from.name, to: to.name, text }, recipients, undefined, keys).id;
-  }
-
-  /** An answer to a command: to the one client only, never into history. */
-  #system(client: Client, text: string): number {
-    return this.#publish({ type: "system", room: client.currentRoom, from: "", text }, [client], undefined, client.resumable ? [client.key] : []).id;
+    return this.#posting.post(client, input);
   }
 
   #nextId(now: number): number {
@@ -326,7 +189,7 @@ export class Hub {
   /** A durable message into its room's history and every recipient's queue, with a wake each: what journals call. */
   readonly #apply = ({ envelope, room, recipients }: MessageRecord): void => {
     // Synchronous with the pushes below: nobody sees it raised before the message is queued.
-    if (envelope.id > this.#deliveredUpTo) this.#deliveredUpTo = envelope.id;
+    this.#cursors.delivered(envelope.id);
     // A room forgotten since (its last member left) is the Room kept with its history; one made again since takes it.
     if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
     for (const client of recipients) {
@@ -347,37 +210,19 @@ export class Hub {
     this.#observers.push(observer);
   }
 
-  /**
-   * Acknowledges by cursor (spec §5) and says where the client stands. A cursor
-   * above what has been delivered is clamped, so a forged one (or one told
-   * before) cannot swallow a message still on its way (held for its batch).
-   */
+  /** Acknowledges by cursor (spec §5), clamped to what was delivered (cursors.ts). */
   resume(client: Client, cursor: number): void {
-    const since = client.queue.since;
-    client.queue.resumeFrom(Math.min(cursor, this.#ackable(client)));
-    if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
+    this.#cursors.resume(client, cursor);
   }
 
   /** The client has everything up to this id (its answer was completely written). */
   ack(client: Client, upTo: number): void {
-    const since = client.queue.since;
-    client.queue.ack(Math.min(upTo, this.#ackable(client)));
-    if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
+    this.#cursors.ack(client, upTo);
   }
 
-  /**
-   * The cursor a client should send next after receiving `entries`: the last
-   * id it got, or, with nothing queued, the newest id delivered (nothing at or
-   * below it is owed; a newer one may still be on its way to this queue).
-   */
+  /** The cursor a client should send next after receiving `entries`. */
   cursorAfter(client: Client, entries: readonly Envelope[]): number {
-    if (entries.length > 0) return entries[entries.length - 1]!.id;
-    return client.queue.length === 0 ? this.#ackable(client) : client.queue.since;
-  }
-
-  /** What the client may acknowledge: what is delivered, or its queue's start when higher (no message still on its way is for a newer queue). */
-  #ackable(client: Client): number {
-    return Math.max(client.queue.since, this.#deliveredUpTo);
+    return this.#cursors.cursorAfter(client, entries);
   }
 
   /**
@@ -442,36 +287,9 @@ export class Hub {
     return this.#rooms.kept();
   }
 
-  /**
-   * Puts back what a store saved, before serving: sessions with their queues
-   * and rooms, and the history of every room (kept for those without members). Emits nothing, so a
-   * store does not log it again. Each session gets a fresh --session-ttl to come back.
-   * Never more than the caps (they may have been lowered since): a session keeps
-   * the --max-rooms-per-session rooms it joined last, and no room is made past --max-rooms.
-   * Idempotency keys come back apart from sessions: a key of a session that ended still counts.
-   */
+  /** Puts back what a store saved, before serving (restore.ts). Records nothing. */
   restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = []): void {
-    const now = this.#now();
-    for (const s of sessions) {
-      const client = new Client({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: this.#newBucket, now });
-      this.#sessions.add(client);
-      for (const name of s.rooms.slice(-this.options.maxRoomsPerSession)) {
-        let room = this.#rooms.get(name);
-        if (!room) {
-          if (this.#rooms.size >= this.options.maxRooms) continue;
-          room = this.#rooms.create(name);
-          for (const envelope of history.get(name) ?? []) room.remember(envelope);
-        }
-        room.members.add(client);
-        client.rooms.add(name);
-      }
-      // As after a leave: a current room it no longer is in falls back to the last one kept.
-      if (!client.rooms.has(client.currentRoom) && s.rooms.includes(client.currentRoom)) {
-        client.currentRoom = fallbackRoom(client.rooms);
-      }
-    }
-    for (const [name, envelopes] of history) if (!this.#rooms.get(name)) this.#rooms.keepHistory(name, envelopes);
-    for (const [key, txn, id, at] of txns) this.#txns.remember(key, txn, id, at, now);
+    restore(this.#parts, sessions, history, txns);
   }
 
   /** Stops the sweeper; sessions stay as they are (a store may save them). */

@@ -1,0 +1,113 @@
+import type { Client } from "./client.js";
+import { runCommand, type CommandHub } from "./commands/run-command.js";
+import { ChatError } from "./errors.js";
+import type { HubParts } from "./hub-parts.js";
+import type { NewSession, PostInput, SessionRequest } from "./hub-types.js";
+import type { Membership } from "./membership.js";
+import { planPost, type PostPlan, type Sender } from "./post-plan.js";
+import type { Presence } from "./presence.js";
+import { DEFAULT_ROOM } from "./rooms.js";
+import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
+
+/**
+ * Posting (spec §3, §5): a post is checked whole (text, txn, rate, room caps,
+ * session caps), then done whole — a message to a room, a private message, or
+ * a command answered to the asker alone.
+ */
+export class Posting {
+  readonly #parts: HubParts;
+  readonly #membership: Membership;
+  readonly #presence: Presence;
+  readonly #commands: CommandHub;
+  readonly #createSession: (name: string, room: string, init: NewSession) => Client;
+
+  constructor(
+    parts: HubParts,
+    deps: { membership: Membership; presence: Presence; commands: CommandHub; createSession: (name: string, room: string, init: NewSession) => Client },
+  ) {
+    this.#parts = parts;
+    this.#membership = deps.membership;
+    this.#presence = deps.presence;
+    this.#commands = deps.commands;
+    this.#createSession = deps.createSession;
+  }
+
+  /**
+   * The seed endpoint's post (spec §3), in one call: checks everything (the
+   * name's token, text, txn, room, recipient, command, rate, room caps and join
+   * budget, session caps), then makes the session if the name has none, joins
+   * `room=` and posts. A refused post changes nothing: no session, no room, no message.
+   */
+  postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
+    const existing = this.#parts.sessions.authorize(name, opts);
+    const room = input.room === undefined ? undefined : checkRoom(input.room);
+    const first = room ?? (existing ? undefined : DEFAULT_ROOM);
+    const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address);
+    if (existing) this.#presence.touch(existing);
+    return id;
+  }
+
+  /** Posts text as a client; returns the id the client is answered with. */
+  post(client: Client, input: PostInput): number {
+    return this.#submit({ name: client.name, client, first: undefined }, input, undefined);
+  }
+
+  /** Checks a post whole, then does it: a sender without a session gets one only now. */
+  #submit(sender: Sender, input: PostInput, address: string | undefined): number {
+    const parts = this.#parts;
+    parts.checkWritable();
+    const now = parts.now();
+    const txn = checkTxn(input.txn);
+    if (txn !== undefined) {
+      const earlier = parts.txns.get(nameKey(sender.name), txn, now);
+      if (earlier !== undefined) return earlier;
+    }
+    const { client } = sender;
+    checkText(input.text, parts.options.maxMessage);
+    // Before the text is parsed: a flood of refused lines (TCP) costs as little as it can.
+    const wait = client?.bucket.wait() ?? 0;
+    if (wait > 0) throw new ChatError("rate_limited", undefined, { retryAfter: wait });
+    const plan = planPost(input, sender, { maxMessage: parts.options.maxMessage, knows: (name) => parts.sessions.byName(name) !== undefined });
+    parts.rooms.checkJoins(client, plan.allJoins);
+    if (txn !== undefined) parts.txns.checkRoom(now);
+    if (!client) parts.sessions.checkRoomFor(address);
+    // Everything is checked: from here on the post happens whole.
+    const from = client ?? this.#createSession(sender.name, plan.joins[0]!, { address });
+    for (const room of plan.joins) this.#membership.join(from, room);
+    from.bucket.take();
+    const id = this.#dispatch(from, plan);
+    if (txn !== undefined) {
+      parts.txns.remember(from.key, txn, id, now);
+      parts.record({ kind: "txn", session: from, txn, id, at: now });
+    }
+    return id;
+  }
+
+  #dispatch(client: Client, { parsed, room }: PostPlan): number {
+    switch (parsed.kind) {
+      case "command":
+        return this.#system(client, runCommand(this.#commands, client, parsed.command, parsed.argument));
+      case "private":
+        return this.#sendPrivate(client, room, parsed.to, parsed.text);
+      case "message": {
+        // planPost made sure the client is in it (or joined it first).
+        const target = this.#parts.rooms.get(room);
+        if (!target?.members.has(client)) throw new ChatError("not_in_room");
+        return this.#parts.publish({ type: "message", room, from: client.name, text: parsed.text }, target.members, target).id;
+      }
+    }
+  }
+
+  #sendPrivate(from: Client, room: string, toName: string, text: string): number {
+    const to = this.#parts.sessions.byName(toName);
+    if (!to) throw new ChatError("unknown_recipient", `No user named ${toName}.`);
+    const recipients = to === from ? [from] : [to, from];
+    const keys = recipients.filter((c) => c.resumable).map((c) => c.key);
+    return this.#parts.publish({ type: "private", room, from: from.name, to: to.name, text }, recipients, undefined, keys).id;
+  }
+
+  /** An answer to a command: to the one client only, never into history. */
+  #system(client: Client, text: string): number {
+    return this.#parts.publish({ type: "system", room: client.currentRoom, from: "", text }, [client], undefined, client.resumable ? [client.key] : []).id;
+  }
+}

@@ -1,0 +1,79 @@
+import { Client } from "./client.js";
+import { ClientQueue } from "./client-queue.js";
+import { ChatError } from "./errors.js";
+import type { HubParts } from "./hub-parts.js";
+import type { JoinOptions, NewSession, SessionRequest } from "./hub-types.js";
+import type { Membership } from "./membership.js";
+import { DEFAULT_ROOM } from "./rooms.js";
+import { checkRoom, nameKey } from "./validate.js";
+
+/**
+ * Making sessions: by token (POST /api/join), by name (the seed endpoint, the
+ * TCP gateway), or for a post that needs one (posting.ts). A new session is made
+ * with its first room; every cap is checked first, so a refusal leaves nothing behind.
+ */
+export class SessionFactory {
+  readonly #parts: HubParts;
+  readonly #membership: Membership;
+  readonly #nextId: (now: number) => number;
+
+  /** `nextId`: the hub's id counter, so a new queue starts at an id no message will carry. */
+  constructor(parts: HubParts, membership: Membership, nextId: (now: number) => number) {
+    this.#parts = parts;
+    this.#membership = membership;
+    this.#nextId = nextId;
+  }
+
+  /**
+   * The client a name-based request (the seed endpoint, the TCP gateway) acts as.
+   * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
+   */
+  forName(name: string, opts: SessionRequest & { room?: string }): Client {
+    const existing = this.#parts.sessions.authorize(name, opts);
+    const room = opts.room === undefined ? undefined : checkRoom(opts.room);
+    if (!existing) return this.create(name, room ?? DEFAULT_ROOM, { address: opts.address });
+    if (room !== undefined) this.#membership.join(existing, room);
+    return existing;
+  }
+
+  /**
+   * POST /api/join: a new session with a token, or, with the token of an existing one, one more room.
+   * A name anyone is using (through any transport) is taken until its session ends.
+   */
+  withToken(name: string, room: string, opts: JoinOptions = {}): Client {
+    const sessions = this.#parts.sessions;
+    const own = sessions.byToken(opts.token);
+    if (own && own.key === nameKey(name)) {
+      this.#membership.join(own, room);
+      return own;
+    }
+    if (sessions.isTaken(name)) throw new ChatError("name_taken", `${name} is taken.`);
+    return this.create(name, room, { token: sessions.newToken(), resumable: opts.resumable, address: opts.address });
+  }
+
+  /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
+  create(name: string, room: string, { token, resumable = true, address }: NewSession): Client {
+    const parts = this.#parts;
+    parts.checkWritable();
+    room = checkRoom(room);
+    parts.rooms.checkJoins(undefined, [room]);
+    parts.sessions.checkRoomFor(address);
+    const now = parts.now();
+    const client = new Client({
+      name,
+      token,
+      room,
+      // The queue starts at an id no message will carry: a gap placed at its start
+      // (a cursor from before a restart) then never shares an id with a message.
+      queue: new ClientQueue(parts.options.maxQueue, this.#nextId(now), parts.now),
+      newBucket: parts.newBucket,
+      now,
+      resumable,
+      address,
+    });
+    parts.sessions.add(client);
+    parts.record({ kind: "session", session: client });
+    this.#membership.join(client, room);
+    return client;
+  }
+}
