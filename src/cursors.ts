@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import type { SessionRecord } from "./journal.js";
 import type { Envelope } from "./message.js";
 
@@ -32,14 +32,14 @@ export class Cursors {
   }
 
   /** Acknowledges by cursor and says where the client stands; a cursor above what has been delivered is clamped. */
-  resume(client: Client, cursor: number): void {
+  resume(client: Session, cursor: number): void {
     const since = client.queue.since;
     client.queue.resumeFrom(Math.min(cursor, this.#ackable(client)));
     if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
   }
 
   /** The client has everything up to this id (its answer was completely written). */
-  ack(client: Client, upTo: number): void {
+  ack(client: Session, upTo: number): void {
     const since = client.queue.since;
     client.queue.ack(Math.min(upTo, this.#ackable(client)));
     if (client.queue.since !== since) this.#record({ kind: "ack", session: client });
@@ -50,13 +50,13 @@ export class Cursors {
    * id it got, or, with nothing queued, the newest id delivered (nothing at or
    * below it is owed; a newer one may still be on its way to this queue).
    */
-  cursorAfter(client: Client, entries: readonly Envelope[]): number {
+  cursorAfter(client: Session, entries: readonly Envelope[]): number {
     if (entries.length > 0) return entries[entries.length - 1]!.id;
     return client.queue.length === 0 ? this.#ackable(client) : client.queue.since;
   }
 
   /** What the client may acknowledge: what is delivered, or its queue's start when higher (no message still on its way is for a newer queue). */
-  #ackable(client: Client): number {
+  #ackable(client: Session): number {
     return Math.max(client.queue.since, this.#deliveredUpTo);
   }
 }

@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import type { JournalRecord } from "./journal.js";
 
 /**
@@ -10,5 +10,5 @@ export interface HubObserver {
   /** A record as the hub makes it (a message's before it is durable and applied). */
   record?(record: JournalRecord): void;
   /** Queued messages a session lost: queue_full (past --max-queue). */
-  dropped?(session: Client, reason: "queue_full", count: number): void;
+  dropped?(session: Session, reason: "queue_full", count: number): void;
 }

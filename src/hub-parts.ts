@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import type { HubOptions } from "./hub-types.js";
 import type { SessionRecord } from "./journal.js";
 import type { ChatMessage, Envelope } from "./message.js";
@@ -25,7 +25,7 @@ export interface HubParts {
   /** Throws when the journal cannot write: nothing is accepted that could not be made durable. */
   checkWritable(): void;
   /** Assigns the next id and journals a message to `recipients` (hub.ts #publish). */
-  publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room, keys?: readonly string[]): Envelope;
+  publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Session>, room?: Room, keys?: readonly string[]): Envelope;
   /** Tells observers and journals a session's change (hub.ts #record). */
   record(record: SessionRecord): void;
 }

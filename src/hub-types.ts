@@ -1,4 +1,4 @@
-import type { ClientQueue } from "./client-queue.js";
+import type { SessionQueue } from "./session-queue.js";
 
 /** The shapes the hub is made with and spoken to in (hub.ts re-exports them). */
 
@@ -46,7 +46,7 @@ export interface RestoredSession {
   /** In the order they were joined: leaving the current room falls back to the last. */
   rooms: readonly string[];
   currentRoom: string;
-  queue: ClientQueue;
+  queue: SessionQueue;
 }
 
 /** An idempotency key as a store saved it: [name key, txn key, id, at]. Kept apart from sessions (spec §5). */

@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import { Cursors } from "./cursors.js";
 import { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
@@ -28,7 +28,7 @@ export { DEFAULT_ROOM } from "./rooms.js";
  * The chat core: sessions, rooms, ids, fan-out. It knows nothing of HTTP.
  *
  * Origin design (spec §1): a message is pushed onto the queue of every
- * member of the room, then the hub wakes that member (Client.wake), which calls
+ * member of the room, then the hub wakes that member (Session.wake), which calls
  * the Subscriptions of its held polls, SSE streams and TCP connections (hub.open).
  * One wake per recipient, not one event all waiters hear: a post to a room of 5 wakes 5, not 10,000.
  *
@@ -112,40 +112,40 @@ export class Hub {
     return this.#sessions.size;
   }
 
-  clients(): IterableIterator<Client> {
+  clients(): IterableIterator<Session> {
     return this.#sessions.values();
   }
 
-  client(name: string): Client | undefined {
+  client(name: string): Session | undefined {
     return this.#sessions.byName(name);
   }
 
-  clientByToken(token: string | undefined): Client | undefined {
+  clientByToken(token: string | undefined): Session | undefined {
     return this.#sessions.byToken(token);
   }
 
   /** The client a name-based request (the seed endpoint, the TCP gateway) acts as (session-factory.ts). */
-  clientForName(name: string, opts: SessionRequest & { room?: string }): Client {
+  clientForName(name: string, opts: SessionRequest & { room?: string }): Session {
     return this.#factory.forName(name, opts);
   }
 
   /** POST /api/join: a new session with a token, or, with the token of an existing one, one more room. */
-  joinWithToken(name: string, room: string, opts: JoinOptions = {}): Client {
+  joinWithToken(name: string, room: string, opts: JoinOptions = {}): Session {
     return this.#factory.withToken(name, room, opts);
   }
 
   /** Joins a room and makes it current, with a presence notice (membership.ts). Throws with nothing changed past a cap. */
-  join(client: Client, roomName: string): Room {
+  join(client: Session, roomName: string): Room {
     return this.#membership.join(client, roomName);
   }
 
   /** Leaves one room; the notice reaches the leaver too, as confirmation. */
-  leave(client: Client, roomName: string): void {
+  leave(client: Session, roomName: string): void {
     this.#membership.leave(client, roomName);
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
-  endSession(client: Client, reason: EndReason): void {
+  endSession(client: Session, reason: EndReason): void {
     this.#membership.end(client, reason);
   }
 
@@ -155,7 +155,7 @@ export class Hub {
   }
 
   /** Posts text as a client; returns the id the client is answered with. */
-  post(client: Client, input: PostInput): number {
+  post(client: Session, input: PostInput): number {
     return this.#posting.post(client, input);
   }
 
@@ -169,7 +169,7 @@ export class Hub {
    * batch with --data-dir, never if that write fails. `keys`: the recipients
    * that can come back after a restart, for a message that is not the room's.
    */
-  #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Client>, room?: Room, keys?: readonly string[]): Envelope {
+  #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Session>, room?: Room, keys?: readonly string[]): Envelope {
     const now = this.#now();
     const id = this.#nextId(now);
     const envelope = new Envelope({ id, ...fields, ts: now });
@@ -211,17 +211,17 @@ export class Hub {
   }
 
   /** Acknowledges by cursor (spec §5), clamped to what was delivered (cursors.ts). */
-  resume(client: Client, cursor: number): void {
+  resume(client: Session, cursor: number): void {
     this.#cursors.resume(client, cursor);
   }
 
   /** The client has everything up to this id (its answer was completely written). */
-  ack(client: Client, upTo: number): void {
+  ack(client: Session, upTo: number): void {
     this.#cursors.ack(client, upTo);
   }
 
   /** The cursor a client should send next after receiving `entries`. */
-  cursorAfter(client: Client, entries: readonly Envelope[]): number {
+  cursorAfter(client: Session, entries: readonly Envelope[]): number {
     return this.#cursors.cursorAfter(client, entries);
   }
 
@@ -230,21 +230,21 @@ export class Hub {
    * `cursor` (acknowledging what is at or below it), or where it stands. The
    * one way a transport reads a queue, waits on it and counts as presence.
    */
-  open(client: Client, { cursor }: { cursor?: number | undefined } = {}): Subscription {
+  open(client: Session, { cursor }: { cursor?: number | undefined } = {}): Subscription {
     if (cursor !== undefined) this.resume(client, cursor);
     return new Subscription(this, client);
   }
 
   /** Presence (presence.ts): counted by a Subscription while it waits. */
-  attach(client: Client): void {
+  attach(client: Session): void {
     this.#presence.attach(client);
   }
 
-  detach(client: Client): void {
+  detach(client: Session): void {
     this.#presence.detach(client);
   }
 
-  touch(client: Client): void {
+  touch(client: Session): void {
     this.#presence.touch(client);
   }
 

@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import type { Envelope } from "./message.js";
 import type { Room } from "./room.js";
 
@@ -20,7 +20,7 @@ export interface MessageRecord {
   /** The room whose history takes it (none for private messages and command answers). */
   readonly room: Room | undefined;
   /** Whose queues take it. */
-  readonly recipients: readonly Client[];
+  readonly recipients: readonly Session[];
   /**
    * For a message that is not the room's (private, a command answer): the keys
    * of its recipients that can come back after a restart (the hub knows them;
@@ -31,14 +31,14 @@ export interface MessageRecord {
 
 /** A change to a session: what a store needs to bring it back after a restart. */
 export type SessionRecord =
-  | { readonly kind: "session"; readonly session: Client }
+  | { readonly kind: "session"; readonly session: Session }
   /** Joined a room (and made it current); "current": made a room it is in current; "leave": left one. */
-  | { readonly kind: "join" | "current" | "leave"; readonly session: Client; readonly room: string }
+  | { readonly kind: "join" | "current" | "leave"; readonly session: Session; readonly room: string }
   /** Its queue's `since` moved (read it when writing: a store writes where it stands once per batch). */
-  | { readonly kind: "ack"; readonly session: Client }
+  | { readonly kind: "ack"; readonly session: Session }
   /** An idempotency key was used (spec §5). */
-  | { readonly kind: "txn"; readonly session: Client; readonly txn: string; readonly id: number; readonly at: number }
-  | { readonly kind: "end"; readonly session: Client; readonly reason: EndReason };
+  | { readonly kind: "txn"; readonly session: Session; readonly txn: string; readonly id: number; readonly at: number }
+  | { readonly kind: "end"; readonly session: Session; readonly reason: EndReason };
 
 /** Puts a message into its room's history and every recipient's queue, and wakes them: the hub's, given to its journal. */
 export type ApplyMessage = (record: MessageRecord) => void;

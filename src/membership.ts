@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import { ChatError } from "./errors.js";
 import type { HubParts } from "./hub-parts.js";
 import type { EndReason } from "./journal.js";
@@ -22,7 +22,7 @@ export class Membership {
    * --presence-limit. Past a cap or the join budget it throws with nothing changed;
    * a room the client is in costs nothing.
    */
-  join(client: Client, roomName: string): Room {
+  join(client: Session, roomName: string): Room {
     const parts = this.#parts;
     const name = checkRoom(roomName);
     let room = parts.rooms.get(name);
@@ -49,13 +49,13 @@ export class Membership {
   }
 
   /** Leaves one room; the notice reaches the leaver too, as confirmation. */
-  leave(client: Client, roomName: string): void {
+  leave(client: Session, roomName: string): void {
     this.#parts.checkWritable();
     this.#leave(client, roomName);
   }
 
   /** A session that ends (expiry too) leaves whether or not a store can write it. */
-  #leave(client: Client, roomName: string): void {
+  #leave(client: Session, roomName: string): void {
     const parts = this.#parts;
     const room = parts.rooms.get(roomName);
     if (!room?.members.has(client)) throw new ChatError("not_in_room");
@@ -71,7 +71,7 @@ export class Membership {
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
-  end(client: Client, reason: EndReason): void {
+  end(client: Session, reason: EndReason): void {
     if (client.ended) return;
     for (const room of [...client.rooms]) this.#leave(client, room);
     client.ended = true;

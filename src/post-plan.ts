@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import { ChatError } from "./errors.js";
 import type { PostInput } from "./hub-types.js";
 import { parseText, type ParsedText } from "./commands/parse-text.js";
@@ -22,7 +22,7 @@ export interface PostPlan {
 export interface Sender {
   name: string;
   /** Undefined for a name with no session yet (it is made only once the post is accepted). */
-  client: Client | undefined;
+  client: Session | undefined;
   /** A room joined first, which becomes current: the seed's `room=`, and always set for a new session. */
   first: string | undefined;
 }

@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import { runCommand, type CommandHub } from "./commands/run-command.js";
 import { ChatError } from "./errors.js";
 import type { HubParts } from "./hub-parts.js";
@@ -19,11 +19,11 @@ export class Posting {
   readonly #membership: Membership;
   readonly #presence: Presence;
   readonly #commands: CommandHub;
-  readonly #createSession: (name: string, room: string, init: NewSession) => Client;
+  readonly #createSession: (name: string, room: string, init: NewSession) => Session;
 
   constructor(
     parts: HubParts,
-    deps: { membership: Membership; presence: Presence; commands: CommandHub; createSession: (name: string, room: string, init: NewSession) => Client },
+    deps: { membership: Membership; presence: Presence; commands: CommandHub; createSession: (name: string, room: string, init: NewSession) => Session },
   ) {
     this.#parts = parts;
     this.#membership = deps.membership;
@@ -48,7 +48,7 @@ export class Posting {
   }
 
   /** Posts text as a client; returns the id the client is answered with. */
-  post(client: Client, input: PostInput): number {
+  post(client: Session, input: PostInput): number {
     return this.#submit({ name: client.name, client, first: undefined }, input, undefined);
   }
 
@@ -83,7 +83,7 @@ export class Posting {
     return id;
   }
 
-  #dispatch(client: Client, { parsed, room }: PostPlan): number {
+  #dispatch(client: Session, { parsed, room }: PostPlan): number {
     switch (parsed.kind) {
       case "command":
         return this.#system(client, runCommand(this.#commands, client, parsed.command, parsed.argument));
@@ -98,7 +98,7 @@ export class Posting {
     }
   }
 
-  #sendPrivate(from: Client, room: string, toName: string, text: string): number {
+  #sendPrivate(from: Session, room: string, toName: string, text: string): number {
     const to = this.#parts.sessions.byName(toName);
     if (!to) throw new ChatError("unknown_recipient", `No user named ${toName}.`);
     const recipients = to === from ? [from] : [to, from];
@@ -107,7 +107,7 @@ export class Posting {
   }
 
   /** An answer to a command: to the one client only, never into history. */
-  #system(client: Client, text: string): number {
+  #system(client: Session, text: string): number {
     return this.#parts.publish({ type: "system", room: client.currentRoom, from: "", text }, [client], undefined, client.resumable ? [client.key] : []).id;
   }
 }

@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 
 /**
  * Presence (spec §1): a session is present while a poll, stream or connection
@@ -20,25 +20,25 @@ export class Presence {
   }
 
   /** A poll, stream or connection opens: the client is present and does not expire while it lasts. */
-  attach(client: Client): void {
+  attach(client: Session): void {
     client.consumers++;
     client.lastSeen = this.#now();
   }
 
-  detach(client: Client): void {
+  detach(client: Session): void {
     client.consumers--;
     client.lastSeen = this.#now();
   }
 
   /** A request of the session: its --session-ttl starts again. */
-  touch(client: Client): void {
+  touch(client: Session): void {
     client.lastSeen = this.#now();
   }
 
   /** The sessions among `clients` with no poll, stream or connection for --session-ttl (a copy: the caller ends them). */
-  expired(clients: Iterable<Client>): Client[] {
+  expired(clients: Iterable<Session>): Session[] {
     const cutoff = this.#now() - this.#ttlMs;
-    const gone: Client[] = [];
+    const gone: Session[] = [];
     for (const client of clients) if (client.consumers === 0 && client.lastSeen <= cutoff) gone.push(client);
     return gone;
   }

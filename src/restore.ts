@@ -1,4 +1,4 @@
-import { Client } from "./client.js";
+import { Session } from "./session.js";
 import type { HubParts } from "./hub-parts.js";
 import type { RestoredSession, RestoredTxn } from "./hub-types.js";
 import type { Envelope } from "./message.js";
@@ -21,7 +21,7 @@ export function restore(
   const { options, rooms } = parts;
   const now = parts.now();
   for (const s of sessions) {
-    const client = new Client({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: parts.newBucket, now });
+    const client = new Session({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: parts.newBucket, now });
     parts.sessions.add(client);
     for (const name of s.rooms.slice(-options.maxRoomsPerSession)) {
       let room = rooms.get(name);

@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import { HistoryEntry, type HistoryBudget, type HistoryHolder } from "./history-budget.js";
 import type { Envelope } from "./message.js";
 
@@ -10,7 +10,7 @@ import type { Envelope } from "./message.js";
  */
 export class Room implements HistoryHolder {
   readonly name: string;
-  readonly members = new Set<Client>();
+  readonly members = new Set<Session>();
   /** In id order, oldest first. */
   #history: HistoryEntry[] = [];
   readonly #historyLimit: number;

@@ -1,4 +1,4 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import { ChatError } from "./errors.js";
 import type { HistoryBudget } from "./history-budget.js";
 import type { Envelope } from "./message.js";
@@ -72,7 +72,7 @@ export class Rooms {
    * 429 rate_limited (its join budget). Rooms it is in cost nothing;
    * `client` undefined is a session not made yet (no rooms, a full budget).
    */
-  checkJoins(client: Client | undefined, names: readonly string[]): void {
+  checkJoins(client: Session | undefined, names: readonly string[]): void {
     const fresh = new Set(names.filter((name) => client?.rooms.has(name) !== true));
     if (fresh.size === 0) return;
     if ((client?.rooms.size ?? 0) + fresh.size > this.#maxPerSession) {

@@ -1,5 +1,5 @@
-import { Client } from "./client.js";
-import { ClientQueue } from "./client-queue.js";
+import { Session } from "./session.js";
+import { SessionQueue } from "./session-queue.js";
 import { ChatError } from "./errors.js";
 import type { HubParts } from "./hub-parts.js";
 import type { JoinOptions, NewSession, SessionRequest } from "./hub-types.js";
@@ -28,7 +28,7 @@ export class SessionFactory {
    * The client a name-based request (the seed endpoint, the TCP gateway) acts as.
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
    */
-  forName(name: string, opts: SessionRequest & { room?: string }): Client {
+  forName(name: string, opts: SessionRequest & { room?: string }): Session {
     const existing = this.#parts.sessions.authorize(name, opts);
     const room = opts.room === undefined ? undefined : checkRoom(opts.room);
     if (!existing) return this.create(name, room ?? DEFAULT_ROOM, { address: opts.address });
@@ -40,7 +40,7 @@ export class SessionFactory {
    * POST /api/join: a new session with a token, or, with the token of an existing one, one more room.
    * A name anyone is using (through any transport) is taken until its session ends.
    */
-  withToken(name: string, room: string, opts: JoinOptions = {}): Client {
+  withToken(name: string, room: string, opts: JoinOptions = {}): Session {
     const sessions = this.#parts.sessions;
     const own = sessions.byToken(opts.token);
     if (own && own.key === nameKey(name)) {
@@ -52,20 +52,20 @@ export class SessionFactory {
   }
 
   /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
-  create(name: string, room: string, { token, resumable = true, address }: NewSession): Client {
+  create(name: string, room: string, { token, resumable = true, address }: NewSession): Session {
     const parts = this.#parts;
     parts.checkWritable();
     room = checkRoom(room);
     parts.rooms.checkJoins(undefined, [room]);
     parts.sessions.checkRoomFor(address);
     const now = parts.now();
-    const client = new Client({
+    const client = new Session({
       name,
       token,
       room,
       // The queue starts at an id no message will carry: a gap placed at its start
       // (a cursor from before a restart) then never shares an id with a message.
-      queue: new ClientQueue(parts.options.maxQueue, this.#nextId(now), parts.now),
+      queue: new SessionQueue(parts.options.maxQueue, this.#nextId(now), parts.now),
       newBucket: parts.newBucket,
       now,
       resumable,

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import { ChatError } from "./errors.js";
 import type { SessionRequest } from "./hub-types.js";
 import { sameToken } from "./same-token.js";
@@ -13,8 +13,8 @@ import { nameKey } from "./validate.js";
  * it says whether one may be made, and keeps it until it ends.
  */
 export class Sessions {
-  readonly #byName = new Map<string, Client>();
-  readonly #byToken = new Map<string, Client>();
+  readonly #byName = new Map<string, Session>();
+  readonly #byToken = new Map<string, Session>();
   readonly #limits: SessionLimits;
 
   constructor(opts: { maxSessions: number; maxSessionsPerIp: number; retryAfterSeconds: number }) {
@@ -25,15 +25,15 @@ export class Sessions {
     return this.#byName.size;
   }
 
-  values(): IterableIterator<Client> {
+  values(): IterableIterator<Session> {
     return this.#byName.values();
   }
 
-  byName(name: string): Client | undefined {
+  byName(name: string): Session | undefined {
     return this.#byName.get(nameKey(name));
   }
 
-  byToken(token: string | undefined): Client | undefined {
+  byToken(token: string | undefined): Session | undefined {
     return token === undefined ? undefined : this.#byToken.get(token);
   }
 
@@ -46,7 +46,7 @@ export class Sessions {
    * The session a name-based request acts as; undefined when there is none and the request may make it.
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
    */
-  authorize(name: string, opts: SessionRequest): Client | undefined {
+  authorize(name: string, opts: SessionRequest): Session | undefined {
     const existing = this.byName(name);
     if (existing) {
       if (existing.token !== undefined && !sameToken(existing.token, opts.token)) {
@@ -69,14 +69,14 @@ export class Sessions {
   }
 
   /** Keeps a new (or restored) session, counted against the address that made it. */
-  add(client: Client): void {
+  add(client: Session): void {
     this.#byName.set(client.key, client);
     if (client.token !== undefined) this.#byToken.set(client.token, client);
     this.#limits.added(client.address);
   }
 
   /** Forgets an ended session: its name, token and slot are free. */
-  remove(client: Client): void {
+  remove(client: Session): void {
     this.#byName.delete(client.key);
     if (client.token !== undefined) this.#byToken.delete(client.token);
     this.#limits.ended(client.address);

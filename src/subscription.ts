@@ -1,15 +1,15 @@
-import type { Client } from "./client.js";
+import type { Session } from "./session.js";
 import type { Envelope } from "./message.js";
 
 /** What a Subscription needs of the hub: acknowledgements clamped to what was delivered, and presence. */
 export interface SubscriptionHost {
-  ack(client: Client, upTo: number): void;
-  cursorAfter(client: Client, entries: readonly Envelope[]): number;
-  attach(client: Client): void;
-  detach(client: Client): void;
+  ack(client: Session, upTo: number): void;
+  cursorAfter(client: Session, entries: readonly Envelope[]): number;
+  attach(client: Session): void;
+  detach(client: Session): void;
 }
 
-/** Told when a session's queue gains entries or the session ends: the Client keeps these and the hub calls them. */
+/** Told when a session's queue gains entries or the session ends: the Session keeps these and the hub calls them. */
 export interface Waker {
   wake(): void;
 }
@@ -45,12 +45,12 @@ function runWoken(): void {
  */
 export class Subscription implements Waker {
   readonly #host: SubscriptionHost;
-  readonly #client: Client;
+  readonly #client: Session;
   #onWake: (() => void) | undefined;
   /** Already in `woken` for this turn: however many messages it gets, it runs once. */
   #queued = false;
 
-  constructor(host: SubscriptionHost, client: Client) {
+  constructor(host: SubscriptionHost, client: Session) {
     this.#host = host;
     this.#client = client;
   }
@@ -101,7 +101,7 @@ export class Subscription implements Waker {
     this.#host.attach(this.#client);
   }
 
-  /** Called by the session (Client.wake) for each message queued and at its end. */
+  /** Called by the session (Session.wake) for each message queued and at its end. */
   wake(): void {
     if (this.#onWake === undefined || this.#queued) return;
     this.#queued = true;

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { ClientQueue } from "../src/client-queue.js";
+import { SessionQueue } from "../src/session-queue.js";
 import { Hub } from "../src/hub.js";
 import { resolveOptions } from "../src/index.js";
 import { Envelope, type ChatMessage } from "../src/message.js";
@@ -234,11 +234,11 @@ describe("the hub's delivered-up-to id", () => {
   });
 });
 
-describe("ClientQueue: a message that arrives at or below `since` is not swallowed", () => {
+describe("SessionQueue: a message that arrives at or below `since` is not swallowed", () => {
   const message = (id: number, type: ChatMessage["type"] = "message"): Envelope => new Envelope({ id, type, room: "lobby", from: "b", text: `m${id}`, ts: 0 });
 
   it("goes in at its place; the ack that would pass it stops below it once, so the next answer carries it", () => {
-    const queue = new ClientQueue(10, 100);
+    const queue = new SessionQueue(10, 100);
     queue.ack(110); // the client acknowledged past 105 before it arrived (only a bug elsewhere does that)
     queue.push(message(105));
     expect(queue.since).toBe(104);
@@ -253,7 +253,7 @@ describe("ClientQueue: a message that arrives at or below `since` is not swallow
   });
 
   it("a gap put back at `since` (a restored or copied queue) is an ordinary entry", () => {
-    const queue = new ClientQueue(10, 100);
+    const queue = new SessionQueue(10, 100);
     queue.push(new Envelope({ id: 100, type: "gap", room: "", from: "", text: "some messages missed", ts: 0, missed: null }));
     queue.push(message(101));
     expect(queue.since).toBe(100);

@@ -1,14 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { Client } from "../src/client.js";
-import { ClientQueue } from "../src/client-queue.js";
+import { Session } from "../src/session.js";
+import { SessionQueue } from "../src/session-queue.js";
 import { Cursors } from "../src/cursors.js";
 import type { SessionRecord } from "../src/journal.js";
 import { Envelope } from "../src/message.js";
 import { TokenBucket } from "../src/rate-limiter.js";
 
-function session(start: number): Client {
+function session(start: number): Session {
   const now = () => 0;
-  return new Client({ name: "bob", token: undefined, room: "lobby", queue: new ClientQueue(10, start, now), newBucket: () => new TokenBucket(1, 1, now), now: 0 });
+  return new Session({ name: "bob", token: undefined, room: "lobby", queue: new SessionQueue(10, start, now), newBucket: () => new TokenBucket(1, 1, now), now: 0 });
 }
 
 const envelope = (id: number) => new Envelope({ id, type: "message", room: "lobby", from: "al", text: "hi", ts: 0 });

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import type { Client } from "../src/client.js";
+import type { Session } from "../src/session.js";
 import type { HubObserver } from "../src/hub-observer.js";
 import { Hub } from "../src/hub.js";
 import { resolveOptions } from "../src/index.js";
@@ -170,7 +170,7 @@ describe("the hub writes typed records ahead", () => {
     const journal = new HeldJournal();
     hub.useJournal(journal);
     const seen: string[] = [];
-    const drops: [Client, number][] = [];
+    const drops: [Session, number][] = [];
     const observer: HubObserver = { record: (r) => void seen.push(describeRecord(r)), dropped: (s, _reason, n) => void drops.push([s, n]) };
     hub.observe(observer);
     const tcp = hub.joinWithToken("tcp", "lobby", { resumable: false });

@@ -1,4 +1,4 @@
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import type { Room } from "../room.js";
 import type { RoomPage } from "../rooms.js";
 
@@ -7,8 +7,8 @@ export const ROOMS_IN_ANSWER = 50;
 
 /** What a command may do to the hub. */
 export interface CommandHub {
-  join(client: Client, room: string): Room;
-  leave(client: Client, room: string): void;
+  join(client: Session, room: string): Room;
+  leave(client: Session, room: string): void;
   room(name: string): Room | undefined;
   roomsPage(after: string | undefined, limit: number): RoomPage;
   readonly roomCount: number;
@@ -18,7 +18,7 @@ export interface CommandHub {
  * Runs a chat command (spec §2: /who, /rooms, /join R, /leave) and returns the
  * answer for the asker alone. A join past a cap throws with nothing changed.
  */
-export function runCommand(hub: CommandHub, client: Client, command: string, argument: string): string {
+export function runCommand(hub: CommandHub, client: Session, command: string, argument: string): string {
   switch (command) {
     case "who": {
       const room = hub.room(client.currentRoom);

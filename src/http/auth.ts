@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { TLSSocket } from "node:tls";
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import { ChatError } from "../errors.js";
 import { isJsonContentType } from "./body.js";
 import type { HttpContext } from "./context.js";
@@ -30,7 +30,7 @@ export function changeToken(req: IncomingMessage): string | undefined {
 }
 
 /** The session a request's token names, for a request that only reads; 401 without one. */
-export function sessionOf(ctx: HttpContext, req: IncomingMessage): Client {
+export function sessionOf(ctx: HttpContext, req: IncomingMessage): Session {
   return session(ctx, tokenOf(req));
 }
 
@@ -39,7 +39,7 @@ export function sessionOf(ctx: HttpContext, req: IncomingMessage): Client {
  * cookie and a body not declared JSON (an empty one too) it is 415: the
  * request would be fine as JSON or with the token in Authorization.
  */
-export function sessionForChange(ctx: HttpContext, req: IncomingMessage): Client {
+export function sessionForChange(ctx: HttpContext, req: IncomingMessage): Session {
   const token = changeToken(req);
   if (token === undefined && req.headers.authorization === undefined && cookieToken(req) !== undefined) {
     throw new ChatError(
@@ -50,7 +50,7 @@ export function sessionForChange(ctx: HttpContext, req: IncomingMessage): Client
   return session(ctx, token);
 }
 
-function session(ctx: HttpContext, token: string | undefined): Client {
+function session(ctx: HttpContext, token: string | undefined): Session {
   const client = ctx.hub.clientByToken(token);
   if (!client) throw new ChatError("unauthorized");
   ctx.hub.touch(client);

@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import type { Hub } from "../hub.js";
 import type { Subscription } from "../subscription.js";
 import type { OpenResponses } from "./open-responses.js";
@@ -14,7 +14,7 @@ export type { PollFormat } from "./poll-answer.js";
 export const MAX_HELD_PER_SESSION = 4;
 
 export interface PollRequest {
-  client: Client;
+  client: Session;
   /** With a cursor, entries stay queued until a later poll acknowledges them; without, until this answer is handed over. */
   cursor: number | undefined;
   timeoutMs: number;

@@ -1,7 +1,7 @@
 import { ChatError } from "../errors.js";
 import { pumpSubscription } from "../subscription-stream.js";
 import { parseCursor } from "../validate.js";
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import type { HttpContext, Request } from "./context.js";
 import { sessionOf } from "./auth.js";
 import { forgetOnClose, releaseOnClose } from "./socket-close.js";
@@ -14,7 +14,7 @@ const SSE_REPLAY = 256;
 export const MAX_STREAMS_PER_SESSION = 4;
 
 /** Each session's open streams, oldest first, by the function that ends one with a reason. */
-const openStreams = new WeakMap<Client, ((reason: string) => void)[]>();
+const openStreams = new WeakMap<Session, ((reason: string) => void)[]>();
 
 /**
  * GET /api/events (spec §4): the client's queue as Server-Sent Events. It
@@ -87,14 +87,14 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
 }
 
 /** Counts a new stream of the session; past MAX_STREAMS_PER_SESSION its oldest ends ("replaced"). */
-function join(client: Client, finish: (reason: string) => void): void {
+function join(client: Session, finish: (reason: string) => void): void {
   const streams = openStreams.get(client);
   if (streams === undefined) return void openStreams.set(client, [finish]);
   if (streams.length >= MAX_STREAMS_PER_SESSION) streams[0]!("replaced"); // its stop() takes it out of the list
   streams.push(finish);
 }
 
-function leave(client: Client, finish: (reason: string) => void): void {
+function leave(client: Session, finish: (reason: string) => void): void {
   const streams = openStreams.get(client);
   if (streams === undefined) return;
   const at = streams.indexOf(finish);

@@ -1,4 +1,4 @@
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import type { Hub } from "../hub.js";
 import type { Logger } from "../log.js";
 import { createChatMetrics, type ChatMetrics, type GaugeSources } from "./chat-metrics.js";
@@ -42,6 +42,6 @@ function logHub(hub: Hub, log: Logger): void {
           return;
       }
     },
-    ...(debug && { dropped: (session: Client, reason: string, count: number) => log.debug("dropped", { name: session.name, reason, count }) }),
+    ...(debug && { dropped: (session: Session, reason: string, count: number) => log.debug("dropped", { name: session.name, reason, count }) }),
   });
 }

@@ -1,6 +1,6 @@
 import { closeSync, fdatasyncSync, ftruncateSync, openSync } from "node:fs";
 import { rename } from "node:fs/promises";
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import type { MessageRecord } from "../journal.js";
 import { appendAll, dataSync, removeSync, syncDir, writeSynced } from "./files.js";
 import type { LineChunks } from "./line-chunks.js";
@@ -51,7 +51,7 @@ export class LogWriter {
   #waiters: Waiter[] = [];
   #compactWaiters: Waiter[] = [];
   /** Clients whose cursor moved since the last batch: one ack line each per batch, not one per delivery. */
-  #acked = new Set<Client>();
+  #acked = new Set<Session>();
   #scheduled = false;
   #running = false;
   #compactDue = false;
@@ -90,7 +90,7 @@ export class LogWriter {
   }
 
   /** The client's cursor moved: where it stands goes into the next batch. */
-  ack(client: Client): void {
+  ack(client: Session): void {
     if (this.#closed || this.#failure !== undefined) return;
     this.#acked.add(client);
     this.#schedule();

@@ -1,4 +1,4 @@
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import type { SessionRecord } from "../journal.js";
 import type { ChatMessage, Envelope, MessageType } from "../message.js";
 // Names and rooms as validate.ts admits them: a log line is input like any other.
@@ -52,7 +52,7 @@ export function envelopeLine(envelope: Envelope): string {
   return `{"k":"env","m":${envelope.json}}`;
 }
 
-export function sessionStartLine(client: Client): string {
+export function sessionStartLine(client: Session): string {
   return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since });
 }
 
@@ -60,20 +60,20 @@ export function sessionStartLine(client: Client): string {
  * A whole session for a snapshot; its queue's messages must be written (hist/env) before it.
  * `queue`: what it holds, when that is not its queue now (messages held for a batch count as delivered).
  */
-export function sessionLine(client: Client, queue: readonly Envelope[] = client.queue.peek()): string {
+export function sessionLine(client: Session, queue: readonly Envelope[] = client.queue.peek()): string {
   const q = queue.map((e) => (e.message.type === "gap" ? e.message : e.id));
   return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, r: [...client.rooms], c: client.currentRoom, q });
 }
 
-export function roomLine(kind: "join" | "cur" | "left", client: Client, room: string): string {
+export function roomLine(kind: "join" | "cur" | "left", client: Session, room: string): string {
   return JSON.stringify({ k: kind, n: client.key, r: room });
 }
 
-export function endLine(client: Client): string {
+export function endLine(client: Session): string {
   return JSON.stringify({ k: "end", n: client.key });
 }
 
-export function ackLine(client: Client): string {
+export function ackLine(client: Session): string {
   return JSON.stringify({ k: "ack", n: client.key, u: client.queue.since });
 }
 

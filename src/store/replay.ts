@@ -1,4 +1,4 @@
-import { ClientQueue } from "../client-queue.js";
+import { SessionQueue } from "../session-queue.js";
 import { HistoryBudget } from "../history-budget.js";
 import type { RestoredSession, RestoredTxn } from "../hub.js";
 import { DEFAULT_ROOM, fallbackRoom } from "../rooms.js";
@@ -45,7 +45,7 @@ interface SessionState {
   token: string | undefined;
   rooms: Set<string>;
   current: string;
-  queue: ClientQueue;
+  queue: SessionQueue;
 }
 
 const HISTORY_TYPES = new Set(["message", "join", "leave"]);
@@ -140,7 +140,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
           token: r.t,
           rooms: new Set(r.r ?? []),
           current: r.c ?? DEFAULT_ROOM,
-          queue: new ClientQueue(options.maxQueue, r.s, options.now),
+          queue: new SessionQueue(options.maxQueue, r.s, options.now),
         };
         for (const room of s.rooms) membersOf(room).add(key);
         for (const item of r.q ?? []) {

@@ -1,5 +1,5 @@
-import type { Client } from "../client.js";
-import { ClientQueue } from "../client-queue.js";
+import type { Session } from "../session.js";
+import { SessionQueue } from "../session-queue.js";
 import type { Hub } from "../hub.js";
 import type { Envelope } from "../message.js";
 import type { Room } from "../room.js";
@@ -55,9 +55,9 @@ export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: read
   for (const [key, txn, id, at] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at));
 }
 
-function heldByTarget(held: readonly MessageRecord[]): { rooms: Map<string, Envelope[]>; clients: Map<Client, Envelope[]> } {
+function heldByTarget(held: readonly MessageRecord[]): { rooms: Map<string, Envelope[]>; clients: Map<Session, Envelope[]> } {
   const rooms = new Map<string, Envelope[]>();
-  const clients = new Map<Client, Envelope[]>();
+  const clients = new Map<Session, Envelope[]>();
   for (const { envelope, recipients, room } of held) {
     if (room) append(rooms, room.name, envelope);
     for (const client of recipients) append(clients, client, envelope);
@@ -78,8 +78,8 @@ function asDelivered(history: readonly Envelope[], extra: readonly Envelope[] | 
 }
 
 /** A client's queue once the held messages are pushed onto it, with the gap its bound makes (a copy: the live queue waits). */
-function queueAsDelivered(client: Client, extra: readonly Envelope[], maxQueue: number): Envelope[] {
-  const copy = new ClientQueue(maxQueue, client.queue.since);
+function queueAsDelivered(client: Session, extra: readonly Envelope[], maxQueue: number): Envelope[] {
+  const copy = new SessionQueue(maxQueue, client.queue.since);
   for (const envelope of client.queue.peek()) copy.push(envelope);
   for (const envelope of extra) copy.push(envelope);
   return copy.peek();

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { Client } from "../client.js";
+import type { Session } from "../session.js";
 import { ChatError } from "../errors.js";
 import { DEFAULT_ROOM, type Hub } from "../hub.js";
 import { addressKey } from "../address-key.js";
@@ -41,7 +41,7 @@ const SHARED_KEEP = 256;
  * presented: the connection is one more way in, and closing it ends nothing.
  */
 interface Speaker {
-  client: Client;
+  client: Session;
   owned: boolean;
 }
 
@@ -173,13 +173,13 @@ export class TcpConnection {
   }
 
   /** The live session a presented token names (a Map lookup by token: nothing is compared char by char). */
-  #sessionOf(token: string | undefined): Client {
+  #sessionOf(token: string | undefined): Session {
     const client = token ? this.#hub.clientByToken(token) : undefined;
     if (!client) throw new ChatError("unauthorized", "That token names no session: join through POST /api/join for one.");
     return client;
   }
 
-  #speakAs(client: Client, owned: boolean): void {
+  #speakAs(client: Session, owned: boolean): void {
     clearTimeout(this.#nameTimer);
     this.#speaker = { client, owned };
     // A claimed name sees its own join notice; a session entered by token is told whose it is.
@@ -219,7 +219,7 @@ export class TcpConnection {
 }
 
 /** The sender gets no echo of its own lines (spec §6); answers to its commands it does get. */
-function isOwnLine(entry: Envelope, client: Client): boolean {
+function isOwnLine(entry: Envelope, client: Session): boolean {
   const m = entry.message;
   return (m.type === "message" || m.type === "private") && m.from === client.name;
 }

@@ -1,21 +1,21 @@
 import { describe, expect, it } from "vitest";
-import { ClientQueue } from "../src/client-queue.js";
+import { SessionQueue } from "../src/session-queue.js";
 import { Envelope, type ChatMessage } from "../src/message.js";
 
 function msg(id: number, text = `m${id}`): Envelope {
   return new Envelope({ id, type: "message", room: "lobby", from: "alice", text, ts: 0 });
 }
 
-function view(q: ClientQueue): (string | number | null | undefined)[][] {
+function view(q: SessionQueue): (string | number | null | undefined)[][] {
   return q.peek().map((e) => {
     const m: ChatMessage = e.message;
     return m.type === "gap" ? ["gap", m.id, m.missed] : [m.type, m.id];
   });
 }
 
-describe("ClientQueue", () => {
+describe("SessionQueue", () => {
   it("keeps messages in order and reports its length, since and last id", () => {
-    const q = new ClientQueue(10, 100, () => 5);
+    const q = new SessionQueue(10, 100, () => 5);
     expect(q.length).toBe(0);
     expect(q.since).toBe(100);
     expect(q.lastId).toBe(100);
@@ -30,7 +30,7 @@ describe("ClientQueue", () => {
   });
 
   it("acknowledges everything up to a cursor and moves since forward only", () => {
-    const q = new ClientQueue(10, 100);
+    const q = new SessionQueue(10, 100);
     for (const id of [101, 102, 103]) q.push(msg(id));
     q.ack(102);
     expect(view(q)).toEqual([["message", 103]]);
@@ -44,7 +44,7 @@ describe("ClientQueue", () => {
   });
 
   it("hands out a copy: later pushes do not change an answer being written", () => {
-    const q = new ClientQueue(10, 0);
+    const q = new SessionQueue(10, 0);
     q.push(msg(1));
     const answer = q.peek();
     q.push(msg(2));
@@ -53,7 +53,7 @@ describe("ClientQueue", () => {
   });
 
   it("drops the oldest past the bound into one gap entry that counts them", () => {
-    const q = new ClientQueue(2, 0, () => 42);
+    const q = new SessionQueue(2, 0, () => 42);
     expect(q.push(msg(1))).toBe(0);
     expect(q.push(msg(2))).toBe(0);
     expect(q.push(msg(3))).toBe(1);
@@ -74,7 +74,7 @@ describe("ClientQueue", () => {
   });
 
   it("lets a cursor acknowledge across a gap entry", () => {
-    const q = new ClientQueue(1, 0);
+    const q = new SessionQueue(1, 0);
     q.push(msg(1));
     q.push(msg(2));
     expect(view(q)).toEqual([
@@ -86,18 +86,18 @@ describe("ClientQueue", () => {
   });
 
   it("resumes from a cursor it can honour without a gap, and from cursor 0 without one", () => {
-    const q = new ClientQueue(10, 100);
+    const q = new SessionQueue(10, 100);
     q.push(msg(101));
     q.push(msg(102));
     q.resumeFrom(101);
     expect(view(q)).toEqual([["message", 102]]);
-    const fresh = new ClientQueue(10, 100);
+    const fresh = new SessionQueue(10, 100);
     fresh.resumeFrom(0);
     expect(fresh.length).toBe(0);
   });
 
   it("answers a cursor older than what it keeps with a gap of unknown size first", () => {
-    const q = new ClientQueue(10, 500, () => 7);
+    const q = new SessionQueue(10, 500, () => 7);
     q.push(msg(501));
     q.resumeFrom(300);
     expect(view(q)).toEqual([
@@ -114,7 +114,7 @@ describe("ClientQueue", () => {
   });
 
   it("turns a counted gap into an unknown one when a stale cursor adds to it", () => {
-    const q = new ClientQueue(1, 10);
+    const q = new SessionQueue(1, 10);
     q.push(msg(11));
     q.push(msg(12));
     expect(view(q)[0]).toEqual(["gap", 11, 1]);

@@ -7,7 +7,7 @@ import { Envelope, type ChatMessage } from "./message.js";
  * `entries` (or counted in the gap entry at its head). A message leaves only
  * through ack(): a cursor from a later poll, or a completely written answer.
  */
-export class ClientQueue {
+export class SessionQueue {
   readonly #max: number;
   #entries: Envelope[] = [];
   #since: number;

@@ -1,16 +1,16 @@
-import { ClientQueue } from "./client-queue.js";
+import { SessionQueue } from "./session-queue.js";
 import { TokenBucket } from "./rate-limiter.js";
 import type { Waker } from "./subscription.js";
 
 /** Room joins a session may make at once before they are paced at --rate per second (spec §8). */
 export const JOIN_BURST = 50;
 
-/** One chat session: a name, its rooms, its queue. Transports come and go; the client stays until it expires. */
-export class Client {
+/** One chat session: a name, its rooms, its queue. Transports come and go; the session stays until it expires. */
+export class Session {
   readonly name: string;
   readonly key: string;
   readonly token: string | undefined;
-  readonly queue: ClientQueue;
+  readonly queue: SessionQueue;
   readonly rooms = new Set<string>();
   currentRoom: string;
   /** Held polls, streams and connections now open: while above 0 the client never expires. */
@@ -39,7 +39,7 @@ export class Client {
     name: string;
     token: string | undefined;
     room: string;
-    queue: ClientQueue;
+    queue: SessionQueue;
     /** Makes a bucket at --rate per second, bursts of `burst` (default: twice the rate), when the client first needs it. */
     newBucket: (burst?: number) => TokenBucket;
     now: number;
