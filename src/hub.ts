@@ -236,16 +236,17 @@ export class Hub {
   }
 
   /** Presence (presence.ts): counted by a Subscription while it waits. */
-  attach(client: Session): void {
-    this.#presence.attach(client);
+  holdPresence(client: Session): void {
+    this.#presence.hold(client);
   }
 
-  detach(client: Session): void {
-    this.#presence.detach(client);
+  releasePresence(client: Session): void {
+    this.#presence.release(client);
   }
 
-  touch(client: Session): void {
-    this.#presence.touch(client);
+  /** A request of the session counts as presence: its --session-ttl starts again. */
+  markPresent(client: Session): void {
+    this.#presence.seen(client);
   }
 
   /** Ends sessions that had no poll, stream or connection for --session-ttl, and forgets idempotency keys past their window. */

@@ -43,7 +43,7 @@ export class Posting {
     const room = input.room === undefined ? undefined : checkRoom(input.room);
     const first = room ?? (existing ? undefined : DEFAULT_ROOM);
     const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address);
-    if (existing) this.#presence.touch(existing);
+    if (existing) this.#presence.seen(existing);
     return id;
   }
 

@@ -19,19 +19,20 @@ export class Presence {
     this.#sweeper = setInterval(opts.sweep, sweepEvery).unref();
   }
 
-  /** A poll, stream or connection opens: the client is present and does not expire while it lasts. */
-  attach(client: Session): void {
+  /** A poll, stream or connection opens: it holds the session present (counted in `consumers`), which does not expire while any does. */
+  hold(client: Session): void {
     client.consumers++;
     client.lastSeen = this.#now();
   }
 
-  detach(client: Session): void {
+  /** That poll, stream or connection ended: --session-ttl counts from now once none is left. */
+  release(client: Session): void {
     client.consumers--;
     client.lastSeen = this.#now();
   }
 
-  /** A request of the session: its --session-ttl starts again. */
-  touch(client: Session): void {
+  /** A request of the session counts as presence: its --session-ttl starts again. */
+  seen(client: Session): void {
     client.lastSeen = this.#now();
   }
 

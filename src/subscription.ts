@@ -5,8 +5,9 @@ import type { Envelope } from "./message.js";
 export interface SubscriptionHost {
   ack(client: Session, upTo: number): void;
   cursorAfter(client: Session, entries: readonly Envelope[]): number;
-  attach(client: Session): void;
-  detach(client: Session): void;
+  /** This subscription holds the session present while it lasts (presence.ts). */
+  holdPresence(client: Session): void;
+  releasePresence(client: Session): void;
 }
 
 /** Told when a session's queue gains entries or the session ends: the Session keeps these and the hub calls them. */
@@ -98,7 +99,7 @@ export class Subscription implements Waker {
     if (this.#onWake !== undefined) throw new Error("a subscription has one onWake");
     this.#onWake = fn;
     this.#client.addWaker(this);
-    this.#host.attach(this.#client);
+    this.#host.holdPresence(this.#client);
   }
 
   /** Called by the session (Session.wake) for each message queued and at its end. */
@@ -119,6 +120,6 @@ export class Subscription implements Waker {
     if (this.#onWake === undefined) return;
     this.#onWake = undefined;
     this.#client.removeWaker(this);
-    this.#host.detach(this.#client);
+    this.#host.releasePresence(this.#client);
   }
 }

@@ -53,7 +53,7 @@ export function sessionForChange(ctx: HttpContext, req: IncomingMessage): Sessio
 function session(ctx: HttpContext, token: string | undefined): Session {
   const client = ctx.hub.clientByToken(token);
   if (!client) throw new ChatError("unauthorized");
-  ctx.hub.touch(client);
+  ctx.hub.markPresent(client);
   return client;
 }
 

@@ -9,7 +9,8 @@ import type { Query } from "./query.js";
 export interface HttpContext {
   readonly hub: Hub;
   readonly options: ResolvedOptions;
-  readonly held: OpenResponses;
+  /** Long-polls held open now: answered on shutdown, counted by pollchat_open_polls. */
+  readonly openPolls: OpenResponses;
   /** Open SSE streams, to be finished with a reason on shutdown. */
   readonly streams: OpenResponses;
   /** Metrics, the log, shutdown hooks and the per-address connection cap. */

@@ -23,13 +23,13 @@ export interface HttpServer {
 const CLOSE_GRACE_MS = 3000;
 
 /** Everything the handlers are given, less the open polls and streams, which are HTTP's own. */
-export type HttpParts = Omit<HttpContext, "held" | "streams">;
+export type HttpParts = Omit<HttpContext, "openPolls" | "streams">;
 
 export function createHttpServer(parts: HttpParts): HttpServer {
   const { ops, options } = parts;
-  const held = new OpenResponses();
+  const openPolls = new OpenResponses();
   const streams = new OpenResponses();
-  const handle = createRequestHandler({ ...parts, held, streams });
+  const handle = createRequestHandler({ ...parts, openPolls, streams });
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs,
@@ -58,7 +58,7 @@ export function createHttpServer(parts: HttpParts): HttpServer {
     server,
     handle,
     get openPolls() {
-      return held.size;
+      return openPolls.size;
     },
     get sseStreams() {
       return streams.size;
@@ -78,7 +78,7 @@ export function createHttpServer(parts: HttpParts): HttpServer {
       return new Promise<void>((resolve) => {
         // Mounted in someone else's server, the held polls are still ours to answer.
         if (!server.listening) {
-          held.finishAll();
+          openPolls.finishAll();
           return resolve();
         }
         // Answers from now on say Connection: close, so keep-alive sockets end after them.
@@ -87,7 +87,7 @@ export function createHttpServer(parts: HttpParts): HttpServer {
           clearInterval(sweep);
           resolve();
         });
-        held.finishAll();
+        openPolls.finishAll();
         // Connections whose answers were just written go idle a moment later: close them as they do.
         // closeIdleConnections() passes over a connection that never sent a request (a client's
         // spare, a slowloris): with nothing to answer on it, it is closed too.

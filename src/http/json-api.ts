@@ -16,7 +16,7 @@ export async function join(ctx: HttpContext, { req, res }: Request): Promise<voi
   const name = checkName(requiredString(body, "name"));
   const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
   const client = ctx.hub.joinWithToken(name, room, { token: changeToken(req), address: clientAddress(req, ctx.options.trustProxy) });
-  ctx.hub.touch(client);
+  ctx.hub.markPresent(client);
   const members = ctx.hub.room(room)?.memberNames() ?? [];
   // With --data-dir the token is on disk before it is handed out, so it survives a crash.
   await ctx.durable?.();
@@ -47,7 +47,7 @@ export function poll(ctx: HttpContext, { req, res, query }: Request): void {
   const client = sessionOf(ctx, req);
   const cursor = parseCursor(query.get("cursor"));
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
-  longPoll(ctx.hub, ctx.held, res, { client, cursor, timeoutMs, format: "json" });
+  longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: "json" });
 }
 
 export async function leave(ctx: HttpContext, { req, res }: Request): Promise<void> {

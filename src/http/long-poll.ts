@@ -27,7 +27,7 @@ export interface PollRequest {
  * A held poll ends with its connection, and a session holds at most
  * MAX_HELD_PER_SESSION (polls of one name on several connections).
  */
-export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, poll: PollRequest): void {
+export function longPoll(hub: Hub, openPolls: OpenResponses, res: ServerResponse, poll: PollRequest): void {
   const { client } = poll;
   const sub = hub.open(client, { cursor: poll.cursor });
   // Answered in this turn: nothing to hold, so no timer, listeners or closures.
@@ -46,7 +46,7 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
     finished = true;
     sub.close();
     clearTimeout(timer);
-    held.delete(answer);
+    openPolls.delete(answer);
     forgetOnClose(socket, release);
     const mine = client.heldPolls!;
     if (mine.length === 1) client.heldPolls = undefined;
@@ -69,7 +69,7 @@ export function longPoll(hub: Hub, held: OpenResponses, res: ServerResponse, pol
   // The Subscription is what the session wakes and what counts this poll as presence.
   sub.onWake(answer);
   const timer = setTimeout(answer, poll.timeoutMs);
-  held.add(answer);
+  openPolls.add(answer);
   // The client went away first (its socket closed): the poll takes nothing with it.
   releaseOnClose(socket, release);
 }

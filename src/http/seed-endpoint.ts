@@ -34,8 +34,8 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
   // A poll's room= is checked (caps, join budget) before a new name gets its session.
   const issued = ctx.hub.lastId;
   const client = ctx.hub.clientForName(name, { ...who, room });
-  ctx.hub.touch(client);
-  const poll = (): void => longPoll(ctx.hub, ctx.held, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
+  ctx.hub.markPresent(client);
+  const poll = (): void => longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
   // With --data-dir, what this request made (a session, a join notice) reaches the queue once durable: the poll starts after.
   if (ctx.durable !== undefined && ctx.hub.lastId !== issued) return ctx.durable().then(poll, poll);
   poll();
