@@ -112,20 +112,20 @@ export class Hub {
     return this.#sessions.size;
   }
 
-  clients(): IterableIterator<Session> {
+  sessions(): IterableIterator<Session> {
     return this.#sessions.values();
   }
 
-  client(name: string): Session | undefined {
+  session(name: string): Session | undefined {
     return this.#sessions.byName(name);
   }
 
-  clientByToken(token: string | undefined): Session | undefined {
+  sessionByToken(token: string | undefined): Session | undefined {
     return this.#sessions.byToken(token);
   }
 
-  /** The client a name-based request (the seed endpoint, the TCP gateway) acts as (session-factory.ts). */
-  clientForName(name: string, opts: SessionRequest & { room?: string }): Session {
+  /** The session a name-based request (the seed endpoint, the TCP gateway) acts as (session-factory.ts). */
+  sessionForName(name: string, opts: SessionRequest & { room?: string }): Session {
     return this.#factory.forName(name, opts);
   }
 

@@ -38,7 +38,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   const hub = new Hub(resolved, { lastId: store?.lastId });
   store?.attach(hub);
   // Under --require-token a name restored from the log that was used without a token would stay open to anyone: it ends now.
-  if (resolved.requireToken) for (const client of [...hub.clients()]) if (client.token === undefined) hub.endSession(client, "expired");
+  if (resolved.requireToken) for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
   const log =
     resolved.logger ??
     (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));

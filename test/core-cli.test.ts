@@ -135,7 +135,7 @@ describe("createChatServer as a library", () => {
       await held;
       await seedPost(url, "alice", "mounted");
       expect((await poll).text).toBe("alice : mounted\n");
-      expect(chat.hub.client("alice")).toBeDefined();
+      expect(chat.hub.session("alice")).toBeDefined();
 
       // close() answers a poll held in the outer server at once, as it does in its own.
       const cursor3 = Number((await get(seedUrl(url, { name: "bob", cursor: cursor2, timeout: 0 }))).headers.get("x-cursor"));

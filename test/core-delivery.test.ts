@@ -99,14 +99,14 @@ describe("waking waiting polls", () => {
     try {
       const woken = new Set<string>();
       for (let i = 0; i < 10_000; i++) {
-        const client = hub.clientForName(`u${i}`, { room: i < 5 ? "small" : "lobby" });
+        const client = hub.sessionForName(`u${i}`, { room: i < 5 ? "small" : "lobby" });
         hub.open(client).onWake(() => woken.add(client.name));
       }
       expect(hub.sessionCount).toBe(10_000);
-      hub.post(hub.client("u0")!, { text: "to the small room" });
+      hub.post(hub.session("u0")!, { text: "to the small room" });
       await Promise.resolve(); // wakes run after the turn's publishes
       expect([...woken].sort()).toEqual(["u0", "u1", "u2", "u3", "u4"]);
-      hub.post(hub.client("u9999")!, { text: "to everyone in the lobby" });
+      hub.post(hub.session("u9999")!, { text: "to everyone in the lobby" });
       await Promise.resolve();
       expect(woken.size).toBe(10_000);
     } finally {
@@ -201,10 +201,10 @@ describe("without a cursor (the seed's way)", () => {
     const held = nextRequest(s);
     const poll = rawPoll(s.port, "/?name=bob");
     const [, serverRes] = await held;
-    expect(s.chat.hub.client("bob")!.consumers).toBe(1);
+    expect(s.chat.hub.session("bob")!.consumers).toBe(1);
     poll.destroy();
     await once(serverRes, "close");
-    expect(s.chat.hub.client("bob")!.consumers).toBe(0);
+    expect(s.chat.hub.session("bob")!.consumers).toBe(0);
     await seedPost(s.url, "alice", "you were away");
     const next = await get(seedUrl(s.url, { name: "bob", timeout: 0 }));
     expect(next.text).toBe("alice : you were away\n");
@@ -333,8 +333,8 @@ describe("--session-ttl", () => {
       ["leave", "alice"],
     ]);
     expect(Date.now() - started).toBeLessThan(3000);
-    expect(s.chat.hub.client("alice")).toBeUndefined();
-    expect(s.chat.hub.client("bob")).toBeDefined();
+    expect(s.chat.hub.session("alice")).toBeUndefined();
+    expect(s.chat.hub.session("bob")).toBeDefined();
     // The name is free again.
     const dave = await postJson(`${s.url}/api/join`, { name: "alice" });
     expect(dave.status).toBe(200);
@@ -346,7 +346,7 @@ describe("--session-ttl", () => {
     const cursor = await register(s.url, "bob");
     const r = await get(seedUrl(s.url, { name: "bob", cursor }));
     expect(r.status).toBe(200);
-    expect(s.chat.hub.client("bob")).toBeDefined();
+    expect(s.chat.hub.session("bob")).toBeDefined();
   });
 });
 

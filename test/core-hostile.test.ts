@@ -38,10 +38,10 @@ describe("names that are also Object.prototype keys", () => {
     const history = await fetch(`${s.url}/api/rooms/constructor/messages`);
     expect(history.status).toBe(200);
     await history.text();
-    expect(s.chat.hub.client("__proto__")!.name).toBe("__proto__");
-    expect(s.chat.hub.client("constructor")!.name).toBe("constructor");
-    expect(s.chat.hub.client("hasownproperty")!.name).toBe("hasOwnProperty");
-    expect(s.chat.hub.client("isPrototypeOf")).toBeUndefined();
+    expect(s.chat.hub.session("__proto__")!.name).toBe("__proto__");
+    expect(s.chat.hub.session("constructor")!.name).toBe("constructor");
+    expect(s.chat.hub.session("hasownproperty")!.name).toBe("hasOwnProperty");
+    expect(s.chat.hub.session("isPrototypeOf")).toBeUndefined();
 
     // Prototype-pollution shapes in queries and bodies are plain keys.
     expect((await get(`${s.url}/?name=q1&timeout=0&__proto__[polluted]=1&constructor[prototype][polluted]=1`)).status).toBe(200);
@@ -89,7 +89,7 @@ describe("invalid names and rooms", () => {
     // Nothing was created by the refused requests: no room, and no half-made session for erin.
     expect(s.chat.hub.rooms()).toEqual([{ name: "lobby", members: 1 }]);
     expect(s.chat.hub.sessionCount).toBe(1);
-    expect(s.chat.hub.client("erin")).toBeUndefined();
+    expect(s.chat.hub.session("erin")).toBeUndefined();
     expect((await get(seedUrl(s.url, { name: "erin", timeout: 0 }))).status).toBe(200);
     expect((await get(seedUrl(s.url, { name: "erin", message: `/join ${"r".repeat(33)}` }))).status).toBe(400);
     expect((await get(seedUrl(s.url, { name: "erin", message: "/join" }))).status).toBe(400);

@@ -57,7 +57,7 @@ describe("the cookie alone authorises reads and JSON requests, never a state cha
     const dave = await joinWithCookie(s.url, "dave");
     const join = await get(seedUrl(s.url, { name: "dave", room: "elsewhere", timeout: 0 }), { cookie: dave.cookie });
     expect(join.status).toBe(401);
-    expect(s.chat.hub.client("dave")!.rooms.has("elsewhere")).toBe(false);
+    expect(s.chat.hub.session("dave")!.rooms.has("elsewhere")).toBe(false);
     expect(s.chat.hub.room("elsewhere")).toBeUndefined();
     // A poll that changes nothing reads with the cookie, as before.
     const poll = await get(seedUrl(s.url, { name: "dave", timeout: 0 }), { cookie: dave.cookie });
@@ -76,13 +76,13 @@ describe("the cookie alone authorises reads and JSON requests, never a state cha
     }
     const form = await post(`${s.url}/api/messages`, { cookie: dave.cookie, "content-type": "application/x-www-form-urlencoded" }, "text=hi");
     expect(form.status).toBe(415);
-    expect(s.chat.hub.client("dave")?.ended).toBe(false);
-    expect(s.chat.hub.client("dave")!.rooms.has("lobby")).toBe(true);
+    expect(s.chat.hub.session("dave")?.ended).toBe(false);
+    expect(s.chat.hub.session("dave")!.rooms.has("lobby")).toBe(true);
 
     // Declared JSON, the cookie is enough, even with an empty body.
     const json = await post(`${s.url}/api/leave`, { cookie: dave.cookie, "content-type": "application/json" });
     expect(json.status).toBe(200);
-    expect(s.chat.hub.client("dave")).toBeUndefined();
+    expect(s.chat.hub.session("dave")).toBeUndefined();
   });
 
   it("lets Authorization change state whatever the body's type", async () => {
@@ -90,7 +90,7 @@ describe("the cookie alone authorises reads and JSON requests, never a state cha
     const dave = await joinApi(s.url, "dave");
     const r = await post(`${s.url}/api/leave`, { ...dave.auth, "content-type": "text/plain" });
     expect(r.status).toBe(200);
-    expect(s.chat.hub.client("dave")).toBeUndefined();
+    expect(s.chat.hub.session("dave")).toBeUndefined();
   });
 });
 
@@ -156,7 +156,7 @@ describe("control characters never reach a terminal (§3): posts refuse them wit
       expect(r.status, what).toBe(400);
       expect(r.text, what).toMatch(/^error invalid_text: /);
     }
-    expect(s.chat.hub.client("mallory")).toBeUndefined();
+    expect(s.chat.hub.session("mallory")).toBeUndefined();
   });
 
   it("refuses them on the JSON API, in messages and private messages; TAB and line breaks still pass", async () => {
@@ -201,7 +201,7 @@ describe("--require-token and names restored from --data-dir", () => {
     await server.close();
 
     server = await startServer({ dataDir: dir, requireToken: true });
-    expect(server.chat.hub.client("dave")).toBeUndefined();
+    expect(server.chat.hub.session("dave")).toBeUndefined();
     const poll = await get(seedUrl(server.url, { name: "dave", timeout: 0 }));
     expect(poll.status).toBe(401);
     const posted = await get(seedUrl(server.url, { name: "dave", message: "after" }));

@@ -191,7 +191,7 @@ describe("a held poll gets a message only once its journal append resolves (--da
     expect(journal.holding).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(answered).toBe(false);
-    expect(chat.hub.client("a")!.queue.peek().some((e) => e.id === id)).toBe(false);
+    expect(chat.hub.session("a")!.queue.peek().some((e) => e.id === id)).toBe(false);
     journal.release();
     const answer = await held;
     expect(linesOf(answer.text, "b")).toEqual(["b : held"]);
@@ -207,8 +207,8 @@ describe("the hub's delivered-up-to id", () => {
     let apply: ApplyMessage = () => {};
     hub.useJournal({ register: (a) => void (apply = a), checkWritable() {}, append: (r) => void (r.kind === "message" && held.push(r)) });
     const startedAt = hub.deliveredUpTo;
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     const one = hub.post(alice, { text: "one" });
     const two = hub.post(alice, { text: "two" });
     expect(hub.lastId).toBe(two);

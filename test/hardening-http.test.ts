@@ -54,7 +54,7 @@ describe("HEAD /?name=N", () => {
     expect(header(raw, "cache-control")).toBe("no-store");
     expect(header(raw, "x-cursor")).toMatch(/^\d+$/);
     expect(raw.split("\r\n\r\n")[1]).toBe("");
-    expect(s.chat.hub.client("ghost")).toBeUndefined();
+    expect(s.chat.hub.session("ghost")).toBeUndefined();
     expect(s.chat.hub.sessionCount).toBe(0);
   });
 
@@ -82,7 +82,7 @@ describe("HEAD /?name=N", () => {
     const raw = await rawRequest(s.port, "HEAD /?name=bob&message=hi HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     expect(statusOf(raw)).toBe(405);
     expect(header(raw, "allow")).toBe("GET");
-    expect(s.chat.hub.client("bob")).toBeUndefined();
+    expect(s.chat.hub.session("bob")).toBeUndefined();
     expect((await apiPoll(s.url, alice.auth, { cursor: alice.cursor, timeout: 0 })).messages.map((m) => m.type)).toEqual(["join"]);
   });
 

@@ -147,7 +147,7 @@ describe("restore and compaction in bounded memory (item 3)", () => {
     // Buffer.equals: toEqual walks 5 MiB byte by byte.
     expect(readFileSync(log.loaded.setAsideFile!).equals(Buffer.concat([garbage, Buffer.from("\n")]))).toBe(true);
     expect(warnings.join("\n")).toMatch(/set aside 1 bad line \(5242880 bytes\)/);
-    hub.clientForName("reader", { room: "lobby" });
+    hub.sessionForName("reader", { room: "lobby" });
     expect(texts(hub.room("lobby")!.history(ALL, 100))).toEqual(["before", "after"]);
   });
 
@@ -156,7 +156,7 @@ describe("restore and compaction in bounded memory (item 3)", () => {
     const data = join(fs.dir, "data");
     const warnings: string[] = [];
     const { hub, log } = hubWithLog(data, {}, warnings);
-    const alice = hub.clientForName("alice", {});
+    const alice = hub.sessionForName("alice", {});
     for (let i = 0; i < 30; i++) hub.post(alice, { text: `${i} ${"z".repeat(1000)}` });
     await log.durable();
     const before = readFileSync(join(data, LOG_FILE));
@@ -178,8 +178,8 @@ describe("restore and compaction in bounded memory (item 3)", () => {
 describe("write-ahead: nothing reaches anyone before it is durable (item 4)", () => {
   it("delivers a message to no queue, history or poll before its batch is on disk", async () => {
     const { hub, log } = hubWithLog(tempDir());
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     await log.durable();
     const queued = bob.queue.length;
     let woken = 0;
@@ -200,8 +200,8 @@ describe("write-ahead: nothing reaches anyone before it is durable (item 4)", ()
   it("a snapshot taken while messages are held counts them once, and delivers them once it is durable", async () => {
     const dir = tempDir();
     let { hub, log } = hubWithLog(dir);
-    const alice = hub.clientForName("alice", { room: "den" });
-    const bob = hub.clientForName("bob", { room: "den" });
+    const alice = hub.sessionForName("alice", { room: "den" });
+    const bob = hub.sessionForName("bob", { room: "den" });
     await log.durable();
     hub.post(alice, { text: "one" });
     const compacted = log.compact();
@@ -214,7 +214,7 @@ describe("write-ahead: nothing reaches anyone before it is durable (item 4)", ()
     await log.close();
     hub.close();
     ({ hub, log } = hubWithLog(dir));
-    expect(texts(hub.client("bob")!.queue.peek())).toEqual(["one", "two"]);
+    expect(texts(hub.session("bob")!.queue.peek())).toEqual(["one", "two"]);
     expect(texts(hub.room("den")!.history(ALL, 100))).toEqual(["one", "two"]);
   });
 
@@ -282,7 +282,7 @@ describe("write-ahead: nothing reaches anyone before it is durable (item 4)", ()
     const existing = join(fs.dir, "existing");
     // A directory with a log already, and one the start would make.
     const first = hubWithLog(existing);
-    first.hub.post(first.hub.clientForName("alice", {}), { text: "kept" });
+    first.hub.post(first.hub.sessionForName("alice", {}), { text: "kept" });
     await first.log.close();
     const logBefore = readFileSync(join(existing, LOG_FILE));
     fs.fill();

@@ -57,7 +57,7 @@ describe("--require-token on the TCP gateway", () => {
     await c.waitFor((l) => l.startsWith("error unauthorized: "), "a refusal of a bare name");
     c.send("hello everyone\n/token not-a-token\n/token\n");
     await until("four refusals", () => c.lines.filter((l) => l.startsWith("error unauthorized: ")).length === 4);
-    expect(s.chat.hub.client("alice")).toBeUndefined();
+    expect(s.chat.hub.session("alice")).toBeUndefined();
     expect(s.chat.hub.sessionCount).toBe(1);
     const seen = await apiPoll(s.url, watcher.auth, { cursor: watcher.cursor, timeout: 0 });
     expect(seen.messages.filter((m) => m.type !== "join" || m.from !== "watcher")).toEqual([]);
@@ -71,7 +71,7 @@ describe("--require-token on the TCP gateway", () => {
     await c.waitFor((l) => l.startsWith("Send your token"), "the token prompt");
     c.send(`/token ${dora.token}\n`);
     await c.waitFor((l) => l === "* you are dora, in lobby", "who it speaks as");
-    expect(s.chat.hub.client("dora")!.consumers).toBe(1);
+    expect(s.chat.hub.session("dora")!.consumers).toBe(1);
 
     c.send("hi from nc\n");
     const seen = await apiPoll(s.url, watcher.auth, { cursor: watcher.cursor, timeout: 2000 });
@@ -85,7 +85,7 @@ describe("--require-token on the TCP gateway", () => {
     await c.closed;
     await until("the connection is gone", () => s.chat.tcp!.connections === 0);
     // The web page stays signed in: same session, same token.
-    expect(s.chat.hub.client("dora")?.consumers).toBe(0);
+    expect(s.chat.hub.session("dora")?.consumers).toBe(0);
     const page = await apiPoll(s.url, dora.auth, { timeout: 0 });
     expect(page.status).toBe(200);
   });
@@ -98,9 +98,9 @@ describe("--require-token on the TCP gateway", () => {
     await c.waitFor((l) => l.startsWith("* you are dora"), "who it speaks as");
     // Four times the TTL with no poll: the connection alone keeps it.
     await new Promise((r) => setTimeout(r, 600));
-    expect(s.chat.hub.client("dora")).toBeDefined();
+    expect(s.chat.hub.session("dora")).toBeDefined();
     c.socket.destroy();
-    await until("the session expires once nothing holds it", () => s.chat.hub.client("dora") === undefined);
+    await until("the session expires once nothing holds it", () => s.chat.hub.session("dora") === undefined);
   });
 
   it("`exit` closes the connection, not the session; the session ending closes the connection", async () => {
@@ -112,7 +112,7 @@ describe("--require-token on the TCP gateway", () => {
     first.send("exit\n");
     await first.waitFor((l) => l === "Bye", "Bye");
     await first.closed;
-    expect(s.chat.hub.client("dora")).toBeDefined();
+    expect(s.chat.hub.session("dora")).toBeDefined();
 
     const second = lineClient(s.tcpPort);
     second.send(`/token ${dora.token}\n`);
@@ -142,7 +142,7 @@ describe("sessions a TCP connection makes", () => {
     await c.waitFor((l) => l === "What is your name?", "the name prompt");
     c.send("second\n");
     await c.waitFor((l) => l.startsWith("error too_many_sessions: "), "the refusal");
-    expect(s.chat.hub.client("second")).toBeUndefined();
+    expect(s.chat.hub.session("second")).toBeUndefined();
   });
 });
 
@@ -207,7 +207,7 @@ describe("the gateway's writers stop when a connection ends", () => {
     peer.on("error", () => {});
     peer.pause();
     peer.write("dora\n");
-    await until("the peer is dora", () => s.chat.hub.client("dora")?.consumers === 1);
+    await until("the peer is dora", () => s.chat.hub.session("dora")?.consumers === 1);
     // Fill the kernel's buffers towards it until output waits in the server.
     const big = "x".repeat(50_000);
     for (let i = 0; i < 600 && s.chat.tcp!.largestPendingOutput() === 0; i++) {
@@ -217,7 +217,7 @@ describe("the gateway's writers stop when a connection ends", () => {
     // Lines it sends now are read while its output waits: its input is paused and watched.
     peer.write("are you there?\n".repeat(50));
     // Its session ends (as on expiry): the goodbye cannot be delivered, and the connection must not stay.
-    s.chat.hub.endSession(s.chat.hub.client("dora")!, "expired");
+    s.chat.hub.endSession(s.chat.hub.session("dora")!, "expired");
     await until("the connection is cut", () => s.chat.tcp!.connections === 0, 6000);
   }, 15_000);
 });

@@ -125,7 +125,7 @@ describe("a poll answer is acknowledged only once handed over, and bounded (item
     await get(seedUrl(server.url, { name: "x", timeout: 0 }));
     // ~8 MB from two posters: several answers, and more than loopback's buffers take from a reader that stops.
     const ids = [...(await flood(server.url, "p1", 70, BIG)), ...(await flood(server.url, "p2", 70, BIG))];
-    const client = server.chat.hub.client("x")!;
+    const client = server.chat.hub.session("x")!;
     const socket = await openSocket(server.port);
     socket.on("error", () => {});
     // The client reads ~300 KB, then no more.
@@ -238,7 +238,7 @@ describe("held polls: at most 4 per session, none outliving its connection (item
       expect(received).not.toContain("HTTP/1.1 200 "); // the held poll was never answered: it died with its socket
       // The socket's close released the held poll, and the requests queued behind it never ran.
       await waitFor(async () => valueOf(await scrape(server.url), "pollchat_open_polls") === 0, 1000);
-      expect(server.chat.hub.client("x")!.consumers).toBe(0);
+      expect(server.chat.hub.session("x")!.consumers).toBe(0);
       expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
     } finally {
       process.off("warning", onWarning);

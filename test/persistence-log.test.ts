@@ -59,8 +59,8 @@ describe("replay", () => {
   it("loads the complete lines of a log cut at any byte, and never throws", async () => {
     const dir = await tempDir();
     const { hub, log } = hubWithLog(dir);
-    const alice = hub.clientForName("alice", {});
-    hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    hub.sessionForName("bob", {});
     for (let i = 0; i < 6; i++) hub.post(alice, { text: i % 2 ? `@bob secret ${i}` : `héllo ✓ ${i}` });
     await log.durable();
     const data = readFileSync(join(dir, LOG_FILE));
@@ -122,7 +122,7 @@ describe("group commit", () => {
   it("refuses to confirm once closed: a post that lands after close() is not answered as durable", async () => {
     const dir = await tempDir();
     const { hub, log } = hubWithLog(dir);
-    const poster = hub.clientForName("late", {});
+    const poster = hub.sessionForName("late", {});
     hub.post(poster, { text: "before close" });
     await log.durable();
     await log.close();
@@ -134,7 +134,7 @@ describe("group commit", () => {
   it("shares one write and sync among everything accepted while the previous one was on its way", async () => {
     const dir = await tempDir();
     const { hub, log } = hubWithLog(dir);
-    const alice = hub.clientForName("alice", {});
+    const alice = hub.sessionForName("alice", {});
     await log.durable();
     const before = log.stats.batches;
     const first = (hub.post(alice, { text: "first" }), log.durable());
@@ -151,8 +151,8 @@ describe("compaction while serving", () => {
   it("rewrites the log to the newest --history per room as it grows, and a restart finds them", async () => {
     const dir = await tempDir();
     let { hub, log } = hubWithLog(dir, { history: 5, compactMinBytes: 4096 });
-    const alice = hub.clientForName("alice", { room: "one" });
-    const bob = hub.clientForName("bob", { room: "two" });
+    const alice = hub.sessionForName("alice", { room: "one" });
+    const bob = hub.sessionForName("bob", { room: "two" });
     for (let i = 0; i < 300; i++) {
       hub.post(alice, { text: `one ${i}` });
       hub.post(bob, { text: `two ${i}` });
@@ -175,13 +175,13 @@ describe("compaction while serving", () => {
     for (const room of ["one", "two"]) {
       expect(hub.room(room)!.history(Number.MAX_SAFE_INTEGER, 100).map((e) => e.message.text)).toEqual([295, 296, 297, 298, 299].map((n) => `${room} ${n}`));
     }
-    expect(hub.client("alice")!.currentRoom).toBe("one");
+    expect(hub.session("alice")!.currentRoom).toBe("one");
   });
 
   it("loses nothing posted while a compaction is on its way", async () => {
     const dir = await tempDir();
     let { hub, log } = hubWithLog(dir);
-    const alice = hub.clientForName("alice", {});
+    const alice = hub.sessionForName("alice", {});
     for (let i = 0; i < 20; i++) hub.post(alice, { text: `before ${i}` });
     const compacted = log.compact();
     const during: Promise<void>[] = [];
@@ -201,7 +201,7 @@ describe("compaction while serving", () => {
     const texts = hub.room("lobby")!.history(Number.MAX_SAFE_INTEGER, 1000).filter((e) => e.message.type === "message").map((e) => e.message.text);
     expect(texts).toEqual([...Array.from({ length: 20 }, (_, i) => `before ${i}`), ...Array.from({ length: 50 }, (_, i) => `during ${i}`)]);
     // alice never read: her queue came back whole, in order.
-    const queued = hub.client("alice")!.queue.peek().filter((e) => e.message.type === "message").map((e) => e.message.text);
+    const queued = hub.session("alice")!.queue.peek().filter((e) => e.message.type === "message").map((e) => e.message.text);
     expect(queued).toEqual(texts);
   });
 });

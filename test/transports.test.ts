@@ -174,7 +174,7 @@ describe("TCP gateway limits", () => {
     unnamed.send("exit\nghost\nboo\n");
     await unnamed.closed;
     expect(unnamed.lines).toContain("Bye");
-    expect(server!.chat.hub.client("ghost")).toBeUndefined();
+    expect(server!.chat.hub.session("ghost")).toBeUndefined();
     const polled = await (await fetch(`${url}/api/poll?cursor=${watcher.cursor}&timeout=0`, { headers: watcher.auth })).json();
     expect(polled.messages.map((m: { text: string; from: string }) => `${m.from}:${m.text}`)).not.toContain("named:after exit");
     expect(polled.messages.some((m: { from: string }) => m.from === "ghost")).toBe(false);
@@ -305,7 +305,7 @@ describe("SSE", () => {
     for (let beats = 0, reads = 0; beats < 6 && reads < 100; reads++) {
       beats += decoder.decode((await reader.read()).value).split(": heartbeat").length - 1;
     }
-    expect(server!.chat.hub.client("viewer")).toBeDefined();
+    expect(server!.chat.hub.session("viewer")).toBeDefined();
     await reader.cancel();
   });
 
@@ -348,14 +348,14 @@ describe("a client that stops reading", () => {
         cursor = next;
       }
       largestPending = Math.max(largestPending, server!.chat.tcp!.largestPendingOutput());
-      expect(server!.chat.hub.client("slow")!.queue.length).toBeLessThanOrEqual(maxQueue + 1);
+      expect(server!.chat.hub.session("slow")!.queue.length).toBeLessThanOrEqual(maxQueue + 1);
     }
     expect(seen).toBe(total);
     await fast.waitFor((l) => l.startsWith(`poster : ${total - 1} `), "the fast reader's last line", 20_000);
 
     // What waits for the slow reader in the server is capped: its queue and one write past the cap.
     expect(largestPending).toBeLessThanOrEqual(maxPendingBytes + 2 * (body.length + 20));
-    expect(server!.chat.hub.client("slow")!.queue.length).toBeLessThanOrEqual(maxQueue + 1);
+    expect(server!.chat.hub.session("slow")!.queue.length).toBeLessThanOrEqual(maxQueue + 1);
 
     slow.socket.resume();
     await slow.waitFor((l) => /^\* \d+ messages missed$/.test(l), "the gap line", 20_000);
@@ -401,8 +401,8 @@ describe("TCP and --data-dir", () => {
       await rm(join(dir, "pollchat.lock"));
       const after = await startServer({ dataDir: dir });
       try {
-        expect(after.chat.hub.client("webuser")).toBeDefined();
-        expect(after.chat.hub.client("liner")).toBeUndefined();
+        expect(after.chat.hub.session("webuser")).toBeDefined();
+        expect(after.chat.hub.session("liner")).toBeUndefined();
         const history = await (await fetch(`${after.url}/api/rooms/lobby/messages`)).json();
         expect(history.messages.map((m: { text: string }) => m.text)).toContain("from tcp");
       } finally {

@@ -68,7 +68,7 @@ describe("MemoryJournal", () => {
     const applied: MessageRecord[] = [];
     journal.register((record) => applied.push(record));
     const hub = newHub();
-    const alice = hub.clientForName("alice", {});
+    const alice = hub.sessionForName("alice", {});
     journal.append({ kind: "session", session: alice });
     journal.append({ kind: "ack", session: alice });
     expect(applied).toEqual([]);
@@ -77,8 +77,8 @@ describe("MemoryJournal", () => {
 
   it("is the hub's journal without a store: a post is in the queue as post() returns", () => {
     const hub = newHub();
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     const id = hub.post(alice, { text: "hi" });
     expect(bob.queue.peek().at(-1)!.id).toBe(id);
     expect(hub.deliveredUpTo).toBe(id);
@@ -162,7 +162,7 @@ describe("the hub writes typed records ahead", () => {
     expect(() => hub.join(alice, "den")).toThrow("not writable");
     expect(() => hub.joinWithToken("carol", "lobby", undefined)).toThrow("not writable");
     expect(journal.records.length).toBe(before);
-    expect(hub.client("carol")).toBeUndefined();
+    expect(hub.session("carol")).toBeUndefined();
   });
 
   it("does not journal a session that cannot come back (TCP); observers see every record, and drops", () => {
@@ -192,8 +192,8 @@ describe("the hub writes typed records ahead", () => {
     hubs.push(hub);
     const drops: string[] = [];
     hub.observe({ dropped: (s, reason, n) => void drops.push(`${s.name} ${reason} ${n}`) });
-    const alice = hub.clientForName("alice", {});
-    hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    hub.sessionForName("bob", {});
     for (let i = 0; i < 4; i++) hub.post(alice, { text: `m${i}` });
     expect(drops.length).toBeGreaterThan(0);
     expect(drops.every((d) => d.startsWith("alice queue_full ") || d.startsWith("bob queue_full "))).toBe(true);

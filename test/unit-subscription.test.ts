@@ -20,8 +20,8 @@ const texts = (entries: readonly { message: { text: string } }[]): string[] => e
 describe("Subscription", () => {
   it("pending() is what is queued, in order; pending(after) only what is newer", () => {
     const hub = newHub();
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     const first = hub.post(alice, { text: "one" });
     hub.post(alice, { text: "two" });
     const sub = hub.open(bob);
@@ -32,8 +32,8 @@ describe("Subscription", () => {
 
   it("opening with a cursor acknowledges what is at or below it", () => {
     const hub = newHub();
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     const first = hub.post(alice, { text: "one" });
     hub.post(alice, { text: "two" });
     expect(texts(hub.open(bob, { cursor: first }).pending())).toEqual(["two"]);
@@ -41,8 +41,8 @@ describe("Subscription", () => {
 
   it("a cursor past what was delivered is clamped to it", () => {
     const hub = newHub();
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     const one = hub.post(alice, { text: "one" });
     const sub = hub.open(bob, { cursor: Number.MAX_SAFE_INTEGER });
     expect(sub.pending()).toEqual([]);
@@ -52,8 +52,8 @@ describe("Subscription", () => {
 
   it("ack(id) takes entries out; ack(id, keep) keeps the newest `keep` of them queued", () => {
     const hub = newHub();
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     hub.post(alice, { text: "one" });
     hub.post(alice, { text: "two" });
     const three = hub.post(alice, { text: "three" });
@@ -69,9 +69,9 @@ describe("Subscription", () => {
 
   it("onWake runs once per turn, after the turn's publishes are queued, for recipients only, and counts presence until close()", async () => {
     const hub = newHub();
-    const alice = hub.clientForName("alice", { room: "den" });
-    const bob = hub.clientForName("bob", { room: "den" });
-    const carol = hub.clientForName("carol", { room: "hall" });
+    const alice = hub.sessionForName("alice", { room: "den" });
+    const bob = hub.sessionForName("bob", { room: "den" });
+    const carol = hub.sessionForName("carol", { room: "hall" });
     const seen: string[][] = [];
     const bobs = hub.open(bob);
     bobs.onWake(() => seen.push(texts(bobs.pending())));
@@ -96,7 +96,7 @@ describe("Subscription", () => {
 
   it("wakes its subscribers when the session ends, and says so", async () => {
     const hub = newHub();
-    const bob = hub.clientForName("bob", {});
+    const bob = hub.sessionForName("bob", {});
     const sub = hub.open(bob);
     let woken = 0;
     sub.onWake(() => woken++);
@@ -109,8 +109,8 @@ describe("Subscription", () => {
 
   it("a session keeps several subscribers and wakes each (a post to a room of 5 wakes 5)", async () => {
     const hub = newHub();
-    const alice = hub.clientForName("alice", {});
-    const bob = hub.clientForName("bob", {});
+    const alice = hub.sessionForName("alice", {});
+    const bob = hub.sessionForName("bob", {});
     const subs = [hub.open(bob), hub.open(bob), hub.open(bob)];
     let woken = 0;
     for (const sub of subs) sub.onWake(() => woken++);
@@ -127,7 +127,7 @@ describe("Subscription", () => {
 
   it("a subscription that never waited closes without touching presence", () => {
     const hub = newHub();
-    const bob = hub.clientForName("bob", {});
+    const bob = hub.sessionForName("bob", {});
     hub.open(bob).close();
     expect(bob.consumers).toBe(0);
   });

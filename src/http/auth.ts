@@ -51,7 +51,7 @@ export function sessionForChange(ctx: HttpContext, req: IncomingMessage): Sessio
 }
 
 function session(ctx: HttpContext, token: string | undefined): Session {
-  const client = ctx.hub.clientByToken(token);
+  const client = ctx.hub.sessionByToken(token);
   if (!client) throw new ChatError("unauthorized");
   ctx.hub.markPresent(client);
   return client;

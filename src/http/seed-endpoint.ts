@@ -33,7 +33,7 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
 
   // A poll's room= is checked (caps, join budget) before a new name gets its session.
   const issued = ctx.hub.lastId;
-  const client = ctx.hub.clientForName(name, { ...who, room });
+  const client = ctx.hub.sessionForName(name, { ...who, room });
   ctx.hub.markPresent(client);
   const poll = (): void => longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
   // With --data-dir, what this request made (a session, a join notice) reaches the queue once durable: the poll starts after.

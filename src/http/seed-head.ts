@@ -19,7 +19,7 @@ export function headSeed(ctx: HttpContext, { req, res, query }: Request): void {
   const cursor = parseCursor(query.get("cursor"));
   parseTimeout(query.get("timeout"), 0, ctx.options.maxPollTimeoutMs);
   const json = wantsJson(req.headers.accept, query.get("format"));
-  const client = ctx.hub.client(name);
+  const client = ctx.hub.session(name);
   // The token the GET would be judged by: with room= it would join, which the cookie alone may not do.
   const token = room !== undefined ? changeToken(req) : tokenOf(req);
   const refused = client === undefined ? ctx.options.requireToken : client.token !== undefined && !sameToken(client.token, token);

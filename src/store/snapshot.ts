@@ -39,7 +39,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: read
     if (room) writeHistory(room);
   }
   for (const room of hub.keptRooms()) writeHistory(room);
-  for (const client of hub.clients()) {
+  for (const client of hub.sessions()) {
     if (!client.resumable) continue;
     const extra = heldFor.clients.get(client);
     const queue = extra ? queueAsDelivered(client, extra, hub.options.maxQueue) : client.queue.peek();

@@ -174,7 +174,7 @@ export class TcpConnection {
 
   /** The live session a presented token names (a Map lookup by token: nothing is compared char by char). */
   #sessionOf(token: string | undefined): Session {
-    const client = token ? this.#hub.clientByToken(token) : undefined;
+    const client = token ? this.#hub.sessionByToken(token) : undefined;
     if (!client) throw new ChatError("unauthorized", "That token names no session: join through POST /api/join for one.");
     return client;
   }
