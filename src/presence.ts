@@ -2,7 +2,7 @@ import type { Session } from "./session.js";
 
 /**
  * Presence (spec §1): a session is present while a poll, stream or connection
- * is open on it (its `consumers`, counted by Subscriptions) and for
+ * is open on it (its `presenceHolds`, counted by Subscriptions) and for
  * --session-ttl after the last one; then the sweep ends it. The sweep runs a
  * few times per TTL, at most once a second.
  */
@@ -19,15 +19,15 @@ export class Presence {
     this.#sweeper = setInterval(opts.sweep, sweepEvery).unref();
   }
 
-  /** A poll, stream or connection opens: it holds the session present (counted in `consumers`), which does not expire while any does. */
+  /** A poll, stream or connection opens: it holds the session present (counted in `presenceHolds`), which does not expire while any does. */
   hold(client: Session): void {
-    client.consumers++;
+    client.presenceHolds++;
     client.lastSeen = this.#now();
   }
 
   /** That poll, stream or connection ended: --session-ttl counts from now once none is left. */
   release(client: Session): void {
-    client.consumers--;
+    client.presenceHolds--;
     client.lastSeen = this.#now();
   }
 
@@ -40,7 +40,7 @@ export class Presence {
   expired(clients: Iterable<Session>): Session[] {
     const cutoff = this.#now() - this.#ttlMs;
     const gone: Session[] = [];
-    for (const client of clients) if (client.consumers === 0 && client.lastSeen <= cutoff) gone.push(client);
+    for (const client of clients) if (client.presenceHolds === 0 && client.lastSeen <= cutoff) gone.push(client);
     return gone;
   }
 

@@ -13,8 +13,8 @@ export class Session {
   readonly queue: SessionQueue;
   readonly rooms = new Set<string>();
   currentRoom: string;
-  /** Held polls, streams and connections now open: while above 0 the client never expires. */
-  consumers = 0;
+  /** Held polls, streams and connections now open, each holding the session present (presence.ts): while above 0 it never expires. */
+  presenceHolds = 0;
   /** This session's held polls, oldest first, as the functions that answer them (at most 4: long-poll.ts); undefined while none is. */
   heldPolls: (() => void)[] | undefined;
   lastSeen: number;

@@ -201,10 +201,10 @@ describe("without a cursor (the seed's way)", () => {
     const held = nextRequest(s);
     const poll = rawPoll(s.port, "/?name=bob");
     const [, serverRes] = await held;
-    expect(s.chat.hub.session("bob")!.consumers).toBe(1);
+    expect(s.chat.hub.session("bob")!.presenceHolds).toBe(1);
     poll.destroy();
     await once(serverRes, "close");
-    expect(s.chat.hub.session("bob")!.consumers).toBe(0);
+    expect(s.chat.hub.session("bob")!.presenceHolds).toBe(0);
     await seedPost(s.url, "alice", "you were away");
     const next = await get(seedUrl(s.url, { name: "bob", timeout: 0 }));
     expect(next.text).toBe("alice : you were away\n");

@@ -22,7 +22,7 @@ describe("seed long-poll", () => {
     const held = nextRequest(s);
     const poll = fetch(seedUrl(s.url, { name: "bob", cursor }));
     await held; // the poll is now waiting on the hub
-    expect(s.chat.hub.session("bob")!.consumers).toBe(1);
+    expect(s.chat.hub.session("bob")!.presenceHolds).toBe(1);
     const started = performance.now();
     const id = await seedPost(s.url, "alice", "hi bob");
     const res = await poll;

@@ -91,7 +91,7 @@ describe("SSE streams pipelined on one connection (finding 2)", () => {
     expect(await sseStreams(server.url)).toBe(1);
     socket.destroy();
     await waitFor(async () => (await sseStreams(server.url)) === 0, 1000, "every stream ended");
-    expect(server.chat.hub.session("s")!.consumers).toBe(0);
+    expect(server.chat.hub.session("s")!.presenceHolds).toBe(0);
     // Nothing keeps the session alive: it expires after its TTL.
     await waitFor(() => server.chat.hub.session("s") === undefined, 3000, "the session expired");
   });
@@ -125,7 +125,7 @@ describe("SSE streams pipelined on one connection (finding 2)", () => {
     await waitFor(() => streams[0]!.text().includes('event: close\ndata: {"reason":"replaced"}\n\n'), 2000, "the oldest replaced");
     expect(await sseStreams(server.url)).toBe(4);
     for (const s of streams.slice(1)) expect(s.text()).not.toContain("event: close");
-    expect(server.chat.hub.session("s")!.consumers).toBe(4);
+    expect(server.chat.hub.session("s")!.presenceHolds).toBe(4);
     for (const s of streams) s.socket.destroy();
     await waitFor(async () => (await sseStreams(server.url)) === 0, 1000, "every stream ended");
   });
@@ -142,10 +142,10 @@ describe("pipelined answers in bounded memory (finding 3)", () => {
     socket.write("GET /?name=x&timeout=30000 HTTP/1.1\r\nHost: t\r\n\r\n".repeat(1 + MAX_WAITING));
     await waitFor(() => seen === 1 + MAX_WAITING, 2000, "all parsed");
     expect(valueOf(await scrape(server.url), "pollchat_open_polls")).toBe(1);
-    expect(server.chat.hub.session("x")!.consumers).toBe(1);
+    expect(server.chat.hub.session("x")!.presenceHolds).toBe(1);
     socket.destroy();
     await waitFor(async () => valueOf(await scrape(server.url), "pollchat_open_polls") === 0, 1000, "no poll held");
-    expect(server.chat.hub.session("x")!.consumers).toBe(0);
+    expect(server.chat.hub.session("x")!.presenceHolds).toBe(0);
   });
 
   it("8 connections of 34 polls for a name with > 1 MiB queued, never read: RSS stays bounded; past 16 waiting, 503 and Connection: close", async () => {

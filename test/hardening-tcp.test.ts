@@ -71,7 +71,7 @@ describe("--require-token on the TCP gateway", () => {
     await c.waitFor((l) => l.startsWith("Send your token"), "the token prompt");
     c.send(`/token ${dora.token}\n`);
     await c.waitFor((l) => l === "* you are dora, in lobby", "who it speaks as");
-    expect(s.chat.hub.session("dora")!.consumers).toBe(1);
+    expect(s.chat.hub.session("dora")!.presenceHolds).toBe(1);
 
     c.send("hi from nc\n");
     const seen = await apiPoll(s.url, watcher.auth, { cursor: watcher.cursor, timeout: 2000 });
@@ -85,7 +85,7 @@ describe("--require-token on the TCP gateway", () => {
     await c.closed;
     await until("the connection is gone", () => s.chat.tcp!.connections === 0);
     // The web page stays signed in: same session, same token.
-    expect(s.chat.hub.session("dora")?.consumers).toBe(0);
+    expect(s.chat.hub.session("dora")?.presenceHolds).toBe(0);
     const page = await apiPoll(s.url, dora.auth, { timeout: 0 });
     expect(page.status).toBe(200);
   });
@@ -207,7 +207,7 @@ describe("the gateway's writers stop when a connection ends", () => {
     peer.on("error", () => {});
     peer.pause();
     peer.write("dora\n");
-    await until("the peer is dora", () => s.chat.hub.session("dora")?.consumers === 1);
+    await until("the peer is dora", () => s.chat.hub.session("dora")?.presenceHolds === 1);
     // Fill the kernel's buffers towards it until output waits in the server.
     const big = "x".repeat(50_000);
     for (let i = 0; i < 600 && s.chat.tcp!.largestPendingOutput() === 0; i++) {

@@ -238,7 +238,7 @@ describe("held polls: at most 4 per session, none outliving its connection (item
       expect(received).not.toContain("HTTP/1.1 200 "); // the held poll was never answered: it died with its socket
       // The socket's close released the held poll, and the requests queued behind it never ran.
       await waitFor(async () => valueOf(await scrape(server.url), "pollchat_open_polls") === 0, 1000);
-      expect(server.chat.hub.session("x")!.consumers).toBe(0);
+      expect(server.chat.hub.session("x")!.presenceHolds).toBe(0);
       expect(warnings.filter((w) => w.name === "MaxListenersExceededWarning")).toEqual([]);
     } finally {
       process.off("warning", onWarning);

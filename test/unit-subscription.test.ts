@@ -77,7 +77,7 @@ describe("Subscription", () => {
     bobs.onWake(() => seen.push(texts(bobs.pending())));
     let carolWoken = 0;
     hub.open(carol).onWake(() => carolWoken++);
-    expect(bob.consumers).toBe(1);
+    expect(bob.presenceHolds).toBe(1);
     hub.post(alice, { text: "one" });
     hub.post(alice, { text: "two" });
     expect(seen).toEqual([]); // not in the middle of the turn
@@ -86,7 +86,7 @@ describe("Subscription", () => {
     expect(carolWoken).toBe(0);
     bobs.close();
     bobs.close(); // idempotent
-    expect(bob.consumers).toBe(0);
+    expect(bob.presenceHolds).toBe(0);
     expect(bob.wakerCount).toBe(0);
     const before = seen.length;
     hub.post(alice, { text: "three" });
@@ -115,20 +115,20 @@ describe("Subscription", () => {
     let woken = 0;
     for (const sub of subs) sub.onWake(() => woken++);
     expect(bob.wakerCount).toBe(3);
-    expect(bob.consumers).toBe(3);
+    expect(bob.presenceHolds).toBe(3);
     subs[1]!.close();
     hub.post(alice, { text: "hi" });
     await turn();
     expect(woken).toBe(2);
     for (const sub of subs) sub.close();
     expect(bob.wakerCount).toBe(0);
-    expect(bob.consumers).toBe(0);
+    expect(bob.presenceHolds).toBe(0);
   });
 
   it("a subscription that never waited closes without touching presence", () => {
     const hub = newHub();
     const bob = hub.sessionForName("bob", {});
     hub.open(bob).close();
-    expect(bob.consumers).toBe(0);
+    expect(bob.presenceHolds).toBe(0);
   });
 });
