@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { DirLock, LOCK_FILE, parseHolder, type LeaseOptions } from "../src/store/dir-lock.js";
-import { CLI, ensureBuilt } from "./helpers.js";
+import { CLI, ensureBuilt, killChildren } from "./helpers.js";
 import { runCli } from "./hardening-store-helpers.js";
 
 /**
@@ -22,13 +22,7 @@ const dirs: string[] = [];
 const locks: DirLock[] = [];
 afterEach(async () => {
   for (const lock of locks.splice(0)) lock.release();
-  for (const child of children) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = once(child, "exit");
-    child.kill("SIGKILL");
-    await exited;
-  }
-  children.clear();
+  await killChildren(children);
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 

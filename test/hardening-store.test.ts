@@ -11,7 +11,7 @@ import { LineChunks } from "../src/store/line-chunks.js";
 import { readLinesSync } from "../src/store/log-reader.js";
 import { LOG_FILE, MessageLog } from "../src/store/message-log.js";
 import { apiPoll } from "./core-helpers.js";
-import { ensureBuilt, joinApi, postJson, startServer } from "./helpers.js";
+import { ensureBuilt, joinApi, killChildren, postJson, startServer } from "./helpers.js";
 import { writeBigLog } from "./hardening-store-biglog.js";
 import { mountTmpfs, refusedStart, runCli, type CliRun } from "./hardening-store-helpers.js";
 
@@ -26,13 +26,7 @@ beforeAll(ensureBuilt, 120_000);
 const children = new Set<ChildProcess>();
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
-  for (const child of children) {
-    if (child.exitCode !== null || child.signalCode !== null) continue;
-    const exited = once(child, "exit");
-    child.kill("SIGKILL");
-    await exited;
-  }
-  children.clear();
+  await killChildren(children);
   // Servers close before their tmpfs is unmounted: last registered, first done.
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });

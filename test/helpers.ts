@@ -93,11 +93,19 @@ export interface RunningCli {
  */
 export function cliPerTest(): (script: string, args: string[], opts?: { env?: NodeJS.ProcessEnv; cwd?: string }) => Promise<RunningCli> {
   const children = new Set<ChildProcess>();
-  afterEach(() => {
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    children.clear();
-  });
+  afterEach(() => killChildren(children));
   return (script, args, opts = {}) => startCli(children, script, args, opts);
+}
+
+/** Kills every child process still running (SIGKILL) and waits until each has exited, so none outlives its test. */
+export async function killChildren(children: Set<ChildProcess>): Promise<void> {
+  for (const child of children) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = once(child, "exit");
+    child.kill("SIGKILL");
+    await exited;
+  }
+  children.clear();
 }
 
 async function startCli(children: Set<ChildProcess>, script: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string }): Promise<RunningCli> {
