@@ -15,8 +15,8 @@ export class Session {
   currentRoom: string;
   /** Held polls, streams and connections now open, each holding the session present (presence.ts): while above 0 it never expires. */
   presenceHolds = 0;
-  /** This session's held polls, oldest first, as the functions that answer them (at most 4: long-poll.ts); undefined while none is. */
-  heldPolls: (() => void)[] | undefined;
+  /** This session's held polls, oldest first (at most 4: long-poll.ts); undefined while none is. */
+  heldPolls: { answer(): void }[] | undefined;
   lastSeen: number;
   ended = false;
   /** False for a session that lives and dies with one connection (TCP): a store does not bring it back. */

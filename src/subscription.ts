@@ -15,6 +15,9 @@ export interface Waker {
   wake(): void;
 }
 
+/** What a subscription calls when woken: a function, or an object that is its own target (a held poll: no closure). */
+export type WakeTarget = (() => void) | { woken(): void };
+
 /** Subscriptions woken in this turn, run together once its publishes are done (one microtask for all). */
 let woken: Subscription[] = [];
 
@@ -47,7 +50,7 @@ function runWoken(): void {
 export class Subscription implements Waker {
   readonly #host: SubscriptionHost;
   readonly #client: Session;
-  #onWake: (() => void) | undefined;
+  #onWake: WakeTarget | undefined;
   /** Already in `woken` for this turn: however many messages it gets, it runs once. */
   #queued = false;
 
@@ -95,9 +98,9 @@ export class Subscription implements Waker {
    * that also joins its sender (join notice, then message) is seen whole, once
    * per turn however many messages came. One function per subscription.
    */
-  onWake(fn: () => void): void {
+  onWake(target: WakeTarget): void {
     if (this.#onWake !== undefined) throw new Error("a subscription has one onWake");
-    this.#onWake = fn;
+    this.#onWake = target;
     this.#client.addWaker(this);
     this.#host.holdPresence(this.#client);
   }
@@ -112,7 +115,9 @@ export class Subscription implements Waker {
   /** The turn is over: calls the function (unless closed since). */
   runWake(): void {
     this.#queued = false;
-    this.#onWake?.();
+    const target = this.#onWake;
+    if (typeof target === "function") target();
+    else target?.woken();
   }
 
   /** Stops waking and counting presence. Idempotent; a subscription that never waited has nothing to close. */

@@ -3,6 +3,7 @@ import type { ResolvedOptions } from "../config.js";
 import type { Hub } from "../hub.js";
 import type { Ops } from "../ops/ops.js";
 import type { OpenResponses } from "./open-responses.js";
+import type { PollDeadlines } from "./poll-deadlines.js";
 import type { Query } from "./query.js";
 
 /** What every HTTP handler is given: the hub it speaks to, the options, the open polls. */
@@ -10,7 +11,7 @@ export interface HttpContext {
   readonly hub: Hub;
   readonly options: ResolvedOptions;
   /** Long-polls held open now: answered on shutdown, counted by pollchat_open_polls. */
-  readonly openPolls: OpenResponses;
+  readonly openPolls: PollDeadlines;
   /** Open SSE streams, to be finished with a reason on shutdown. */
   readonly streams: OpenResponses;
   /** Metrics, the log, shutdown hooks and the per-address connection cap. */

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from "node:net";
 import type { HttpContext } from "./context.js";
 import { OpenResponses } from "./open-responses.js";
+import { PollDeadlines } from "./poll-deadlines.js";
 import { createRequestHandler } from "./router.js";
 import { destroyStalledWriters } from "./write-timeout.js";
 
@@ -27,7 +28,7 @@ export type HttpParts = Omit<HttpContext, "openPolls" | "streams">;
 
 export function createHttpServer(parts: HttpParts): HttpServer {
   const { ops, options } = parts;
-  const openPolls = new OpenResponses();
+  const openPolls = new PollDeadlines();
   const streams = new OpenResponses();
   const handle = createRequestHandler({ ...parts, openPolls, streams });
   const server = createServer(
@@ -45,13 +46,8 @@ export function createHttpServer(parts: HttpParts): HttpServer {
   destroyStalledWriters(server, options.writeTimeoutMs);
   // Streams end with a reason, through the same hooks an embedding program can add to.
   ops.shutdown.onClose(() => streams.finishAll());
-  // For close(): which connections are open, and which of them ever sent a request.
-  const connections = new Set<Socket>();
+  // For close(): which connections ever sent a request (ops.connections knows which are open).
   const asked = new WeakSet<Socket>();
-  server.on("connection", (socket: Socket) => {
-    connections.add(socket);
-    socket.once("close", () => connections.delete(socket));
-  });
   server.on("request", (req: IncomingMessage) => asked.add(req.socket));
 
   return {
@@ -93,7 +89,7 @@ export function createHttpServer(parts: HttpParts): HttpServer {
         // spare, a slowloris): with nothing to answer on it, it is closed too.
         const closeIdle = (): void => {
           server.closeIdleConnections();
-          for (const socket of connections) if (!asked.has(socket)) socket.destroy();
+          for (const socket of [...ops.connections.sockets()]) if (!asked.has(socket)) socket.destroy();
         };
         const sweep = setInterval(closeIdle, 25).unref();
         closeIdle();

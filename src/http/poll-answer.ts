@@ -1,8 +1,30 @@
 import type { ServerResponse } from "node:http";
 import type { Envelope } from "../message.js";
+import type { Session } from "../session.js";
+import type { Subscription } from "../subscription.js";
+import { send } from "./respond.js";
 
 /** How a poll answer's body looks: the seed's text lines, or the JSON of spec §4. */
 export type PollFormat = "text" | "json";
+
+export interface PollRequest {
+  client: Session;
+  /** With a cursor, entries stay queued until a later poll acknowledges them; without, until this answer is handed over. */
+  cursor: number | undefined;
+  timeoutMs: number;
+  format: PollFormat;
+}
+
+/** Writes what the client's queue holds now (perhaps nothing, at most ANSWER_MAX_BYTES of it) with the cursor to send next. */
+export function answerPoll(sub: Subscription, res: ServerResponse, { cursor, format }: PollRequest): void {
+  const entries = answerEntries(sub.pending(), format);
+  const next = sub.cursorAfter(entries);
+  const body = pollBody(entries, format, next);
+  const type = format === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+  // Without a cursor nothing else will acknowledge these: they leave the queue once handed over whole.
+  if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => sub.ack(next));
+  else send(res, 200, type, body, { "X-Cursor": String(next) });
+}
 
 /**
  * Most body bytes one poll answer carries (spec §8), unless its first message

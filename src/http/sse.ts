@@ -5,7 +5,6 @@ import type { Session } from "../session.js";
 import type { HttpContext, Request } from "./context.js";
 import { sessionOf } from "./auth.js";
 import { forgetOnClose, releaseOnClose } from "./socket-close.js";
-import { idleIsFine } from "./write-timeout.js";
 
 /** Events an SSE stream keeps queued after writing them, for a reconnect to replay. */
 const SSE_REPLAY = 256;
@@ -67,9 +66,9 @@ export function handleEvents(ctx: HttpContext, { req, res, query }: Request): vo
   ctx.streams.add(shutdown);
   res.on("finish", stop);
   res.on("close", stop);
+  // Also says the connection is waited on: quiet between heartbeats is fine, output its
+  // client does not take is not (write-timeout.ts).
   releaseOnClose(socket, stop);
-  // Quiet between heartbeats is fine; output its client does not take is not (the write timeout).
-  idleIsFine(res);
   join(client, finish);
   // The pump waits on the subscription, which counts the stream as presence until it stops.
   stopPump = pumpSubscription(sub, res, {

@@ -1,5 +1,6 @@
-import type { Server, ServerResponse } from "node:http";
+import type { Server } from "node:http";
 import type { Socket } from "node:net";
+import { isWaitedOn } from "./socket-close.js";
 
 /**
  * A client that stops reading must not pin an answer forever (up to 1 MiB of
@@ -7,23 +8,20 @@ import type { Socket } from "node:net";
  * (`server.timeout`) runs from the last byte read or written and counts a big
  * write still draining into the kernel as progress: it fires only once the
  * connection's output has not moved for that long (Node checks progress on the
- * timer, so the cut comes within 1–2× the timeout). With no `timeout` listener
- * on the request, response or server, Node then destroys the socket. Whatever
- * the answer carried was not handed over, so nothing is acknowledged.
+ * timer, so the cut comes within 1–2× the timeout). Whatever the answer carried
+ * was not handed over, so nothing is acknowledged.
+ *
+ * A held poll or an SSE stream between heartbeats may be quiet longer than the
+ * timeout: its connection is left alone, and cut only when output waits unsent.
+ * One server listener decides for every connection, so a held poll adds no
+ * listener of its own (Node calls it only when neither the request nor the
+ * response has a `timeout` listener, and then destroys nothing by itself).
  */
 export function destroyStalledWriters(server: Server, writeTimeoutMs: number): void {
   server.timeout = writeTimeoutMs;
+  server.on("timeout", cutUnlessWaiting);
 }
 
-/**
- * For a response that may wait idle longer than the timeout (a held poll, an
- * SSE stream between heartbeats): its idle connection is left alone, and cut
- * only when output waits unsent. One shared listener, no closure per response.
- */
-export function idleIsFine(res: ServerResponse): void {
-  res.on("timeout", cutIfStalled);
-}
-
-function cutIfStalled(this: ServerResponse, socket: Socket): void {
-  if (socket.writableLength > 0) socket.destroy();
+function cutUnlessWaiting(socket: Socket): void {
+  if (socket.writableLength > 0 || !isWaitedOn(socket)) socket.destroy();
 }

@@ -60,22 +60,32 @@ export function isPollRoute(route: string): boolean {
 /** What a watched request is counted under: set `route` once the request is understood. */
 export interface RequestWatch {
   route: string;
+  readonly started: number;
+  readonly metrics: ChatMetrics;
 }
+
+/** Where a response carries its watch: one property, so counting it needs no closure per request. */
+const WATCH = Symbol("pollchat.watch");
+type WatchedResponse = ServerResponse & { [WATCH]?: RequestWatch };
 
 /**
  * Counts a request by route and status when its answer is done, and a poll's hold time.
- * The label is read from the returned object then, so a held poll keeps this one small
- * object and listener, not the closures of whoever set the label.
+ * The label is read from the returned object then. The response keeps this one small
+ * object and a listener shared by every response (not a closure per request).
  */
 export function watchRequest(metrics: ChatMetrics, res: ServerResponse, route: string): RequestWatch {
-  const started = performance.now();
-  const watch: RequestWatch = { route };
+  const watch: RequestWatch = { route, started: performance.now(), metrics };
+  (res as WatchedResponse)[WATCH] = watch;
   // "close" comes once per response; on() spares the once-wrapper a held poll would keep.
-  res.on("close", () => {
-    const label = watch.route;
-    const finished = res.writableFinished;
-    metrics.requests.inc({ route: label, status: finished ? String(res.statusCode) : "aborted" });
-    if (finished && res.statusCode === 200 && isPollRoute(label)) metrics.pollDuration.observe((performance.now() - started) / 1000);
-  });
+  res.on("close", countAnswer);
   return watch;
+}
+
+function countAnswer(this: WatchedResponse): void {
+  const watch = this[WATCH];
+  if (watch === undefined) return;
+  const { route, metrics } = watch;
+  const finished = this.writableFinished;
+  metrics.requests.inc({ route, status: finished ? String(this.statusCode) : "aborted" });
+  if (finished && this.statusCode === 200 && isPollRoute(route)) metrics.pollDuration.observe((performance.now() - watch.started) / 1000);
 }

@@ -12,16 +12,28 @@ import { addressKey } from "../address-key.js";
 export class ConnectionLimit {
   readonly #max: number;
   readonly #perAddress = new Map<string, number>();
+  /** Every open connection and the address key it counts under: what its close gives back. */
+  readonly #open = new Map<Socket, string>();
   readonly #over = new WeakSet<Socket>();
-  #total = 0;
+  /** One `close` listener for every connection of this limit (`this` is the socket): no closure per connection. */
+  readonly #onClose: (this: Socket) => void;
 
   /** @param max connections allowed per address; 0 means no cap. */
   constructor(max: number) {
     this.#max = max;
+    const limit = this;
+    this.#onClose = function (this: Socket) {
+      limit.#closed(this);
+    };
   }
 
   get total(): number {
-    return this.#total;
+    return this.#open.size;
+  }
+
+  /** The connections open now (for a server's close: which to end). */
+  sockets(): IterableIterator<Socket> {
+    return this.#open.keys();
   }
 
   /** Connections now open from this address. */
@@ -47,13 +59,8 @@ export class ConnectionLimit {
     const address = addressKey(socket.remoteAddress ?? "");
     const n = (this.#perAddress.get(address) ?? 0) + 1;
     this.#perAddress.set(address, n);
-    this.#total++;
-    socket.once("close", () => {
-      this.#total--;
-      const left = (this.#perAddress.get(address) ?? 1) - 1;
-      if (left > 0) this.#perAddress.set(address, left);
-      else this.#perAddress.delete(address);
-    });
+    this.#open.set(socket, address);
+    socket.on("close", this.#onClose);
     if (this.#max > 0 && n > this.#max) {
       this.#over.add(socket);
       const cut = setTimeout(() => socket.destroy(), OVER_CAP_GRACE_MS).unref();
@@ -61,6 +68,15 @@ export class ConnectionLimit {
       return false;
     }
     return true;
+  }
+
+  #closed(socket: Socket): void {
+    const address = this.#open.get(socket);
+    if (address === undefined) return;
+    this.#open.delete(socket);
+    const left = (this.#perAddress.get(address) ?? 1) - 1;
+    if (left > 0) this.#perAddress.set(address, left);
+    else this.#perAddress.delete(address);
   }
 }
 
