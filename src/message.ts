@@ -23,6 +23,9 @@ export class Envelope {
   #json: string | undefined;
   #line: string | undefined;
   #event: string | undefined;
+  /** UTF-8 lengths of `line` and `json`, counted once: every answer that carries the message sizes it (poll-answer.ts). */
+  #lineBytes = -1;
+  #jsonBytes = -1;
 
   constructor(message: ChatMessage) {
     this.message = message;
@@ -44,6 +47,16 @@ export class Envelope {
   /** The seed's text form, one line with its "\n". */
   get line(): string {
     return (this.#line ??= textLine(this.message) + "\n");
+  }
+
+  get lineBytes(): number {
+    if (this.#lineBytes < 0) this.#lineBytes = Buffer.byteLength(this.line);
+    return this.#lineBytes;
+  }
+
+  get jsonBytes(): number {
+    if (this.#jsonBytes < 0) this.#jsonBytes = Buffer.byteLength(this.json);
+    return this.#jsonBytes;
   }
 }
 

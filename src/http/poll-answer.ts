@@ -2,7 +2,6 @@ import type { ServerResponse } from "node:http";
 import type { Envelope } from "../message.js";
 import type { Session } from "../session.js";
 import type { Subscription } from "../subscription.js";
-import { send } from "./respond.js";
 
 /** How a poll answer's body looks: the seed's text lines, or the JSON of spec §4. */
 export type PollFormat = "text" | "json";
@@ -23,7 +22,14 @@ export function answerPoll(sub: Subscription, res: ServerResponse, { cursor, for
   const type = format === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
   // Without a cursor nothing else will acknowledge these: they leave the queue once handed over whole.
   if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => sub.ack(next));
-  else send(res, 200, type, body, { "X-Cursor": String(next) });
+  else sendAnswer(res, type, body, next);
+}
+
+/** send() of respond.ts for a poll answer, its header list written out: no header object and key list per answer. */
+function sendAnswer(res: ServerResponse, contentType: string, body: string, cursor: number): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(200, ["Content-Type", contentType, "Content-Length", Buffer.byteLength(body), "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
+  res.end(body);
 }
 
 /**
@@ -42,7 +48,7 @@ export function answerEntries(queued: readonly Envelope[], format: PollFormat): 
   for (let n = 0; n < queued.length; n++) {
     const entry = queued[n]!;
     // A JSON entry costs its comma too (one too many for the first: the bound is not that tight).
-    bytes += format === "json" ? Buffer.byteLength(entry.json) + 1 : Buffer.byteLength(entry.line);
+    bytes += format === "json" ? entry.jsonBytes + 1 : entry.lineBytes;
     if (bytes > ANSWER_MAX_BYTES && n > 0) return queued.slice(0, n);
   }
   return queued;

@@ -18,9 +18,10 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
   // A GET that posts or joins is a state change: the cookie alone may not authorise it (spec §4).
   const token = message !== undefined || room !== undefined ? changeToken(req) : tokenOf(req);
-  const who = { token, requireToken: ctx.options.requireToken, address: clientAddress(req, ctx.options.trustProxy) };
+  const address = clientAddress(req, ctx.options.trustProxy);
 
   if (message !== undefined) {
+    const who = { token, requireToken: ctx.options.requireToken, address };
     // One call that checks everything first: a refused post leaves no session, membership or message behind (§8).
     const id = ctx.hub.postAs(name, { text: message, room, txn: query.get("txn") }, who);
     const answer = (): void => {
@@ -33,10 +34,13 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
 
   // A poll's room= is checked (caps, join budget) before a new name gets its session.
   const issued = ctx.hub.lastId;
-  const client = ctx.hub.sessionForName(name, { ...who, room });
+  const client = ctx.hub.sessionForName(name, { token, requireToken: ctx.options.requireToken, address, room });
   ctx.hub.markPresent(client);
-  const poll = (): void => longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
+  const poll = { client, cursor, timeoutMs, format: json ? ("json" as const) : ("text" as const) };
   // With --data-dir, what this request made (a session, a join notice) reaches the queue once durable: the poll starts after.
-  if (ctx.durable !== undefined && ctx.hub.lastId !== issued) return ctx.durable().then(poll, poll);
-  poll();
+  if (ctx.durable !== undefined && ctx.hub.lastId !== issued) {
+    const start = (): void => longPoll(ctx.hub, ctx.openPolls, res, poll);
+    return ctx.durable().then(start, start);
+  }
+  longPoll(ctx.hub, ctx.openPolls, res, poll);
 }
