@@ -1,0 +1,92 @@
+import { connect } from "node:net";
+import { describe, expect, it } from "vitest";
+import { serverPerTest } from "./helpers.js";
+import { get, seedPost, seedUrl } from "./core-helpers.js";
+import { scrape, valueOf } from "./ops-helpers.js";
+
+/**
+ * Held polls after issue 14: no timer, closure or listener of their own (a
+ * HeldPoll in one deadline FIFO per rounded timeout). What must not change:
+ * a hold ends at its timeout (spec §1), a poll whose connection died takes
+ * nothing with it and is let go at once, and nothing is left behind.
+ */
+const start = serverPerTest();
+
+async function register(base: string, name: string): Promise<number> {
+  const r = await get(seedUrl(base, { name, timeout: 0, cursor: 0 }));
+  expect(r.status).toBe(200);
+  return Number(r.headers.get("x-cursor"));
+}
+
+/** pollchat_open_polls, as /metrics says it. */
+async function held(url: string): Promise<number> {
+  return valueOf(await scrape(url), "pollchat_open_polls");
+}
+
+/** Polls until `check` holds, at most 200 times 10 ms. */
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`never: ${what}`);
+}
+
+describe("held polls without a timer each", () => {
+  it("polls of different timeouts held together each end at their own timeout, in timeout order", async () => {
+    const s = await start({ presenceLimit: 0 }); // no join notices: the polls stay empty
+    const timeouts = [260, 60, 130];
+    const cursors = await Promise.all(timeouts.map((_, i) => register(s.url, `t${i}`)));
+    const ended: number[] = [];
+    const started = performance.now();
+    const answers = timeouts.map(async (timeout, i) => {
+      const r = await get(seedUrl(s.url, { name: `t${i}`, cursor: cursors[i]!, timeout }));
+      ended.push(timeout);
+      expect(r.status).toBe(200);
+      expect(r.text).toBe("");
+      return performance.now() - started;
+    });
+    const elapsed = await Promise.all(answers);
+    expect(ended).toEqual([60, 130, 260]);
+    timeouts.forEach((timeout, i) => {
+      expect(elapsed[i]).toBeGreaterThanOrEqual(timeout);
+      // The FIFO is swept every 25 ms and a timeout rounds up to 25 ms (unit-poll-deadlines proves ≤ T + 2 ticks);
+      // this bound leaves room for a loaded CI machine.
+      expect(elapsed[i]).toBeLessThan(timeout + 400);
+    });
+    expect(await held(s.url)).toBe(0);
+  });
+
+  it("held polls ended every way (a wake, their timeout, a closed connection, a fifth poll) leave nothing held", async () => {
+    const s = await start({ pollTimeoutMs: 10_000, presenceLimit: 0 });
+    await register(s.url, "poster");
+    const names = Array.from({ length: 20 }, (_, i) => `h${i}`);
+    const cursors = await Promise.all(names.map((name) => register(s.url, name)));
+    // h0-h9 wait for a message; h10-h14 time out; h15-h19 close their connections.
+    const woken = names.slice(0, 10).map((name, i) => get(seedUrl(s.url, { name, cursor: cursors[i]!, timeout: 10_000 })));
+    const timedOut = names.slice(10, 15).map((name, i) => get(seedUrl(s.url, { name, cursor: cursors[10 + i]!, timeout: 1500 })));
+    const sockets = names.slice(15).map((name, i) => {
+      const socket = connect(s.port, "127.0.0.1");
+      socket.on("error", () => {});
+      socket.write(`GET /?name=${name}&cursor=${cursors[15 + i]}&timeout=10000 HTTP/1.1\r\nHost: t\r\n\r\n`);
+      return socket;
+    });
+    await until(async () => (await held(s.url)) === 20, "20 polls held");
+    for (const socket of sockets) socket.destroy();
+    await until(async () => (await held(s.url)) === 15, "closed connections let go");
+    for (const name of names.slice(15)) expect(s.chat.hub.session(name)!.presenceHolds).toBe(0);
+    expect((await Promise.all(timedOut)).map((r) => r.text)).toEqual(["", "", "", "", ""]);
+    await seedPost(s.url, "poster", "wake");
+    for (const r of await Promise.all(woken)) expect(r.text).toBe("poster : wake\n");
+    // Five polls of one name: the fifth answers the oldest at once.
+    const five = Array.from({ length: 5 }, () => get(seedUrl(s.url, { name: "h0", timeout: 10_000 })));
+    expect((await Promise.race(five)).status).toBe(200);
+    await seedPost(s.url, "poster", "the rest");
+    await Promise.all(five);
+    await until(async () => (await held(s.url)) === 0, "nothing held");
+    for (const name of names) {
+      expect(s.chat.hub.session(name)!.heldPolls).toBeUndefined();
+      expect(s.chat.hub.session(name)!.presenceHolds).toBe(0);
+    }
+  });
+});
