@@ -7,9 +7,13 @@
 // Run by run.js as a child process with an IPC channel: it receives
 // { id, cmd, ...params } and answers { id, result } or { id, error }.
 // Commands: hold, probe, release (S1), fanout (S2), latency (S3), posts (S4).
+// Pollers use the seed's `/` or, with path: "api", the JSON API (spec §4).
+// S2-S4 post through `/`, which the baseline speaks too; S1's probe posts as
+// one of the held pollers, on its path.
 import { readFileSync } from "node:fs";
 import { connect } from "node:net";
 import { performance } from "node:perf_hooks";
+import { readJoinAnswer, readJsonAnswer, readTextAnswer } from "./answers.js";
 
 const HEADER_END = Buffer.from("\r\n\r\n");
 
@@ -26,7 +30,7 @@ function sourceAddress(host) {
   return `127.0.0.${10 + (connCount++ % SOURCE_ADDRESSES)}`;
 }
 
-/** One keep-alive connection; get() sends a request and calls back with (status, body, cursor). */
+/** One keep-alive connection; get() and post() send a request and call back with (status, body, X-Cursor). */
 class HttpConn {
   /** @param {string} host @param {number} port */
   constructor(host, port) {
@@ -44,10 +48,23 @@ class HttpConn {
     this.reconnects = -1;
   }
 
-  /** A status of 0 means the connection failed; body then holds the error code. */
-  get(path, cb) {
+  /**
+   * A status of 0 means the connection failed; body then holds the error code.
+   * `headers` is extra header lines, each ending in CRLF.
+   */
+  get(path, cb, headers = "") {
+    this.#send(`GET ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\n${headers}\r\n`, cb);
+  }
+
+  /** POSTs a JSON body. */
+  post(path, json, cb, headers = "") {
+    const head = `POST ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\n${headers}Content-Type: application/json\r\n`;
+    this.#send(`${head}Content-Length: ${Buffer.byteLength(json)}\r\n\r\n${json}`, cb);
+  }
+
+  #send(request, cb) {
     this.cb = cb;
-    this.request = `GET ${path} HTTP/1.1\r\nHost: ${this.host}:${this.port}\r\n\r\n`;
+    this.request = request;
     if (this.socket === null) this.#open();
     else this.socket.write(this.request, "latin1");
   }
@@ -181,28 +198,78 @@ function runQueueWaitMs(pid) {
 const round = (x, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /**
- * Opens one connection per name and registers it with a timeout=0 poll
- * (the first poll of a new name registers it), a bounded number at a time so
- * the server's accept queue never overflows. Each one starts polling
+ * How a poller registers and polls (spec §3, §4). "seed": its first poll
+ * (timeout=0) registers the name, then `/?name=N&cursor=C&timeout=MS`, the
+ * cursor in X-Cursor, the answer in text lines. "api": POST /api/join
+ * {"name"} answers a token and a cursor, then GET /api/poll?cursor=C with
+ * Authorization: Bearer, the answer and its cursor in JSON. post() posts as
+ * a registered poller: `/?name=N&message=M`, or POST /api/messages with its token.
+ */
+function clientPath(path) {
+  if (path === "api") {
+    return {
+      join(conn, name) {
+        return new Promise((resolve) =>
+          conn.post("/api/join", JSON.stringify({ name }), (status, body) => {
+            const joined = status === 200 ? readJoinAnswer(body) : undefined;
+            resolve(joined ? { status, session: { name, auth: `Authorization: Bearer ${joined.token}\r\n` }, cursor: joined.cursor } : { status, body });
+          }),
+        );
+      },
+      poll(conn, session, cursor, timeoutMs, cb) {
+        conn.get(`/api/poll?cursor=${cursor}&timeout=${timeoutMs}`, cb, session.auth);
+      },
+      post(conn, session, text) {
+        return new Promise((resolve) => conn.post("/api/messages", JSON.stringify({ text }), (status, body) => resolve({ status, body }), session.auth));
+      },
+      /** The answer's entries to `visit`; its cursor, or undefined for a body that is not a poll answer. */
+      read: (body, _headerCursor, poster, textPrefix, visit) => readJsonAnswer(body, poster, textPrefix, visit),
+    };
+  }
+  if (path !== "seed" && path !== undefined) throw new Error(`unknown path ${path}`);
+  return {
+    join(conn, name) {
+      return new Promise((resolve) =>
+        conn.get(`/?name=${name}&cursor=0&timeout=0`, (status, body, cursor) =>
+          resolve(status === 200 && cursor !== undefined ? { status, session: { name }, cursor } : { status, body }),
+        ),
+      );
+    },
+    poll(conn, session, cursor, timeoutMs, cb) {
+      conn.get(`/?name=${session.name}&cursor=${cursor}&timeout=${timeoutMs}`, cb);
+    },
+    post(conn, session, text) {
+      return getP(conn, `/?name=${session.name}&message=${encodeURIComponent(text)}`);
+    },
+    read(body, headerCursor, poster, textPrefix, visit) {
+      readTextAnswer(body, poster, textPrefix, visit);
+      return headerCursor;
+    },
+  };
+}
+
+/**
+ * Opens one connection per name and registers it, a bounded number at a time
+ * so the server's accept queue never overflows. Each one starts polling
  * (onRegistered) as soon as it is registered: a connection left idle until
  * all the others are registered would meet the server's keep-alive timeout.
  */
-async function register(conns, names, onRegistered, concurrency = 200) {
-  const cursors = new Array(names.length).fill(undefined);
+async function register(via, conns, names, onRegistered, concurrency = 200) {
+  let registered = 0;
   const failures = {};
   let next = 0;
   const worker = async () => {
     while (next < names.length) {
       const i = next++;
-      const r = await getP(conns[i], `/?name=${names[i]}&cursor=0&timeout=0`);
-      if (r.status === 200 && r.cursor !== undefined) {
-        cursors[i] = r.cursor;
-        onRegistered(i, r.cursor);
+      const r = await via.join(conns[i], names[i]);
+      if (r.session !== undefined) {
+        registered++;
+        onRegistered(i, r.session, r.cursor);
       } else failures[r.status || r.body] = (failures[r.status || r.body] ?? 0) + 1;
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, names.length) }, worker));
-  return { failures, registered: cursors.filter((c) => c !== undefined).length };
+  return { failures, registered };
 }
 
 function connections(target, n) {
@@ -211,34 +278,42 @@ function connections(target, n) {
 
 // ---------------------------------------------------------------- S1 held polls
 
-/** @type {{ conns: HttpConn[], cursors: (string|undefined)[], stop: boolean, answered: number, probeSeen: number, lastResponseAt: number, errors: Record<string, number> } | null} */
+/** @type {{ via: ReturnType<typeof clientPath>, conns: HttpConn[], prober: object | undefined, registered: number, stop: boolean, answered: number, retried: number, probeSeen: number, lastResponseAt: number, errors: Record<string, number> } | null} */
 let held = null;
 
-async function hold({ url, n, timeoutMs = 30_000, quietMs = 1000 }) {
+async function hold({ url, n, path, timeoutMs = 30_000, quietMs = 1000 }) {
   const target = parseUrl(url);
+  const via = clientPath(path);
   const meter = cpuMeter();
   const names = Array.from({ length: n }, (_, i) => `h${i}`);
-  const state = { conns: connections(target, n), cursors: [], stop: false, answered: 0, retried: 0, probeSeen: 0, lastResponseAt: performance.now(), errors: {} };
+  // h0 posts the probe: with default settings (at most 10,000 sessions) a name of its own may find no room.
+  const state = { via, conns: connections(target, n), prober: undefined, registered: 0, stop: false, answered: 0, retried: 0, probeSeen: 0, lastResponseAt: performance.now(), errors: {} };
   held = state;
-  const loop = (i) =>
-    state.conns[i].get(`/?name=${names[i]}&cursor=${state.cursors[i]}&timeout=${timeoutMs}`, (status, body, cursor) => {
+  const visit = { seq: () => state.probeSeen++, gap() {}, other() {} };
+  const loop = (i, session, cursor) =>
+    via.poll(state.conns[i], session, cursor, timeoutMs, (status, body, headerCursor) => {
       state.lastResponseAt = performance.now();
       if (state.stop) return;
+      let next = cursor;
       if (status === 0) state.retried++; // the connection closed under the poll: poll again on a new one, as a client would
       else if (status !== 200) {
         state.errors[status] = (state.errors[status] ?? 0) + 1;
         return;
       } else {
         state.answered++;
-        if (cursor !== undefined) state.cursors[i] = cursor;
-        if (body.includes(" : probe\n")) state.probeSeen++;
+        next = via.read(body, headerCursor, "h0", "probe", visit);
+        if (next === undefined) {
+          state.errors.badAnswer = (state.errors.badAnswer ?? 0) + 1;
+          return;
+        }
       }
-      loop(i);
+      loop(i, session, next);
     });
-  const { failures, registered } = await register(state.conns, names, (i, cursor) => {
-    state.cursors[i] = cursor;
-    loop(i);
+  const { failures, registered } = await register(via, state.conns, names, (i, session, cursor) => {
+    if (i === 0) state.prober = session;
+    loop(i, session, cursor);
   });
+  state.registered = registered;
   Object.assign(state.errors, failures);
   // Held means: every poll sent, no answer for a while, and the server idle (it has taken in every request).
   const deadline = performance.now() + 60_000;
@@ -258,12 +333,13 @@ async function hold({ url, n, timeoutMs = 30_000, quietMs = 1000 }) {
 async function probe({ url, waitMs = 20_000 }) {
   const state = held;
   if (!state) throw new Error("probe without hold");
+  if (!state.prober) throw new Error("probe without h0 registered");
   const target = parseUrl(url);
   const conn = new HttpConn(target.host, target.port);
   const t0 = performance.now();
-  const r = await getP(conn, "/?name=h0&message=probe");
+  const r = await state.via.post(conn, state.prober, "probe");
   conn.reset();
-  const expected = state.cursors.filter((c) => c !== undefined).length;
+  const expected = state.registered;
   while (state.probeSeen < expected && performance.now() - t0 < waitMs) await sleep(20);
   return { postStatus: r.status, expected, served: state.probeSeen, retried: state.retried, errors: { ...state.errors }, ms: round(performance.now() - t0) };
 }
@@ -280,21 +356,40 @@ async function release() {
 // ------------------------------------------------------- S2 fan-out, S3 latency
 
 /**
- * Pollers that loop with cursors and check what arrives from one poster:
- * every sequence number exactly once and in order, per poller.
+ * Pollers that loop with cursors and check what arrives from one poster
+ * (texts `${textPrefix}<seq>...`): every sequence number exactly once and in
+ * order, per poller.
  */
-function startPollers(names, conns, m, prefix, onMessage) {
+function startPollers(via, conns, m, poster, textPrefix, onMessage) {
   const stats = { delivered: 0, duplicates: 0, outOfOrder: 0, gaps: 0, other: 0, errors: {}, retried: 0, lastDeliveryAt: 0, responses: 0 };
-  const seen = new Uint8Array(names.length * m);
+  const seen = new Uint8Array(conns.length * m);
   let stopped = false;
+  let now = 0;
+  const gap = () => stats.gaps++;
+  const other = () => stats.other++;
   return {
     stats,
     /** Starts poller i's loop from its registration cursor. */
-    start(i, first) {
+    start(i, session, first) {
       let cursor = first;
       let last = -1;
       const base = i * m;
-      const onResponse = (status, body, next) => {
+      const visit = {
+        seq(rest) {
+          const seq = Number.parseInt(rest, 10);
+          if (!(seq >= 0 && seq < m)) return void stats.other++;
+          if (seen[base + seq] === 1) return void stats.duplicates++;
+          seen[base + seq] = 1;
+          stats.delivered++;
+          stats.lastDeliveryAt = now;
+          if (seq < last) stats.outOfOrder++;
+          else last = seq;
+          onMessage?.(rest, now);
+        },
+        gap,
+        other,
+      };
+      const onResponse = (status, body, headerCursor) => {
         if (stopped) return;
         if (status === 0) stats.retried++; // the connection closed under the poll: poll again with the same cursor
         else if (status !== 200) {
@@ -302,36 +397,17 @@ function startPollers(names, conns, m, prefix, onMessage) {
           return; // an error answer will not get better by asking again at full speed
         } else {
           stats.responses++;
-          if (next !== undefined) cursor = next;
-          if (body.length > 0) {
-            const now = performance.now();
-            let from = 0;
-            for (;;) {
-              const nl = body.indexOf("\n", from);
-              if (nl < 0) break;
-              if (body.startsWith(prefix, from)) {
-                const rest = body.slice(from + prefix.length, nl);
-                const seq = Number.parseInt(rest, 10);
-                if (seq >= 0 && seq < m) {
-                  if (seen[base + seq] === 1) stats.duplicates++;
-                  else {
-                    seen[base + seq] = 1;
-                    stats.delivered++;
-                    if (seq < last) stats.outOfOrder++;
-                    else last = seq;
-                    onMessage?.(rest, now);
-                  }
-                } else stats.other++;
-              } else if (body.startsWith("* ", from) && body.lastIndexOf(" missed", nl) > from) stats.gaps++;
-              else stats.other++;
-              from = nl + 1;
-            }
-            stats.lastDeliveryAt = now;
+          now = performance.now();
+          const next = via.read(body, headerCursor, poster, textPrefix, visit);
+          if (next === undefined) {
+            stats.errors.badAnswer = (stats.errors.badAnswer ?? 0) + 1;
+            return;
           }
+          cursor = next;
         }
-        conns[i].get(`/?name=${names[i]}&cursor=${cursor}&timeout=30000`, onResponse);
+        via.poll(conns[i], session, cursor, 30_000, onResponse);
       };
-      conns[i].get(`/?name=${names[i]}&cursor=${cursor}&timeout=30000`, onResponse);
+      via.poll(conns[i], session, cursor, 30_000, onResponse);
     },
     stop() {
       stopped = true;
@@ -354,13 +430,14 @@ async function waitDelivered(stats, done, stallMs) {
   return true;
 }
 
-async function fanout({ url, n, m, stallMs = 10_000 }) {
+async function fanout({ url, n, m, path, stallMs = 10_000 }) {
   const target = parseUrl(url);
+  const via = clientPath(path);
   const names = Array.from({ length: n }, (_, i) => `f${i}`);
   const setupStart = performance.now();
   const conns = connections(target, n);
-  const pollers = startPollers(names, conns, m, "fp : m");
-  const { failures, registered } = await register(conns, names, (i, cursor) => pollers.start(i, cursor));
+  const pollers = startPollers(via, conns, m, "fp", "m");
+  const { failures, registered } = await register(via, conns, names, pollers.start);
   // Let the server take in every poll before the clock starts.
   await sleep(Math.min(2000, 200 + n / 5));
   const setupMs = round(performance.now() - setupStart);
@@ -387,6 +464,7 @@ async function fanout({ url, n, m, stallMs = 10_000 }) {
   return {
     n,
     m,
+    path: path ?? "seed",
     registered,
     registerFailures: failures,
     accepted,
@@ -411,19 +489,20 @@ async function fanout({ url, n, m, stallMs = 10_000 }) {
   };
 }
 
-async function latency({ url, n, intervalMs, durationMs, stallMs = 5000 }) {
+async function latency({ url, n, intervalMs, durationMs, path, stallMs = 5000 }) {
   const target = parseUrl(url);
+  const via = clientPath(path);
   const names = Array.from({ length: n }, (_, i) => `l${i}`);
   const m = Math.floor(durationMs / intervalMs);
   const samples = new Float64Array(n * m);
   let count = 0;
   // Text is "s<seq>_<send time in ms>", stamped just before the post is written.
   const conns = connections(target, n);
-  const pollers = startPollers(names, conns, m, "lp : s", (rest, now) => {
+  const pollers = startPollers(via, conns, m, "lp", "s", (rest, now) => {
     const sentAt = Number(rest.slice(rest.indexOf("_") + 1));
     samples[count++] = now - sentAt;
   });
-  const { failures, registered } = await register(conns, names, (i, cursor) => pollers.start(i, cursor));
+  const { failures, registered } = await register(via, conns, names, pollers.start);
   await sleep(Math.min(2000, 200 + n / 5));
 
   const poster = new HttpConn(target.host, target.port);
@@ -449,6 +528,7 @@ async function latency({ url, n, intervalMs, durationMs, stallMs = 5000 }) {
   return {
     n,
     messages: m,
+    path: path ?? "seed",
     registered,
     registerFailures: failures,
     accepted,

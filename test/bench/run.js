@@ -1,15 +1,19 @@
 #!/usr/bin/env node
-// npm run bench [-- --quick] [-- --only=S1,S3] [-- --profile] [-- --no-pin]
-//   --quick    smaller N and M, shorter S3 (under 2 minutes)
+// npm run bench [-- --quick] [-- --only=S1,S3] [-- --path=seed|api|both] [-- --runs=3] [-- --profile] [-- --no-pin]
+//   --quick    smaller N and M, shorter S3, one run per case unless --runs says otherwise
 //   --only=    run only these scenarios
+//   --path=    how pollchat's pollers poll: the seed's `/`, the JSON API (`/api/join`,
+//              `/api/poll`), or both (default); posts always go through `/`
+//   --runs=    runs per case (default 3, 1 with --quick); the table shows their medians
 //   --profile  run the servers with --cpu-prof: test/bench/results/profiles/KIND-N.cpuprofile
 //              (summarise one with node test/bench/profile-summary.js FILE)
 //   --no-pin   do not pin server and generator to cores with taskset
 //
-// Starts pollchat (dist/cli.js) and the baseline (baseline-server.js) one after
-// the other, each alone and fresh for every case, drives both with the same
-// generator (load.js, its own process), and prints pollchat, baseline and
-// their ratio as a markdown table; the full figures go to test/bench/results/.
+// Starts pollchat (dist/cli.js, once per path) and the baseline (baseline-server.js)
+// one after the other, each alone and fresh for every run of every case, drives
+// them with the same generator (load.js, its own process), and prints pollchat,
+// baseline and their ratio as a markdown table, then issue 14's goals met or
+// missed; every run's figures go to test/bench/results/.
 // On Linux with taskset and 2+ cores, the server runs on core 0 and the
 // generator on core 1.
 import { spawn, spawnSync } from "node:child_process";
@@ -17,6 +21,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { Report } from "./report.js";
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(BENCH, "../..");
@@ -25,7 +30,20 @@ const QUICK = argv.includes("--quick");
 const PROFILE = argv.includes("--profile");
 const NO_PIN = argv.includes("--no-pin");
 const ONLY = (argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "S1,S2,S3,S4").toUpperCase().split(",");
-const KINDS = ["pollchat", "baseline"];
+const PATH_ARG = argv.find((a) => a.startsWith("--path="))?.slice(7) ?? "both";
+const RUNS_ARG = argv.find((a) => a.startsWith("--runs="))?.slice(7);
+const RUNS = RUNS_ARG === undefined ? (QUICK ? 1 : 3) : Number(RUNS_ARG);
+if (!["seed", "api", "both"].includes(PATH_ARG)) throw new Error(`--path is seed, api or both, not "${PATH_ARG}"`);
+if (!(Number.isInteger(RUNS) && RUNS >= 1 && RUNS <= 50)) throw new Error(`--runs is a whole number from 1 to 50, not "${RUNS_ARG}"`);
+
+/**
+ * What runs in each case: pollchat polled through the seed's `/`, pollchat
+ * polled through the JSON API, and the baseline (which speaks only `/`).
+ */
+const SEED = { key: "seed", kind: "pollchat", path: "seed", label: "pollchat seed /" };
+const API = { key: "api", kind: "pollchat", path: "api", label: "pollchat /api/poll" };
+const BASELINE = { key: "baseline", kind: "baseline", path: "seed", label: "baseline" };
+const POLLCHAT = PATH_ARG === "both" ? [SEED, API] : PATH_ARG === "api" ? [API] : [SEED];
 
 const PLAN = QUICK
   ? {
@@ -237,12 +255,12 @@ async function withServer(kind, flags, body) {
 
 // ------------------------------------------------------------------ scenarios
 
-async function s1(kind, n) {
+async function s1({ kind, path }, n) {
   // Default settings on purpose: 10,000 held polls must work without flags.
   return withServer(kind, [], async (server, gen) => {
     const before = await server.mem();
     const rssBefore = server.vmRss();
-    const hold = await gen.call("hold", { url: server.url, n });
+    const hold = await gen.call("hold", { url: server.url, n, path });
     const after = await server.mem();
     const rssAfter = server.vmRss();
     const probe = await gen.call("probe", { url: server.url });
@@ -262,17 +280,18 @@ async function s1(kind, n) {
   });
 }
 
-async function s2(kind, { n, m }) {
-  return withServer(kind, kind === "pollchat" ? LOAD_FLAGS(n) : [], (server, gen) => gen.call("fanout", { url: server.url, n, m }));
+async function s2({ kind, path }, { n, m }) {
+  return withServer(kind, kind === "pollchat" ? LOAD_FLAGS(n) : [], (server, gen) => gen.call("fanout", { url: server.url, n, m, path }));
 }
 
-async function s3(kind, { n, intervalMs, durationMs }) {
+async function s3({ kind, path }, { n, intervalMs, durationMs }) {
   return withServer(kind, kind === "pollchat" ? LOAD_FLAGS(n) : [], (server, gen) =>
-    gen.call("latency", { url: server.url, n, intervalMs, durationMs }),
+    gen.call("latency", { url: server.url, n, intervalMs, durationMs, path }),
   );
 }
 
-async function s4(kind, { connections, durationMs }, persistent) {
+/** Posts only, through `/` on both servers: no path dimension. */
+async function s4({ kind }, { connections, durationMs }, persistent) {
   const dir = persistent ? mkdtempSync(join(tmpdir(), `pollchat-bench-${kind}-`)) : undefined;
   const flags = [...(kind === "pollchat" ? LOAD_FLAGS(connections) : []), ...(dir ? ["--data-dir", dir] : [])];
   try {
@@ -299,71 +318,24 @@ function dirBytes(dir) {
 
 // ------------------------------------------------------------------ report
 
-const rows = [];
+const report = new Report();
 const raw = {};
 
 /**
- * One table row. `better` says which way is good; `target` is the ratio the
- * issue asks for (pollchat / baseline), checked where given.
+ * Runs a case RUNS times on every server, each run on a fresh process, alone.
+ * The order alternates from run to run, so a drift over time (a warming
+ * machine, another job starting) favours neither side.
  */
-function row(scenario, metric, results, value, { unit = "", better = "higher", target, digits = 0 } = {}) {
-  const p = results.pollchat;
-  const b = results.baseline;
-  const pv = p?.na ? NaN : value(p);
-  const bv = value(b);
-  const ratio = pv / bv;
-  let verdict = "";
-  if (target !== undefined && Number.isFinite(ratio)) {
-    verdict = (better === "higher" ? ratio >= target : ratio <= target) ? "met" : "NOT met";
-  }
-  rows.push({
-    scenario,
-    metric,
-    unit,
-    pollchat: p?.na ? `n/a (${p.na})` : pv,
-    baseline: bv,
-    ratio: Number.isFinite(ratio) ? Math.round(ratio * 100) / 100 : null,
-    better,
-    target: target === undefined ? null : `${better === "higher" ? ">=" : "<="} ${target}`,
-    verdict,
-    digits,
-    generatorCpu: [p?.cpu?.util, b?.cpu?.util],
-    serverCpu: [p?.cpu?.serverUtil ?? p?.serverCpuUtil, b?.cpu?.serverUtil ?? b?.serverCpuUtil],
-    // Largest share of a phase any process of the case waited for its core: how busy the machine was.
-    contention: Math.max(
-      ...[p?.cpu?.serverWait ?? p?.serverWait, b?.cpu?.serverWait ?? b?.serverWait, p?.cpu?.wait, b?.cpu?.wait].filter(Number.isFinite),
-    ),
-  });
-}
-
-const fmt = (v, digits) =>
-  typeof v === "string" ? v : v === undefined || v === null || Number.isNaN(v) ? "—" : v.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const wait = (w) => (Number.isFinite(w) ? `${Math.round(w * 100)}%${w >= 0.1 ? " ⚠" : ""}` : "—");
-const pct = (u) => (u === undefined || u === null || Number.isNaN(u) ? "—" : `${Math.round(u * 100)}%${u >= 0.9 ? " ⚠" : ""}`);
-
-function markdown() {
-  const out = [
-    "| scenario | metric | pollchat | baseline | ratio | target | server CPU p / b | generator CPU p / b | run-queue wait |",
-    "| --- | --- | ---: | ---: | ---: | --- | --- | --- | ---: |",
-  ];
-  for (const r of rows) {
-    const unit = r.unit ? ` (${r.unit})` : "";
-    const target = r.target ? `${r.target} ${r.verdict}` : "";
-    out.push(
-      `| ${r.scenario} | ${r.metric}${unit} | ${fmt(r.pollchat, r.digits)} | ${fmt(r.baseline, r.digits)} | ${fmt(r.ratio, 2)} | ${target} | ${pct(r.serverCpu[0])} / ${pct(r.serverCpu[1])} | ${pct(r.generatorCpu[0])} / ${pct(r.generatorCpu[1])} | ${wait(r.contention)} |`,
-    );
-  }
-  return out.join("\n");
-}
-
-/** Runs a case on pollchat, then on the baseline, each alone. */
-async function both(label, run) {
-  const results = {};
-  for (const kind of KINDS) {
-    process.stderr.write(`bench: ${label} on ${kind}...`);
-    const t0 = performance.now();
-    results[kind] = await run(kind);
-    process.stderr.write(` ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+async function compare(label, variants, run) {
+  const results = Object.fromEntries(variants.map((v) => [v.key, []]));
+  for (let i = 0; i < RUNS; i++) {
+    const order = i % 2 === 0 ? variants : [...variants].reverse();
+    for (const variant of order) {
+      process.stderr.write(`bench: ${label} on ${variant.label}${RUNS > 1 ? ` (run ${i + 1} of ${RUNS})` : ""}...`);
+      const t0 = performance.now();
+      results[variant.key].push(await run(variant));
+      process.stderr.write(` ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    }
   }
   raw[label] = results;
   return results;
@@ -372,83 +344,108 @@ async function both(label, run) {
 /** Correctness counters must all be 0: anything else is a failure, reported loudly. */
 const problems = [];
 function checkDelivery(label, results) {
-  for (const kind of KINDS) {
-    const r = results[kind];
-    for (const key of ["lost", "duplicates", "outOfOrder", "gaps"]) {
-      if (r[key] !== 0) problems.push(`${label} on ${kind}: ${key} = ${r[key]}`);
-    }
-    if (Object.keys(r.pollErrors ?? {}).length) problems.push(`${label} on ${kind}: poll errors ${JSON.stringify(r.pollErrors)}`);
-    if (Object.keys(r.registerFailures ?? {}).length) problems.push(`${label} on ${kind}: registrations failed ${JSON.stringify(r.registerFailures)}`);
+  for (const [key, runs] of Object.entries(results)) {
+    runs.forEach((r, i) => {
+      const where = `${label} on ${key}${runs.length > 1 ? ` (run ${i + 1})` : ""}`;
+      for (const field of ["lost", "duplicates", "outOfOrder", "gaps"]) {
+        if (r[field] !== 0) problems.push(`${where}: ${field} = ${r[field]}`);
+      }
+      if (Object.keys(r.pollErrors ?? {}).length) problems.push(`${where}: poll errors ${JSON.stringify(r.pollErrors)}`);
+      if (Object.keys(r.registerFailures ?? {}).length) problems.push(`${where}: registrations failed ${JSON.stringify(r.registerFailures)}`);
+    });
   }
 }
+
+const withThousands = (n) => n.toLocaleString("en-US");
 
 async function main() {
   if (!existsSync(join(ROOT, "dist", "cli.js"))) throw new Error("dist/cli.js is missing: run `npm run build` (npm run bench does it first)");
   const started = new Date();
   const t0 = performance.now();
   process.stderr.write(
-    `bench: ${QUICK ? "quick" : "full"} run; fd limit ${fdLimit()}; ${pinning ? `server on core ${SERVER_CORE}, generator on core ${GENERATOR_CORE} (taskset)` : "no core pinning"}\n`,
+    `bench: ${QUICK ? "quick" : "full"} run, ${RUNS} run${RUNS > 1 ? "s" : ""} per case, pollchat via ${POLLCHAT.map((v) => v.path).join(" and ")}; fd limit ${fdLimit()}; ${pinning ? `server on core ${SERVER_CORE}, generator on core ${GENERATOR_CORE} (taskset)` : "no core pinning"}\n`,
   );
+  const variants = [...POLLCHAT, BASELINE];
 
   if (ONLY.includes("S1")) {
     for (const n of PLAN.s1) {
       const label = `S1 held polls N=${n}`;
-      const r = await both(label, (kind) => s1(kind, n));
-      const target = n === 1000 ? 1.3 : undefined;
-      row(label, "RSS per held poll", r, (x) => x.rssPerPoll, { unit: "bytes", better: "lower", target });
-      row(label, "heap per held poll", r, (x) => x.heapPerPoll, { unit: "bytes", better: "lower", target });
-      row(label, "held polls served (probe)", r, (x) => x.probe.served, { better: "higher", target: n === 10_000 ? 1 : undefined });
-      for (const kind of KINDS) {
-        if (r[kind].probe.served !== n) problems.push(`${label} on ${kind}: only ${r[kind].probe.served} of ${n} held polls served`);
-        if (Object.keys(r[kind].probe.errors).length) problems.push(`${label} on ${kind}: poll errors ${JSON.stringify(r[kind].probe.errors)}`);
+      const r = await compare(label, variants, (v) => s1(v, n));
+      const goal = n === 1000 ? `S1 RSS per held poll, N=${withThousands(n)}` : undefined;
+      report.add(label, "RSS per held poll", r, (x) => x.rssPerPoll, { unit: "bytes", better: "lower", target: goal && 1.0, goal });
+      report.add(label, "heap per held poll", r, (x) => x.heapPerPoll, { unit: "bytes", better: "lower" });
+      report.add(label, "held polls served (probe)", r, (x) => x.probe.served, { better: "higher", target: n === 10_000 ? 1 : undefined });
+      for (const [key, runs] of Object.entries(r)) {
+        for (const run of runs) {
+          if (run.probe.served !== n) problems.push(`${label} on ${key}: only ${run.probe.served} of ${n} held polls served (the probe's post answered ${run.probe.postStatus})`);
+          if (Object.keys(run.probe.errors).length) problems.push(`${label} on ${key}: poll errors ${JSON.stringify(run.probe.errors)}`);
+        }
       }
     }
   }
   if (ONLY.includes("S2")) {
     for (const c of PLAN.s2) {
       const label = `S2 fan-out N=${c.n} M=${c.m}`;
-      const r = await both(label, (kind) => s2(kind, c));
-      row(label, "deliveries/s", r, (x) => x.deliveriesPerSec, { target: c.n === 1000 ? 0.8 : undefined });
-      row(label, "server CPU per delivery", r, (x) => x.serverCpuUsPerDelivery, { unit: "µs", better: "lower", digits: 1 });
-      row(label, "posts/s (poster)", r, (x) => x.postsPerSec);
-      row(label, "lost / dup / out-of-order", r, (x) => `${x.lost} / ${x.duplicates} / ${x.outOfOrder}`);
+      const r = await compare(label, variants, (v) => s2(v, c));
+      const aim = c.n === 1000 || c.n === 5000;
+      const at = `N=${withThousands(c.n)}`;
+      report.add(label, "deliveries/s", r, (x) => x.deliveriesPerSec, { target: aim ? 1.0 : undefined, goal: aim ? `S2 fan-out deliveries/s, ${at}` : undefined });
+      report.add(label, "server CPU per delivery", r, (x) => x.serverCpuUsPerDelivery, {
+        unit: "µs",
+        better: "lower",
+        digits: 1,
+        target: aim ? 1.0 : undefined,
+        goal: aim ? `S2 server CPU per delivery, ${at}` : undefined,
+      });
+      report.add(label, "posts/s (poster)", r, (x) => x.postsPerSec);
+      report.add(label, "lost / dup / out-of-order", r, (x) => `${x.lost} / ${x.duplicates} / ${x.outOfOrder}`);
       checkDelivery(label, r);
     }
   }
   if (ONLY.includes("S3")) {
     const c = PLAN.s3;
     const label = `S3 latency N=${c.n}, 1 msg/${c.intervalMs} ms for ${c.durationMs / 1000} s`;
-    const r = await both(label, (kind) => s3(kind, c));
-    row(label, "p50", r, (x) => x.p50Ms, { unit: "ms", better: "lower", digits: 1 });
-    row(label, "p99", r, (x) => x.p99Ms, { unit: "ms", better: "lower", digits: 1, target: 1.5 });
-    row(label, "max", r, (x) => x.maxMs, { unit: "ms", better: "lower", digits: 1 });
-    row(label, "lost / dup / out-of-order", r, (x) => `${x.lost} / ${x.duplicates} / ${x.outOfOrder}`);
+    const r = await compare(label, variants, (v) => s3(v, c));
+    const rate = `${1000 / c.intervalMs} msg/s`;
+    report.add(label, "p50", r, (x) => x.p50Ms, { unit: "ms", better: "lower", digits: 1, target: 1.1, goal: `S3 delivery latency p50, ${rate}` });
+    report.add(label, "p99", r, (x) => x.p99Ms, { unit: "ms", better: "lower", digits: 1, target: 1.1, goal: `S3 delivery latency p99, ${rate}` });
+    report.add(label, "max", r, (x) => x.maxMs, { unit: "ms", better: "lower", digits: 1 });
+    // The server's CPU over the posting window and the last deliveries, as a share of one core.
+    report.add(label, "server CPU", r, (x) => x.cpu.serverUtil * 100, { unit: "% of a core", better: "lower", digits: 1, target: 1.2, goal: `S3 server CPU at ${rate}` });
+    report.add(label, "lost / dup / out-of-order", r, (x) => `${x.lost} / ${x.duplicates} / ${x.outOfOrder}`);
     checkDelivery(label, r);
   }
   if (ONLY.includes("S4")) {
     const c = PLAN.s4;
     const label = `S4 posts, ${c.connections} connections, no pollers`;
-    const r = await both(label, (kind) => s4(kind, c, false));
-    row(label, "posts/s", r, (x) => x.postsPerSec);
-    row(label, "server CPU per post", r, (x) => x.serverCpuUsPerPost, { unit: "µs", better: "lower", digits: 1 });
+    const r = await compare(label, [SEED, BASELINE], (v) => s4(v, c, false));
+    report.add(label, "posts/s", r, (x) => x.postsPerSec);
+    report.add(label, "server CPU per post", r, (x) => x.serverCpuUsPerPost, { unit: "µs", better: "lower", digits: 1 });
     const labelDisk = `S4 posts with --data-dir`;
-    const rd = await both(labelDisk, (kind) => s4(kind, c, true));
-    row(labelDisk, "posts/s", rd, (x) => x.postsPerSec);
-    row(labelDisk, "server CPU per post", rd, (x) => x.serverCpuUsPerPost, { unit: "µs", better: "lower", digits: 1 });
+    const rd = await compare(labelDisk, [SEED, BASELINE], (v) => s4(v, c, true));
+    report.add(labelDisk, "posts/s", rd, (x) => x.postsPerSec);
+    report.add(labelDisk, "server CPU per post", rd, (x) => x.serverCpuUsPerPost, { unit: "µs", better: "lower", digits: 1 });
   }
 
-  const table = markdown();
   const notes = [
     "",
-    `Ratio is pollchat / baseline. pollchat ran as \`node dist/cli.js --port 0\` with default settings for S1, and with \`--rate 1000000 --max-sessions max(10000, N+100) --presence-limit 0\` for S2-S4 (its default rate limit of 10 posts/s per session would throttle the one poster, and join notices to rooms up to 200 members would add lines to the fan-out; the baseline sends none).`,
-    `Each case ran on a fresh server process, pollchat first, then the baseline, each alone. ${pinning ? `Server pinned to core ${SERVER_CORE}, generator to core ${GENERATOR_CORE} with taskset.` : "No core pinning (no taskset or a single core)."} ⚠ marks a process at 90% or more of a core: with the generator there, the figure measures the generator too.`,
+    `Ratio is pollchat / baseline${RUNS > 1 ? `, of the medians of ${RUNS} runs (each run's ratio beside it)` : ""}. Path: how pollchat's pollers polled, the seed's \`/?name=N&cursor=C&timeout=30000\` (X-Cursor) or the JSON API (\`POST /api/join\`, then \`GET /api/poll?cursor=C&timeout=30000\` with \`Authorization: Bearer\`, the answer parsed as JSON); the poster posts through \`/\` on every server, and the baseline (which has only \`/\`) is the same for both paths.`,
+    `pollchat ran as \`node dist/cli.js --port 0\` with default settings for S1, and with \`--rate 1000000 --max-sessions max(10000, N+100) --max-sessions-per-ip 0 --presence-limit 0\` for S2-S4 (its default rate limit of 10 posts/s per session would throttle the one poster, and join notices to rooms up to 200 members would add lines to the fan-out; the baseline sends none).`,
+    `Each run of each case had a fresh server process, alone; ${RUNS > 1 ? "the order of the servers alternated from run to run" : "pollchat first, then the baseline"}. ${pinning ? `Server pinned to core ${SERVER_CORE}, generator to core ${GENERATOR_CORE} with taskset.` : "No core pinning (no taskset or a single core)."} ⚠ marks a process at 90% or more of a core: with the generator there, the figure measures the generator too.`,
     "The generator connects from 200 loopback source addresses in turn (127.0.0.10-209), as many clients would, so a per-address connection cap (pollchat's default is 256) is not what S1 measures.",
     "Run-queue wait: the largest share of a case's time that its server or generator sat runnable but not running (Linux schedstat), i.e. other processes on its core; ⚠ from 10%, where figures are unreliable.",
-    `Memory per held poll = (after - before) / N, after a full GC, with every poll held; it includes the connection and the session a held poll needs.`,
+    `Memory per held poll = (after - before) / N, after a full GC, with every poll held; it includes the connection and the session a held poll needs. S3 server CPU is the server's CPU time over the posting window (and the last deliveries) divided by its length.`,
   ];
   const elapsed = (performance.now() - t0) / 1000;
-  const report = [table, ...notes, "", `${QUICK ? "Quick" : "Full"} run, ${elapsed.toFixed(0)} s, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}.`].join("\n");
-  process.stdout.write(report + "\n");
+  const goals = report.goals();
+  const text = [
+    report.table(),
+    ...notes,
+    "",
+    `${QUICK ? "Quick" : "Full"} run, ${RUNS} run${RUNS > 1 ? "s" : ""} per case, ${elapsed.toFixed(0)} s, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}.`,
+    ...(goals ? ["", `### Issue 14 goals${RUNS > 1 ? ` (medians of ${RUNS} runs)` : ""}`, "", goals] : []),
+  ].join("\n");
+  process.stdout.write(text + "\n");
   if (problems.length) process.stdout.write(`\n**Correctness problems:**\n${problems.map((p) => `- ${p}`).join("\n")}\n`);
 
   const dir = join(BENCH, "results");
@@ -457,6 +454,8 @@ async function main() {
   const json = {
     date: started.toISOString(),
     quick: QUICK,
+    runs: RUNS,
+    paths: POLLCHAT.map((v) => v.path),
     elapsedSeconds: Math.round(elapsed),
     node: process.version,
     cpus: cpus().map((c) => c.model),
@@ -464,12 +463,15 @@ async function main() {
     fdLimit: fdLimit(),
     plan: PLAN,
     pollchatLoadFlags: LOAD_FLAGS(1000),
-    rows: rows.map(({ digits, ...r }) => r),
+    rows: report.rows.map(({ digits, ...r }) => r),
+    misses: report.misses().map((r) => ({ goal: r.goal ?? `${r.scenario} ${r.metric}`, path: r.path, ratio: r.ratio, target: r.target, better: r.better })),
     problems,
+    // Every run of every case, in the order each server ran them.
     raw,
   };
   writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
   process.stdout.write(`\nResults: ${relative(ROOT, file)}\n`);
+  // A missed goal is a figure to work on; a lost, duplicated or out-of-order message is a failure.
   if (problems.length) process.exitCode = 1;
 }
 
