@@ -39,7 +39,7 @@ export class Membership {
     client.joinBudget.take();
     client.currentRoom = name;
     room ??= parts.rooms.create(name);
-    room.members.add(client);
+    room.addMember(client);
     client.rooms.add(name);
     parts.record({ kind: "join", session: client, room: name });
     if (room.members.size <= parts.options.presenceLimit) {
@@ -62,7 +62,7 @@ export class Membership {
     if (room.members.size <= parts.options.presenceLimit) {
       parts.publish({ type: "leave", room: room.name, from: client.name, text: "" }, room.members, room);
     }
-    room.members.delete(client);
+    room.removeMember(client);
     client.rooms.delete(room.name);
     parts.record({ kind: "leave", session: client, room: room.name });
     // An empty room is forgotten, its history kept (bounded): rooms cannot pile up without members.

@@ -30,7 +30,7 @@ export function restore(
         room = rooms.create(name);
         for (const envelope of history.get(name) ?? []) room.remember(envelope);
       }
-      room.members.add(client);
+      room.addMember(client);
       client.rooms.add(name);
     }
     // As after a leave: a current room it no longer is in falls back to the last one kept.
