@@ -18,18 +18,47 @@ export interface PollRequest {
 export function answerPoll(sub: Subscription, res: ServerResponse, { cursor, format }: PollRequest): void {
   const entries = answerEntries(sub.pending(), format);
   const next = sub.cursorAfter(entries);
-  const body = pollBody(entries, format, next);
+  const body = answerBody(entries, format, next);
   const type = format === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
   // Without a cursor nothing else will acknowledge these: they leave the queue once handed over whole.
   if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => sub.ack(next));
   else sendAnswer(res, type, body, next);
 }
 
+/** An answer's body with its UTF-8 length. */
+export interface AnswerBody {
+  readonly text: string;
+  readonly bytes: number;
+}
+
+/**
+ * The last answer of exactly one message, per format: a post to a room of
+ * 1,000 wakes 1,000 polls that each answer just that message with its id as
+ * the cursor, and they share one body (built, flattened and measured once).
+ */
+const lastSolo = { text: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } }, json: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } } };
+
+/** The body of an answer carrying `entries` with `cursor` to send next (pollBody), measured from its entries' cached lengths. */
+export function answerBody(entries: readonly Envelope[], format: PollFormat, cursor: number): AnswerBody {
+  const solo = entries.length === 1 && entries[0]!.id === cursor ? lastSolo[format] : undefined;
+  if (solo !== undefined && solo.entry === entries[0]) return solo.body;
+  let bytes = 0;
+  for (const e of entries) bytes += format === "json" ? e.jsonBytes : e.lineBytes;
+  // '{"messages":[' ... '],"cursor":' N '}', and a comma between entries.
+  if (format === "json") bytes += 13 + Math.max(0, entries.length - 1) + 11 + String(cursor).length + 1;
+  const body = { text: pollBody(entries, format, cursor), bytes };
+  if (solo !== undefined) {
+    solo.entry = entries[0];
+    solo.body = body;
+  }
+  return body;
+}
+
 /** send() of respond.ts for a poll answer, its header list written out: no header object and key list per answer. */
-function sendAnswer(res: ServerResponse, contentType: string, body: string, cursor: number): void {
+function sendAnswer(res: ServerResponse, contentType: string, body: AnswerBody, cursor: number): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, ["Content-Type", contentType, "Content-Length", Buffer.byteLength(body), "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
-  res.end(body);
+  res.writeHead(200, ["Content-Type", contentType, "Content-Length", body.bytes, "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
+  res.end(body.text);
 }
 
 /**
@@ -77,13 +106,13 @@ export function pollBody(entries: readonly Envelope[], format: PollFormat, curso
 export function sendAcknowledged(
   res: ServerResponse,
   contentType: string,
-  body: string,
+  body: AnswerBody,
   cursor: number,
   handedOver: () => void,
 ): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, ["Content-Type", contentType, "Content-Length", Buffer.byteLength(body), "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
-  res.write(body, (error) => {
+  res.writeHead(200, ["Content-Type", contentType, "Content-Length", body.bytes, "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
+  res.write(body.text, (error) => {
     const socket = res.socket;
     if (error == null && socket !== null && !socket.destroyed && !res.destroyed) handedOver();
   });
