@@ -31,8 +31,8 @@ export class Receiver {
   /** The id of the last message received; undefined until the first answer (a session resumed by token alone). */
   cursor: number | undefined;
   transport: Transport;
-  /** When polling began: the stream is tried again streamRetryMs later. */
-  #pollingSince = 0;
+  /** Since when polls have been answered without a failure: after streamRetryMs of it, the stream is tried again. */
+  #pollingWellSince: number | undefined;
 
   constructor(host: ReceiverHost, cursor: number | undefined) {
     this.#host = host;
@@ -60,7 +60,8 @@ export class Receiver {
     // The first poll after a failure asks for an answer at once: a held poll says nothing until it ends.
     let probe = true;
     while (!this.#stopped) {
-      const streaming = timings.stream && (this.transport === "stream" || Date.now() - this.#pollingSince >= timings.streamRetryMs);
+      const pollingWell = this.#pollingWellSince !== undefined && Date.now() - this.#pollingWellSince >= timings.streamRetryMs;
+      const streaming = timings.stream && (this.transport === "stream" || pollingWell);
       const usedToken = this.#host.token();
       try {
         if (streaming) {
@@ -68,12 +69,14 @@ export class Receiver {
           await this.#stream(usedToken);
         } else {
           await this.#poll(usedToken, probe);
+          this.#pollingWellSince ??= Date.now();
           probe = false;
         }
         failures = 0;
         rejoins = 0;
       } catch (caught) {
         if (this.#stopped) return;
+        this.#pollingWellSince = undefined;
         let error = networkError(caught);
         if (error.status === 401) {
           try {
@@ -90,7 +93,6 @@ export class Receiver {
         if (streaming && error.status !== 401) {
           // The stream failed or was held back: poll at once, and try the stream again later.
           this.transport = "poll";
-          this.#pollingSince = Date.now();
           probe = true;
           if (failures === 0) {
             failures = 1;
