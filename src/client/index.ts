@@ -206,9 +206,11 @@ export class Chat extends Emitter<ChatEvents> {
     if (typeof newToken === "string") this.#token = newToken;
     if (typeof name === "string") this.#name = name;
     this.#rooms = [...(fresh ? [] : this.#rooms.filter((r) => r !== joined)), joined];
-    if (!fresh && typeof newToken === "string" && newToken !== token) {
-      // The session had ended and the name was free: this is a new session. Bring back the other rooms too.
-      this.emit("session", this.#session());
+    // The session had ended and the name was free: this is a new session. Bring back the other rooms too.
+    if (!fresh && token !== undefined && newToken !== token) {
+      const rooms = [...this.#rooms];
+      this.#rooms = [joined];
+      void this.#joinRooms(rooms);
     }
     return answer;
   }
@@ -227,8 +229,7 @@ export class Chat extends Emitter<ChatEvents> {
       throw error;
     }
     this.#setState("reconnecting", { rejoining: true });
-    const current = this.room;
-    const rooms = [...this.#rooms.filter((r) => r !== current), ...(current === undefined ? [this.#firstRoom] : [current])];
+    const rooms = this.#rooms.length === 0 ? [this.#firstRoom] : this.#rooms; // the current room last, as before
     try {
       await this.#join(rooms[0], undefined, true);
     } catch (error) {
@@ -236,13 +237,12 @@ export class Chat extends Emitter<ChatEvents> {
       if (error instanceof ClientError && error.status >= 400 && error.status < 500 && error.status !== 408 && error.status !== 429) this.close(error);
       throw error;
     }
-    for (const room of rooms.slice(1)) {
-      try {
-        await this.#join(room, this.#token, false);
-      } catch {
-        // A room that cannot be joined again is left out; `session` says which rooms it is in.
-      }
-    }
+    await this.#joinRooms(rooms.slice(1) as string[]);
+  }
+
+  /** Joins these rooms again (one that cannot be joined is left out), then says which rooms the session is in. */
+  async #joinRooms(rooms: readonly string[]): Promise<void> {
+    for (const room of rooms) await this.#join(room, this.#token, false).catch(() => undefined);
     this.emit("session", this.#session());
   }
 
