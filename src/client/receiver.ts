@@ -94,10 +94,7 @@ export class Receiver {
           // The stream failed or was held back: poll at once, and try the stream again later.
           this.transport = "poll";
           probe = true;
-          if (failures === 0) {
-            failures = 1;
-            continue;
-          }
+          if (failures === 0) continue;
         }
         failures++;
         probe = true;
