@@ -40,9 +40,14 @@ export class Recorder {
     return this.until(() => this.texts().includes(text), `message "${text}"`, ms);
   }
 
+  /** Checks the conditions awaited again: for a test that awaits something besides this chat's events. */
+  check(): void {
+    for (const waiter of [...this.#waiters]) waiter();
+  }
+
   #note(record: () => void): void {
     record();
-    for (const waiter of [...this.#waiters]) waiter();
+    this.check();
   }
 }
 

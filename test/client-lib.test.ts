@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { connect, type Chat, type ConnectOptions } from "../src/client/index.js";
 import { createChatServer, type ChatServer } from "../src/index.js";
 import { describeRequest, Recorder, silentStream, type SeenRequest } from "./client-helpers.js";
-import { CLI, CLIENT_BUNDLE, cliPerTest, ensureBuilt, joinApi, startServer } from "./helpers.js";
+import { CLI, CLIENT_BUNDLE, cliPerTest, ensureBuilt, joinApi, postJson, startServer } from "./helpers.js";
 
 // The client library (spec §11) against the real server: in-process, and as the CLI restarted on its --data-dir.
 
@@ -59,7 +59,7 @@ describe("client library", () => {
     aborter.abort();
     expect(alice.chat.state).toBe("closed");
     await expect(alice.chat.send("too late")).rejects.toMatchObject({ code: "closed" });
-  });
+  }, 15_000);
 
   it("joins and leaves rooms, and a typed /join counts as joined", async () => {
     const s = await startServer();
@@ -77,7 +77,7 @@ describe("client library", () => {
     await alice.chat.leave();
     expect(alice.chat.state).toBe("closed");
     await bob.until(() => bob.messages.some((m) => m.type === "leave" && m.from === "alice" && m.room === "dev"), "alice's end");
-  });
+  }, 15_000);
 
   it("across a restart on its --data-dir: nothing lost, nothing doubled; the stream falls back to polling and comes back", async () => {
     const dir = await mkdtemp(join(tmpdir(), "pollchat-client-"));
@@ -143,7 +143,7 @@ describe("client library", () => {
     expect(posts.map((p) => (p.body as { text: string }).text)).toEqual(["only once", "only once", "a later one"]);
     expect((posts[0]!.body as { txn: string }).txn).toBe((posts[1]!.body as { txn: string }).txn);
     expect(bob.messages.filter((m) => m.text === "only once").map((m) => m.id)).toEqual([id]);
-  });
+  }, 15_000);
 
   it("surfaces a gap when its queue overflowed, then carries on in order", async () => {
     const s = await startServer({ maxQueue: 3 });
@@ -169,7 +169,7 @@ describe("client library", () => {
     expect(texts.length).toBeLessThan(10);
     expect(texts).toEqual([...texts].sort((a, b) => Number(a.slice(1)) - Number(b.slice(1))));
     expect(bob.messages.map((m) => m.id)).toEqual([...new Set(bob.messages.map((m) => m.id))].sort((a, b) => a - b));
-  });
+  }, 15_000);
 
   it("after a restart that forgot its session (401), joins again with the same name and rooms, and says so", async () => {
     const first = await startServer();
@@ -196,7 +196,7 @@ describe("client library", () => {
     await alice.received("welcome back");
     await alice.chat.send("thanks");
     await bob.received("thanks");
-  });
+  }, 15_000);
 
   it("closes with the refusal when, after a restart, its name was taken meanwhile", async () => {
     const first = await startServer();
@@ -211,25 +211,42 @@ describe("client library", () => {
     await bob.until(() => bob.chat.state === "closed", "closed state");
     expect(bob.states.at(-1)!.info.error).toMatchObject({ status: 409, code: "name_taken" });
     await expect(pending).resolves.toMatchObject({ code: "name_taken" });
-  });
+  }, 15_000);
+
+  it("resumes a session by token alone, and closes on a 401, having no name to join again with", async () => {
+    const s = await startServer();
+    closers.push(() => s.close());
+    const { token, auth } = await joinApi(s.url, "gus");
+    const gus = await open(s.url, { token });
+    expect(gus.chat.name).toBeUndefined();
+    const hal = await open(s.url, { name: "hal" });
+    await hal.chat.send("hi gus");
+    await gus.received("hi gus");
+    // The session ends on the server; its stream says so, and the next request is refused.
+    expect((await postJson(`${s.url}/api/leave`, {}, auth)).status).toBe(200);
+    await gus.until(() => gus.chat.state === "closed", "closed state");
+    expect(gus.states.at(-1)!.info.error).toMatchObject({ status: 401, code: "unauthorized" });
+  }, 15_000);
 
   it("polls instead when a proxy holds the stream back, and tries the stream again later", async () => {
     const s = await startServer();
     closers.push(() => s.close());
     let streams = 0;
+    let alice: Recorder | undefined;
     const buffering: typeof fetch = async (input, init) => {
       if (!describeRequest(input as string, init).path.startsWith("/api/events")) return fetch(input, init);
       streams++;
+      alice?.check();
       return silentStream(init?.signal);
     };
-    const alice = await open(s.url, { name: "alice", fetch: buffering, firstEventMs: 200, streamRetryMs: 400 });
+    alice = await open(s.url, { name: "alice", fetch: buffering, firstEventMs: 200, streamRetryMs: 400 });
     expect(alice.chat.transport).toBe("poll");
     const bob = await open(s.url, { name: "bob" });
     await bob.chat.send("through the poll");
     await alice.received("through the poll");
     await alice.until(() => streams >= 2, "a second try of the stream");
     expect(alice.chat.state).toBe("connected");
-  });
+  }, 15_000);
 
   it("is `pollchat/client`, the same file the server sends as /client.js, one module with no imports", async () => {
     const specifier = "pollchat/client";
@@ -248,5 +265,5 @@ describe("client library", () => {
     const chat = await lib.connect(s.url, { name: "dora", token });
     chats.push(chat);
     expect(chat.token).toBe(token);
-  });
+  }, 15_000);
 });

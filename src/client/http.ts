@@ -122,6 +122,12 @@ export function field(value: unknown, key: string): unknown {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
 }
 
+/** A whole-number property of a parsed JSON value. */
+export function numberField(value: unknown, key: string): number | undefined {
+  const n = field(value, key);
+  return typeof n === "number" && Number.isSafeInteger(n) ? n : undefined;
+}
+
 function parseJson(text: string): unknown {
   try {
     return text ? (JSON.parse(text) as unknown) : undefined;

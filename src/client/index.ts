@@ -4,7 +4,7 @@
 // TextDecoder and timers: it runs in browsers and Node 20+ alike.
 
 import { Emitter } from "./emitter.js";
-import { ClientError, field, requestJson, type Fetch } from "./http.js";
+import { ClientError, field, numberField, requestJson, type Fetch } from "./http.js";
 import { Outbox, type SendOptions } from "./outbox.js";
 import { Receiver, type Transport } from "./receiver.js";
 import type { ChatEvents, ChatMessage, ChatState, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
@@ -68,6 +68,7 @@ export class Chat extends Emitter<ChatEvents> {
   #outbox: Outbox;
   #rejoining: Promise<void> | undefined;
   #firstRoom: string | undefined;
+  #transportShown: string | undefined;
 
   constructor(url: string, options: ConnectOptions) {
     super();
@@ -288,13 +289,10 @@ export class Chat extends Emitter<ChatEvents> {
   }
 
   #setState(state: ChatState, info: StateInfo): void {
-    if (this.#state === "closed") return;
+    // Every poll answered says "connected": only a change is news.
+    if (this.#state === "closed" || (state === "connected" && this.#state === state && info.transport === this.#transportShown)) return;
     this.#state = state;
+    this.#transportShown = info.transport;
     this.emit("state", state, info);
   }
-}
-
-function numberField(value: unknown, key: string): number | undefined {
-  const n = field(value, key);
-  return typeof n === "number" && Number.isSafeInteger(n) ? n : undefined;
 }

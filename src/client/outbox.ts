@@ -50,6 +50,7 @@ export class Outbox {
 
   send(text: string, options: SendOptions = {}): Promise<number> {
     if (this.#closed) return Promise.reject(this.#closed);
+    if (options.signal?.aborted) return Promise.reject(new ClientError(0, "aborted", "The send was aborted."));
     return new Promise((resolve, reject) => {
       const item: Item = { text, options, txn: newTxn(), resolve, reject };
       this.#items.push(item);
