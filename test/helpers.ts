@@ -71,9 +71,14 @@ export const CLI = join(ROOT, "dist", "cli.js");
  */
 export async function ensureBuilt(): Promise<void> {
   const newestSource = Math.max(...readdirSync(join(ROOT, "src"), { recursive: true, encoding: "utf8" }).map((f) => statSync(join(ROOT, "src", f)).mtimeMs));
-  if (existsSync(CLI) && statSync(CLI).mtimeMs >= newestSource) return;
+  const built = [CLI, CLIENT_BUNDLE];
+  if (built.every((file) => existsSync(file) && statSync(file).mtimeMs >= newestSource)) return;
   await promisify(execFile)(process.execPath, [join(ROOT, "node_modules", "typescript", "bin", "tsc"), "-p", ROOT]);
+  await promisify(execFile)(process.execPath, [join(ROOT, "scripts", "bundle-client.js")]);
 }
+
+/** The client library as one module (scripts/bundle-client.js): `pollchat/client`, and /client.js. */
+export const CLIENT_BUNDLE = join(ROOT, "dist", "client.js");
 
 const LISTENING = /^pollchat listening on (http:\/\/(\S+):(\d+))$/m;
 

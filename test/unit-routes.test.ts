@@ -14,6 +14,7 @@ describe("the route table", () => {
     expect(labelOf("/", "name=a")).toBe("seed_poll");
     expect(labelOf("/")).toBe("static");
     expect(labelOf("/app.js")).toBe("static");
+    expect(labelOf("/client.js")).toBe("client");
     expect(labelOf("/api")).toBe("static");
     expect(labelOf("/api/join")).toBe("api_join");
     expect(labelOf("/api/messages")).toBe("api_messages");

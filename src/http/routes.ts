@@ -6,7 +6,7 @@ import type { Query } from "./query.js";
 import { handleSeed } from "./seed-endpoint.js";
 import { headSeed } from "./seed-head.js";
 import { handleEvents } from "./sse.js";
-import { serveStatic } from "./static-files.js";
+import { serveClientScript, serveStatic } from "./static-files.js";
 
 /** Answers a request: it throws ChatError, or returns a promise that rejects with one. `params` are the path's decoded captures. */
 export type Handler = (ctx: HttpContext, request: Request, params: readonly string[]) => void | Promise<void>;
@@ -32,6 +32,7 @@ function route(label: string, path: string | RegExp, methods: Record<string, Han
 }
 
 const serveFile: Handler = (ctx, { req, res, path }) => serveStatic(ctx.options.publicDir, path, res, req.method === "HEAD");
+const serveClient: Handler = (_ctx, { req, res }) => serveClientScript(res, req.method === "HEAD");
 
 /**
  * Every route of the server, first match wins: the seed protocol (spec §3),
@@ -52,6 +53,7 @@ export const ROUTES: readonly Route[] = [
   route("api_room_messages", /^\/api\/rooms\/([^/]+)\/messages$/, { GET: roomHistory }),
   route("healthz", "/healthz", { GET: healthz, HEAD: healthz }),
   route("metrics", "/metrics", { GET: metrics, HEAD: metrics }),
+  route("client", "/client.js", { GET: serveClient, HEAD: serveClient }),
   route("static", /^(?!\/api\/)/, { GET: serveFile, HEAD: serveFile }),
 ];
 

@@ -1,6 +1,7 @@
 import { readFile, realpath, stat } from "node:fs/promises";
 import { extname, join, resolve, sep } from "node:path";
 import type { ServerResponse } from "node:http";
+import { fileURLToPath } from "node:url";
 import { ChatError } from "../errors.js";
 
 const CONTENT_TYPES = new Map<string, string>([
@@ -43,6 +44,24 @@ export async function serveStatic(publicDir: string, rawPath: string, res: Serve
   } catch {
     throw new ChatError("not_found");
   }
+  sendFile(res, type, body, headOnly);
+}
+
+/** The client library (spec §11), built into one module (scripts/bundle-client.js); from src/ and dist/ alike. */
+const CLIENT_SCRIPT = fileURLToPath(new URL("../../dist/client.js", import.meta.url));
+
+/** GET /client.js: the same file `pollchat/client` imports. */
+export async function serveClientScript(res: ServerResponse, headOnly: boolean): Promise<void> {
+  let body: Buffer;
+  try {
+    body = await readFile(CLIENT_SCRIPT);
+  } catch {
+    throw new ChatError("not_found", "The client library is not built (npm run build).");
+  }
+  sendFile(res, CONTENT_TYPES.get(".js")!, body, headOnly);
+}
+
+function sendFile(res: ServerResponse, type: string, body: Buffer, headOnly: boolean): void {
   res.writeHead(200, {
     "Content-Type": type,
     "Content-Length": body.length,
