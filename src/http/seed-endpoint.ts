@@ -4,12 +4,22 @@ import { clientAddress } from "./client-address.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
 import { sendJson, sendText, wantsJson } from "./respond.js";
+import { seedIdentity } from "./vouched.js";
+import type { Identity } from "../hub-types.js";
 
 /**
  * The seed protocol on `/` (spec §3): `?name=N&message=M` posts,
  * `?name=N` long-polls. Unclaimed names need no token, like the seed.
  */
-export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void | Promise<void> {
+export function handleSeed(ctx: HttpContext, request: Request): void | Promise<void> {
+  if (ctx.identity === undefined) return seed(ctx, request, undefined);
+  // With --jwt-secret or authenticate, a name without its session token must be proven (vouched.ts).
+  const { req, query } = request;
+  const changes = query.get("message") !== undefined || query.get("room") !== undefined;
+  return seedIdentity(ctx.identity, ctx, req, query.get("name") ?? "", changes).then((identity) => seed(ctx, request, identity));
+}
+
+function seed(ctx: HttpContext, { req, res, query }: Request, identity: Identity | undefined): void | Promise<void> {
   const name = checkName(query.get("name"));
   const message = query.get("message");
   const room = query.get("room");
@@ -18,7 +28,7 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
   // A GET that posts or joins is a state change: the cookie alone may not authorise it (spec §4).
   const token = message !== undefined || room !== undefined ? changeToken(req) : tokenOf(req);
-  const who = { token, requireToken: ctx.options.requireToken, address: clientAddress(req, ctx.options.trustProxy) };
+  const who = { token, requireToken: ctx.options.requireToken || ctx.identity !== undefined, address: clientAddress(req, ctx.options.trustProxy), identity };
 
   if (message !== undefined) {
     // One call that checks everything first: a refused post leaves no session, membership or message behind (§8).
