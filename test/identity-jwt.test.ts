@@ -5,7 +5,8 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { get, seedUrl } from "./core-helpers.js";
-import { postJson, serverPerTest, startServer, type TestServer } from "./helpers.js";
+import { parseCli, usage } from "../src/cli-options.js";
+import { CLI, cliPerTest, ensureBuilt, postJson, serverPerTest, startServer, type TestServer } from "./helpers.js";
 import { b64url, nowSeconds, SECRET, signJwt, signRaw, withSpareBits } from "./jwt-helpers.js";
 import { LineClient, SseClient } from "./transport-clients.js";
 
@@ -360,4 +361,23 @@ describe("--jwt-secret: no mutation of a valid token yields a session", () => {
     // The original itself is accepted: the mutations, not the setup, were refused.
     expect((await postJson(`${server.url}/api/join`, {}, bearer(original))).status).toBe(200);
   });
+});
+
+describe("--jwt-secret and PCHAT_JWT_SECRET on the command line", () => {
+  const startCli = cliPerTest();
+
+  it("the flag wins over the environment; an empty variable is unset; a short secret is a usage error", () => {
+    expect(parseCli([], { PCHAT_JWT_SECRET: SECRET })).toMatchObject({ jwtSecret: SECRET });
+    expect(parseCli(["--jwt-secret", `${SECRET}-flag`], { PCHAT_JWT_SECRET: SECRET })).toMatchObject({ jwtSecret: `${SECRET}-flag` });
+    expect(parseCli([], { PCHAT_JWT_SECRET: "" })).toMatchObject({ jwtSecret: undefined });
+    expect(() => parseCli(["--jwt-secret", "s3cret"], {})).toThrow(/at least 32 bytes/);
+    expect(usage()).toMatch(/--jwt-secret VALUE .*PCHAT_JWT_SECRET/);
+  });
+
+  it("the CLI with PCHAT_JWT_SECRET takes names only from JWTs", async () => {
+    await ensureBuilt();
+    const cli = await startCli(CLI, ["--port", "0"], { env: { PATH: process.env.PATH, PCHAT_JWT_SECRET: SECRET } });
+    expect((await postJson(`${cli.url}/api/join`, { name: "carol" })).status).toBe(401);
+    expect((await postJson(`${cli.url}/api/join`, {}, bearer(valid()))).body).toMatchObject({ name: "carol", room: "lobby" });
+  }, 60_000);
 });
