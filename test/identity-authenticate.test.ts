@@ -117,14 +117,35 @@ describe("authenticate: the host's login names the user", () => {
     expect(await sse.status).toBe(200);
     sse.close();
     expect(h.calls()).toBe(1);
-    // Without the token, the seed endpoint and SSE ask the host, and reach the same session.
-    expect((await get(seedUrl(h.url, { name: "carol", message: "from the seed" }), as("carol"))).text).toMatch(/^ok \d+\n$/);
+    // Without the token, a seed poll and SSE ask the host, and reach the same session.
+    await postJson(`${h.url}/api/messages`, { text: "for every device" }, auth);
+    const seedPoll = await get(seedUrl(h.url, { name: "carol", cursor: joined.body.cursor, timeout: 0 }), as("carol"));
+    expect(seedPoll.text).toContain("carol : for every device");
     const byLogin = new SseClient(`${h.url}/api/events?cursor=${joined.body.cursor}`, as("carol"));
     expect(await byLogin.status).toBe(200);
-    await byLogin.waitFor((e) => e.data.includes("from the seed"), "the seed post on the stream");
+    await byLogin.waitFor((e) => e.data.includes("for every device"), "the post on the stream");
     byLogin.close();
     expect(h.calls()).toBe(3);
     expect(h.chat.hub.sessionCount).toBe(1);
+  });
+
+  it("the login alone never makes a state change a page elsewhere could send: a seed GET that posts or joins, a join without JSON", async () => {
+    const h = await host();
+    for (const params of [{ message: "forged" }, { room: "dev", timeout: 0 }] as Record<string, string | number>[]) {
+      const refused = await get(seedUrl(h.url, { name: "carol", ...params }), as("carol"));
+      expect(refused.status).toBe(401);
+    }
+    const form = await fetch(`${h.url}/api/join`, { method: "POST", headers: as("carol") });
+    expect(form.status).toBe(415);
+    const text = await fetch(`${h.url}/api/join`, { method: "POST", headers: { ...as("carol"), "content-type": "text/plain" }, body: "{}" });
+    expect(text.status).toBe(415);
+    await expectNothingCreated(h);
+    expect(h.calls()).toBe(0);
+    // With the session token in Authorization the seed posts and joins as before.
+    const joined = await postJson(`${h.url}/api/join`, {}, as("carol"));
+    const auth = { authorization: `Bearer ${joined.body.token}` };
+    expect((await get(seedUrl(h.url, { name: "carol", message: "real" }), auth)).text).toMatch(/^ok \d+\n$/);
+    expect((await get(seedUrl(h.url, { name: "carol", room: "dev", timeout: 0 }), auth)).status).toBe(200);
   });
 
   it("TCP takes session tokens only: a bare name is refused", async () => {

@@ -6,7 +6,7 @@ import { defaultRoomOf, type Identity } from "../hub-types.js";
 import type { IdentitySource } from "../identity/identity-source.js";
 import { checkName, checkRoom, nameKey } from "../validate.js";
 import { changeToken, tokenOf } from "./auth.js";
-import { optionalString } from "./body.js";
+import { isJsonContentType, optionalString } from "./body.js";
 import { clientAddress } from "./client-address.js";
 import type { HttpContext } from "./context.js";
 
@@ -23,6 +23,8 @@ import type { HttpContext } from "./context.js";
  * JWT (or authenticate) proves the name; `name`, when given, must be it. A
  * second proof for the same name joins the same session. With no JWT, the
  * session token of one's own session joins one more room, as before.
+ * The host's login is likely a cookie, which any page can make a browser send:
+ * asked only for a JSON body, which no form can send (as the cookie rule of spec §4).
  */
 export async function joinVouched(ctx: HttpContext, identity: IdentitySource, req: IncomingMessage, body: Record<string, unknown>): Promise<{ client: Session; room: string }> {
   const name = optionalString(body, "name");
@@ -38,6 +40,9 @@ export async function joinVouched(ctx: HttpContext, identity: IdentitySource, re
       return { client: own, room: joined };
     }
   }
+  if (jwt === undefined && !isJsonContentType(req.headers["content-type"])) {
+    throw new ChatError("unsupported_media_type", "Joining with the application's login takes Content-Type: application/json (or a JWT).");
+  }
   const who = await identity.ofRequest(req, jwt);
   if (name !== undefined && nameKey(name) !== nameKey(who.name)) throw new ChatError("unauthorized", `Your identity is ${who.name}, not ${name}.`);
   // With no room named: the first its claim lists, else the first its session's claim lists, else lobby.
@@ -51,12 +56,18 @@ export async function joinVouched(ctx: HttpContext, identity: IdentitySource, re
 /**
  * The identity a seed request (`/?name=N`) acts with: none when it carries the
  * session token of N's session (as before), else what the host proves, which must be N.
+ * A GET that posts or joins (`changes`) is proven only by a JWT in Authorization:
+ * the host's login, likely a cookie, would let a link on any page post as the user.
  */
 export async function seedIdentity(identity: IdentitySource, ctx: HttpContext, req: IncomingMessage, name: string, changes: boolean): Promise<Identity | undefined> {
   checkName(name);
   const own = ctx.hub.sessionByToken(changes ? changeToken(req) : tokenOf(req));
   if (own !== undefined && own.key === nameKey(name)) return undefined;
-  const who = await identity.ofRequest(req);
+  const jwt = identity.presentedJwt(req);
+  if (changes && jwt === undefined) {
+    throw new ChatError("unauthorized", "A GET that posts or joins needs the session token or a JWT in Authorization: Bearer.");
+  }
+  const who = await identity.ofRequest(req, jwt);
   if (nameKey(who.name) !== nameKey(name)) throw new ChatError("unauthorized", `Your identity is ${who.name}, not ${name}.`);
   return who;
 }
