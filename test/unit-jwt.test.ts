@@ -28,6 +28,8 @@ describe("verifyJwt", () => {
     }
     expect(reason(signJwt({ sub: "carol" }, SECRET, { typ: "JWT" }))).toBe("only alg HS256 is accepted");
     expect(reason(signJwt({ sub: "carol" }, SECRET, { alg: "HS256", typ: "JWS" }))).toBe("typ must be JWT");
+    expect(reason(signJwt({ sub: "carol" }, SECRET, { alg: "HS256", typ: 1 }))).toBe("typ must be JWT");
+    expect(reason(signJwt({ sub: "carol" }, SECRET, { alg: "HS256", typ: "application/jwt" }))).toBeUndefined();
     expect(reason(signJwt({ sub: "carol" }, SECRET, { alg: "HS256", crit: ["exp"] }))).toBe("crit extensions are not supported");
   });
 

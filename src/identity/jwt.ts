@@ -46,8 +46,9 @@ export function verifyJwt(token: string, secret: string | Buffer, nowMs: number)
   const head = parseObject(header);
   if (!head) return refuse("the JWT header is not a JSON object");
   if (head.get("alg") !== "HS256") return refuse("only alg HS256 is accepted");
+  // A media type, compared without case, its "application/" optional (RFC 7515 §4.1.9).
   const typ = head.get("typ");
-  if (typ !== undefined && typ !== "JWT") return refuse("typ must be JWT");
+  if (typ !== undefined && (typeof typ !== "string" || !/^(application\/)?jwt$/i.test(typ))) return refuse("typ must be JWT");
   // RFC 7515 §4.1.11: an extension we would have to understand; we understand none.
   if (head.has("crit")) return refuse("crit extensions are not supported");
 
