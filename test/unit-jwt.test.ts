@@ -1,4 +1,6 @@
+import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
+import { IdentitySource } from "../src/identity/identity-source.js";
 import { CLOCK_SKEW_SECONDS, MAX_JWT_LENGTH, verifyJwt } from "../src/identity/jwt.js";
 import { b64url, SECRET, signJwt, signRaw, withSpareBits } from "./jwt-helpers.js";
 
@@ -105,5 +107,37 @@ describe("verifyJwt", () => {
   it("reads claims as own keys only: a __proto__ key is just a key", () => {
     const token = signRaw(`${b64url('{"alg":"HS256"}')}.${b64url('{"__proto__":{"sub":"carol"}}')}`);
     expect(reason(token)).toMatch(/^sub must be a name/);
+  });
+});
+
+describe("IdentitySource", () => {
+  const req = (authorization?: string): IncomingMessage => ({ headers: authorization === undefined ? {} : { authorization } }) as IncomingMessage;
+  const token = signJwt({ sub: "carol", rooms: ["dev"] });
+
+  it("finds a JWT in Authorization only with a secret, and tells it from a session token by its dots", () => {
+    const withSecret = new IdentitySource({ jwtSecret: SECRET });
+    expect(withSecret.presentedJwt(req(`Bearer ${token}`))).toBe(token);
+    expect(withSecret.presentedJwt(req("Bearer abcDEF123_-"))).toBeUndefined();
+    expect(withSecret.presentedJwt(req(`Basic ${token}`))).toBeUndefined();
+    expect(new IdentitySource({ authenticate: () => "x" }).presentedJwt(req(`Bearer ${token}`))).toBeUndefined();
+  });
+
+  it("a presented JWT decides (a bad one is never passed to the hook); without one the hook does", async () => {
+    let calls = 0;
+    const source = new IdentitySource({ jwtSecret: SECRET, authenticate: () => (calls++, "dave") });
+    expect(await source.ofRequest(req(`Bearer ${token}`))).toEqual({ name: "carol", rooms: new Set(["dev"]) });
+    await expect(source.ofRequest(req(`Bearer ${token}x`))).rejects.toMatchObject({ code: "unauthorized" });
+    expect(calls).toBe(0);
+    expect(await source.ofRequest(req())).toEqual({ name: "dave", rooms: undefined });
+    expect(calls).toBe(1);
+    const bad = new IdentitySource({ authenticate: async () => "no such name!" });
+    await expect(bad.ofRequest(req())).rejects.toMatchObject({ code: "unauthorized" });
+    await expect(new IdentitySource({ jwtSecret: SECRET }).ofRequest(req())).rejects.toMatchObject({ code: "unauthorized" });
+  });
+
+  it("judges time by its clock", () => {
+    const source = new IdentitySource({ jwtSecret: SECRET, now: () => NOW_MS });
+    expect(() => source.fromJwt(signJwt({ sub: "carol", exp: NOW - 60 }))).toThrow(/expired/);
+    expect(source.fromJwt(signJwt({ sub: "carol", exp: NOW + 60 })).name).toBe("carol");
   });
 });
