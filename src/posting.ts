@@ -75,8 +75,7 @@ export class Posting {
     if (txn !== undefined) parts.txns.checkRoom(now);
     if (!client) parts.sessions.checkRoomFor(address);
     // Everything is checked: from here on the post happens whole.
-    const init = identity === undefined ? { address } : { address, token: parts.sessions.newToken(), allowedRooms: identity.rooms };
-    const from = client ?? this.#createSession(sender.name, plan.joins[0]!, init);
+    const from = client ?? this.#createSession(sender.name, plan.joins[0]!, this.#newSession(address, identity));
     for (const room of plan.joins) this.#membership.join(from, room);
     from.bucket.take();
     const id = this.#dispatch(from, plan);
@@ -85,6 +84,11 @@ export class Posting {
       parts.record({ kind: "txn", session: from, txn, id, at: now });
     }
     return id;
+  }
+
+  /** A sender's new session: a name the host vouches for gets a token (nobody else can act as it) and its rooms claim. */
+  #newSession(address: string | undefined, identity: Identity | undefined): NewSession {
+    return identity === undefined ? { address } : { address, token: this.#parts.sessions.newToken(), allowedRooms: identity.rooms };
   }
 
   #dispatch(client: Session, { parsed, room }: PostPlan): number {
