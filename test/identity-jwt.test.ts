@@ -310,6 +310,27 @@ describe("--jwt-secret: the rooms claim limits every join path", () => {
   });
 });
 
+describe("--jwt-secret after a restart", () => {
+  it("ends names restored from --data-dir that were taken without a token: they come back only with a JWT", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "pollchat-jwt-"));
+    try {
+      const open = await startServer({ dataDir: dir });
+      expect((await get(seedUrl(open.url, { name: "olga", timeout: 0 }))).status).toBe(200);
+      await open.close();
+      const strict = await startServer({ jwtSecret: SECRET, dataDir: dir });
+      try {
+        expect(strict.chat.hub.session("olga")).toBeUndefined();
+        expect((await get(seedUrl(strict.url, { name: "olga", timeout: 0 }))).status).toBe(401);
+        expect((await get(seedUrl(strict.url, { name: "olga", timeout: 0 }), bearer(valid({ sub: "olga" })))).status).toBe(200);
+      } finally {
+        await strict.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("--jwt-secret: no mutation of a valid token yields a session", () => {
   it("property: byte flips, segment swaps, re-encodings, alg changes and truncations all get 401, nothing made", async () => {
     const server = await jwtServer();
