@@ -27,11 +27,6 @@ export interface Identity {
   readonly rooms: ReadonlySet<string> | undefined;
 }
 
-/** Where an identity goes when the request names no room: the first room its claim lists, else the default. */
-export function defaultRoomOf(rooms: ReadonlySet<string> | undefined): string | undefined {
-  return rooms?.values().next().value;
-}
-
 /** Who a name-based request (the seed endpoint) is: what decides whether it may act as the name or make its session. */
 export interface SessionRequest {
   /** The token the request carries for a state change, if any. */

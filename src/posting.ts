@@ -2,11 +2,11 @@ import type { Session } from "./session.js";
 import { runCommand, type CommandHub } from "./commands/run-command.js";
 import { ChatError } from "./errors.js";
 import type { HubParts } from "./hub-parts.js";
-import { defaultRoomOf, type Identity, type NewSession, type PostInput, type SessionRequest } from "./hub-types.js";
+import type { Identity, NewSession, PostInput, SessionRequest } from "./hub-types.js";
 import type { Membership } from "./membership.js";
 import { planPost, type PostPlan, type Sender } from "./post-plan.js";
 import type { Presence } from "./presence.js";
-import { DEFAULT_ROOM } from "./rooms.js";
+import { DEFAULT_ROOM, defaultRoomOf } from "./rooms.js";
 import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
 
 /**

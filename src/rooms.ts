@@ -16,6 +16,11 @@ export function fallbackRoom(rooms: ReadonlySet<string>): string {
   return [...rooms].at(-1) ?? DEFAULT_ROOM;
 }
 
+/** Where an identity goes when the request names no room: the first room its rooms claim lists (undefined: no claim, so lobby). */
+export function defaultRoomOf(claim: ReadonlySet<string> | undefined): string | undefined {
+  return claim?.values().next().value;
+}
+
 export interface RoomSummary {
   name: string;
   members: number;

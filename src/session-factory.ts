@@ -2,9 +2,9 @@ import { Session } from "./session.js";
 import { SessionQueue } from "./session-queue.js";
 import { ChatError } from "./errors.js";
 import type { HubParts } from "./hub-parts.js";
-import { defaultRoomOf, type Identity, type JoinOptions, type NewSession, type SessionRequest } from "./hub-types.js";
+import type { Identity, JoinOptions, NewSession, SessionRequest } from "./hub-types.js";
 import type { Membership } from "./membership.js";
-import { DEFAULT_ROOM } from "./rooms.js";
+import { DEFAULT_ROOM, defaultRoomOf } from "./rooms.js";
 import { checkRoom, nameKey } from "./validate.js";
 
 /**
