@@ -1,6 +1,7 @@
 /** The command line and environment turned into ChatOptions; no side effects, so tests can call it. */
 import { parseArgs } from "node:util";
 import { DEFAULTS, type ChatOptions } from "./config.js";
+import { MIN_SECRET_BYTES } from "./identity/jwt.js";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.js";
 
 /** Every flag, its meaning and its default, in the order --help prints them. */
@@ -20,6 +21,10 @@ const FLAGS = {
     help: `bytes of history in all rooms, oldest of all go first (default ${DEFAULTS.maxHistoryBytes}, 64 MiB)`,
   },
   "require-token": { type: "boolean", help: "every client must join through POST /api/join first" },
+  "jwt-secret": {
+    type: "string",
+    help: `names only from JWTs signed HS256 with this secret, ${MIN_SECRET_BYTES}+ bytes (env PCHAT_JWT_SECRET, which ps cannot show)`,
+  },
   "cors-origin": { type: "string", help: "allow a page from this origin (answers OPTIONS preflights)" },
   "data-dir": { type: "string", help: "keep a message log in this directory and restore from it" },
   "tcp-port": { type: "string", help: "also serve the TCP line gateway (nc, telnet) on this port" },
@@ -74,6 +79,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
   const rate = v.rate === undefined ? undefined : Number(v.rate);
   if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes a number above 0, not "${v.rate}"`);
   const ttl = integer("session-ttl", v["session-ttl"]);
+  const jwtSecret = v["jwt-secret"] ?? fromEnv(env, "PCHAT_JWT_SECRET");
+  if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret, "utf8") < MIN_SECRET_BYTES) {
+    throw new Error(`--jwt-secret (or PCHAT_JWT_SECRET) must be at least ${MIN_SECRET_BYTES} bytes: HS256 needs a 256-bit key`);
+  }
   return {
     host: v.host ?? fromEnv(env, "HOST"),
     port: integer("port", v.port ?? fromEnv(env, "PORT")),
@@ -87,6 +96,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     history: integer("history", v.history),
     maxHistoryBytes: integer("max-history-bytes", v["max-history-bytes"]),
     requireToken: v["require-token"],
+    jwtSecret,
     corsOrigin: v["cors-origin"],
     dataDir: v["data-dir"],
     tcpPort: integer("tcp-port", v["tcp-port"]),

@@ -1,4 +1,6 @@
 import { fileURLToPath } from "node:url";
+import type { Authenticate } from "./identity/identity-source.js";
+import { MIN_SECRET_BYTES } from "./identity/jwt.js";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "./log.js";
 
 /** Everything a pollchat server can be told. Each option is optional; resolveOptions() fills defaults once. */
@@ -25,6 +27,18 @@ export interface ChatOptions {
   maxSessions?: number;
   /** Every client must join through POST /api/join first. @default false */
   requireToken?: boolean;
+  /**
+   * A name is taken only with a JWT signed HS256 with this secret (at least 32
+   * bytes), its `sub` the name (spec §4): POST /api/join, `/` and SSE in
+   * `Authorization: Bearer`, TCP with `/token`. An optional `rooms` claim limits the rooms.
+   */
+  jwtSecret?: string;
+  /**
+   * The embedding program's login decides who a request is: called wherever a
+   * request would create a session or claim a name, it returns the name (or a
+   * promise of it), or undefined for 401. With it, a name is taken only so.
+   */
+  authenticate?: Authenticate;
   /** Origin allowed to call from a browser page elsewhere; no CORS headers without it. */
   corsOrigin?: string;
   /** Directory for the message log; without it nothing touches the disk. */
@@ -83,8 +97,8 @@ export interface ChatOptions {
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort" | "logger">> &
-  Pick<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort" | "logger">;
+type Unset = "corsOrigin" | "dataDir" | "tcpPort" | "logger" | "jwtSecret" | "authenticate";
+export type ResolvedOptions = Required<Omit<ChatOptions, Unset>> & Pick<ChatOptions, Unset>;
 
 /** JSON bodies are capped by the spec, not by configuration. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -155,6 +169,10 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   if (!LOG_LEVELS.includes(o.logLevel)) throw new RangeError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, not ${o.logLevel}`);
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);
+  if (o.jwtSecret !== undefined && Buffer.byteLength(o.jwtSecret, "utf8") < MIN_SECRET_BYTES) {
+    throw new RangeError(`jwtSecret must be at least ${MIN_SECRET_BYTES} bytes (HS256, RFC 7518 §3.2)`);
+  }
+  if (o.authenticate !== undefined && typeof o.authenticate !== "function") throw new TypeError("authenticate must be a function");
   o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
   // node:http refuses a headers timeout above the request timeout (0 turns the latter off).
   if (o.requestTimeoutMs > 0) o.headersTimeoutMs = Math.min(o.headersTimeoutMs, o.requestTimeoutMs);

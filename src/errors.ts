@@ -18,6 +18,7 @@ export const ERRORS = {
   unauthorized: [401, "This needs a valid token: join through POST /api/join."],
   not_in_room: [403, "You are not a member of that room."],
   too_many_rooms: [403, "You are in as many rooms as one session may be."],
+  room_not_allowed: [403, "Your identity does not allow that room (the rooms claim of its JWT)."],
   not_found: [404, "Nothing here."],
   unknown_recipient: [404, "No such user."],
   unknown_room: [404, "No such room."],

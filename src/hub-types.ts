@@ -17,6 +17,16 @@ export interface HubOptions {
   maxSessionsPerIp: number;
 }
 
+/**
+ * A name the host application vouches for (a JWT signed with --jwt-secret, or
+ * the authenticate hook), and the rooms it may join when its JWT limits them
+ * (lower case, in the order listed: the first is its default room).
+ */
+export interface Identity {
+  readonly name: string;
+  readonly rooms: ReadonlySet<string> | undefined;
+}
+
 /** Who a name-based request (the seed endpoint) is: what decides whether it may act as the name or make its session. */
 export interface SessionRequest {
   /** The token the request carries for a state change, if any. */
@@ -25,6 +35,8 @@ export interface SessionRequest {
   requireToken?: boolean;
   /** The address that asks (http/client-address.ts): a new session counts against --max-sessions-per-ip. */
   address?: string;
+  /** The host vouches for this name: its session (or a new one, with a token) is this request's, whatever token it carries. */
+  identity?: Identity | undefined;
 }
 
 export interface PostInput {
@@ -47,6 +59,8 @@ export interface RestoredSession {
   rooms: readonly string[];
   currentRoom: string;
   queue: SessionQueue;
+  /** Its rooms claim, when the JWT that made it had one. */
+  allowedRooms?: readonly string[] | undefined;
 }
 
 /** An idempotency key as a store saved it: [name key, txn key, id, at]. Kept apart from sessions (spec §5). */
@@ -67,4 +81,6 @@ export interface NewSession {
   token?: string | undefined;
   resumable?: boolean | undefined;
   address?: string | undefined;
+  /** The rooms claim of the identity it is made for: the only rooms it may ever join. */
+  allowedRooms?: ReadonlySet<string> | undefined;
 }

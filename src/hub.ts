@@ -19,7 +19,7 @@ import { checkRoom } from "./validate.js";
 import type { HubObserver } from "./hub-observer.js";
 import { MemoryJournal, type EndReason, type Journal, type MessageRecord, type SessionRecord } from "./journal.js";
 
-export type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
+export type { HubOptions, Identity, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 export type { EndReason } from "./journal.js";
 
 export { DEFAULT_ROOM } from "./rooms.js";
@@ -124,7 +124,7 @@ export class Hub {
     return this.#sessions.byToken(token);
   }
 
-  /** The session a name-based request (the seed endpoint, the TCP gateway) acts as (session-factory.ts). */
+  /** The session a name-based request (the seed endpoint, the TCP gateway, a name the host vouches for) acts as (session-factory.ts). */
   sessionForName(name: string, opts: SessionRequest & { room?: string }): Session {
     return this.#factory.forName(name, opts);
   }

@@ -2,11 +2,11 @@ import type { Session } from "./session.js";
 import { runCommand, type CommandHub } from "./commands/run-command.js";
 import { ChatError } from "./errors.js";
 import type { HubParts } from "./hub-parts.js";
-import type { NewSession, PostInput, SessionRequest } from "./hub-types.js";
+import type { Identity, NewSession, PostInput, SessionRequest } from "./hub-types.js";
 import type { Membership } from "./membership.js";
 import { planPost, type PostPlan, type Sender } from "./post-plan.js";
 import type { Presence } from "./presence.js";
-import { DEFAULT_ROOM } from "./rooms.js";
+import { DEFAULT_ROOM, defaultRoomOf } from "./rooms.js";
 import { checkRoom, checkText, checkTxn, nameKey } from "./validate.js";
 
 /**
@@ -41,19 +41,22 @@ export class Posting {
   postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
     const existing = this.#parts.sessions.authorize(name, opts);
     const room = input.room === undefined ? undefined : checkRoom(input.room);
-    const first = room ?? (existing ? undefined : DEFAULT_ROOM);
-    const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address);
+    const first = room ?? (existing ? undefined : (defaultRoomOf(opts.identity?.rooms) ?? DEFAULT_ROOM));
+    const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address, opts.identity);
     if (existing) this.#presence.seen(existing);
     return id;
   }
 
   /** Posts text as a client; returns the id the client is answered with. */
   post(client: Session, input: PostInput): number {
-    return this.#submit({ name: client.name, client, first: undefined }, input, undefined);
+    return this.#submit({ name: client.name, client, first: undefined }, input, undefined, undefined);
   }
 
-  /** Checks a post whole, then does it: a sender without a session gets one only now. */
-  #submit(sender: Sender, input: PostInput, address: string | undefined): number {
+  /**
+   * Checks a post whole, then does it: a sender without a session gets one only now.
+   * `identity`: the host vouches for the sender; its rooms claim limits the joins, and a new session gets a token.
+   */
+  #submit(sender: Sender, input: PostInput, address: string | undefined, identity: Identity | undefined): number {
     const parts = this.#parts;
     parts.checkWritable();
     const now = parts.now();
@@ -68,11 +71,11 @@ export class Posting {
     const wait = client?.bucket.wait() ?? 0;
     if (wait > 0) throw new ChatError("rate_limited", undefined, { retryAfter: wait });
     const plan = planPost(input, sender, { maxMessage: parts.options.maxMessage, knows: (name) => parts.sessions.byName(name) !== undefined });
-    parts.rooms.checkJoins(client, plan.allJoins);
+    parts.rooms.checkJoins(client, plan.allJoins, identity?.rooms);
     if (txn !== undefined) parts.txns.checkRoom(now);
     if (!client) parts.sessions.checkRoomFor(address);
     // Everything is checked: from here on the post happens whole.
-    const from = client ?? this.#createSession(sender.name, plan.joins[0]!, { address });
+    const from = client ?? this.#createSession(sender.name, plan.joins[0]!, this.#newSession(address, identity));
     for (const room of plan.joins) this.#membership.join(from, room);
     from.bucket.take();
     const id = this.#dispatch(from, plan);
@@ -81,6 +84,11 @@ export class Posting {
       parts.record({ kind: "txn", session: from, txn, id, at: now });
     }
     return id;
+  }
+
+  /** A sender's new session: a name the host vouches for gets a token (nobody else can act as it) and its rooms claim. */
+  #newSession(address: string | undefined, identity: Identity | undefined): NewSession {
+    return identity === undefined ? { address } : { address, token: this.#parts.sessions.newToken(), allowedRooms: identity.rooms };
   }
 
   #dispatch(client: Session, { parsed, room }: PostPlan): number {

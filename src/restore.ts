@@ -21,9 +21,12 @@ export function restore(
   const { options, rooms } = parts;
   const now = parts.now();
   for (const s of sessions) {
-    const client = new Session({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: parts.newBucket, now });
+    const allowedRooms = s.allowedRooms === undefined ? undefined : new Set(s.allowedRooms);
+    const client = new Session({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: parts.newBucket, now, allowedRooms });
     parts.sessions.add(client);
     for (const name of s.rooms.slice(-options.maxRoomsPerSession)) {
+      // Its rooms claim holds after a restart too: a log edited by hand grants no room the JWT did not.
+      if (allowedRooms?.has(name) === false) continue;
       let room = rooms.get(name);
       if (!room) {
         if (rooms.size >= options.maxRooms) continue;

@@ -16,6 +16,11 @@ export function fallbackRoom(rooms: ReadonlySet<string>): string {
   return [...rooms].at(-1) ?? DEFAULT_ROOM;
 }
 
+/** Where an identity goes when the request names no room: the first room its rooms claim lists (undefined: no claim, so lobby). */
+export function defaultRoomOf(claim: ReadonlySet<string> | undefined): string | undefined {
+  return claim?.values().next().value;
+}
+
 export interface RoomSummary {
   name: string;
   members: number;
@@ -71,10 +76,17 @@ export class Rooms {
    * too_many_rooms (--max-rooms-per-session), 503 server_full (--max-rooms),
    * 429 rate_limited (its join budget). Rooms it is in cost nothing;
    * `client` undefined is a session not made yet (no rooms, a full budget).
+   * 403 room_not_allowed: a room outside the session's rooms claim, or outside
+   * `claim`, the rooms claim of the identity this request proves (identity.ts).
    */
-  checkJoins(client: Session | undefined, names: readonly string[]): void {
+  checkJoins(client: Session | undefined, names: readonly string[], claim?: ReadonlySet<string>): void {
     const fresh = new Set(names.filter((name) => client?.rooms.has(name) !== true));
     if (fresh.size === 0) return;
+    for (const name of fresh) {
+      if (client?.allowedRooms?.has(name) === false || claim?.has(name) === false) {
+        throw new ChatError("room_not_allowed", `Your identity does not allow the room ${name}.`);
+      }
+    }
     if ((client?.rooms.size ?? 0) + fresh.size > this.#maxPerSession) {
       throw new ChatError("too_many_rooms", `A session may be in at most ${this.#maxPerSession} rooms: leave one first.`);
     }

@@ -2,6 +2,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import { resolveOptions, type ChatOptions, type ResolvedOptions } from "./config.js";
 import { createHttpServer } from "./http/http-server.js";
 import { Hub } from "./hub.js";
+import { IdentitySource } from "./identity/identity-source.js";
 import { createLogger, errorText, silentLogger } from "./log.js";
 import { connectionLimits } from "./ops/connection-limit.js";
 import { createOps, type Ops } from "./ops/ops.js";
@@ -37,8 +38,13 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   const store = resolved.dataDir === undefined ? undefined : MessageLog.open(resolved.dataDir, resolved);
   const hub = new Hub(resolved, { lastId: store?.lastId });
   store?.attach(hub);
-  // Under --require-token a name restored from the log that was used without a token would stay open to anyone: it ends now.
-  if (resolved.requireToken) for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
+  // A name taken only with a JWT or the host's login (spec §4): none otherwise, on any transport.
+  const identity =
+    resolved.jwtSecret === undefined && resolved.authenticate === undefined
+      ? undefined
+      : new IdentitySource({ jwtSecret: resolved.jwtSecret, authenticate: resolved.authenticate });
+  // Under --require-token (or a JWT secret, or authenticate) a name restored from the log that was used without a token would stay open to anyone: it ends now.
+  if (resolved.requireToken || identity) for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
   const log =
     resolved.logger ??
     (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));
@@ -48,6 +54,9 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       ? undefined
       : new TcpGateway(hub, {
           ...resolved,
+          requireToken: resolved.requireToken || identity !== undefined,
+          // `/token <jwt>`: the session of the name it proves, as POST /api/join with it would give.
+          ...(identity?.acceptsJwt && { vouch: (jwt: string) => identity.fromJwt(jwt) }),
           admit: (socket) => limits.tcp.admit(socket),
           onUnexpected: (error) => log.error("error", { during: "tcp", error: errorText(error) }),
         });
@@ -63,6 +72,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     hub,
     options: resolved,
     ops,
+    ...(identity && { identity }),
     ...(store && {
       durable: () => store.durable(),
       storeFailure: () => store.failure,

@@ -2,9 +2,9 @@ import { Session } from "./session.js";
 import { SessionQueue } from "./session-queue.js";
 import { ChatError } from "./errors.js";
 import type { HubParts } from "./hub-parts.js";
-import type { JoinOptions, NewSession, SessionRequest } from "./hub-types.js";
+import type { Identity, JoinOptions, NewSession, SessionRequest } from "./hub-types.js";
 import type { Membership } from "./membership.js";
-import { DEFAULT_ROOM } from "./rooms.js";
+import { DEFAULT_ROOM, defaultRoomOf } from "./rooms.js";
 import { checkRoom, nameKey } from "./validate.js";
 
 /**
@@ -27,13 +27,27 @@ export class SessionFactory {
   /**
    * The client a name-based request (the seed endpoint, the TCP gateway) acts as.
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
+   * A name the host vouches for (opts.identity) is its session, as another device joining it, or a new
+   * one with a token and the identity's rooms claim (first room: `room`, else the claim's first, else lobby).
    */
   forName(name: string, opts: SessionRequest & { room?: string }): Session {
     const existing = this.#parts.sessions.authorize(name, opts);
     const room = opts.room === undefined ? undefined : checkRoom(opts.room);
-    if (!existing) return this.create(name, room ?? DEFAULT_ROOM, { address: opts.address });
-    if (room !== undefined) this.#membership.join(existing, room);
+    const identity = opts.identity;
+    if (!existing) {
+      const first = room ?? defaultRoomOf(identity?.rooms) ?? DEFAULT_ROOM;
+      // A name the host vouches for gets a token, so nobody else can act as it: POST /api/join with its JWT hands it out.
+      return this.create(name, first, identity === undefined ? { address: opts.address } : this.#vouched(identity, opts.address));
+    }
+    if (room !== undefined) {
+      this.#parts.rooms.checkJoins(existing, [room], identity?.rooms);
+      this.#membership.join(existing, room);
+    }
     return existing;
+  }
+
+  #vouched(identity: Identity, address: string | undefined): NewSession {
+    return { token: this.#parts.sessions.newToken(), address, allowedRooms: identity.rooms };
   }
 
   /**
@@ -52,11 +66,11 @@ export class SessionFactory {
   }
 
   /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
-  create(name: string, room: string, { token, resumable = true, address }: NewSession): Session {
+  create(name: string, room: string, { token, resumable = true, address, allowedRooms }: NewSession): Session {
     const parts = this.#parts;
     parts.checkWritable();
     room = checkRoom(room);
-    parts.rooms.checkJoins(undefined, [room]);
+    parts.rooms.checkJoins(undefined, [room], allowedRooms);
     parts.sessions.checkRoomFor(address);
     const now = parts.now();
     const client = new Session({
@@ -70,6 +84,7 @@ export class SessionFactory {
       now,
       resumable,
       address,
+      allowedRooms,
     });
     parts.sessions.add(client);
     parts.record({ kind: "session", session: client });

@@ -23,6 +23,8 @@ export class Session {
   readonly resumable: boolean;
   /** Who created the session (clientAddress / addressKey), counted against --max-sessions-per-ip; none when restored. */
   readonly address: string | undefined;
+  /** The rooms it may ever join (the rooms claim of the JWT that made it, in its order), or undefined for any (rooms.ts checkJoins). */
+  readonly allowedRooms: ReadonlySet<string> | undefined;
   /** Made on the first post: a client that only polls never needs one (see `bucket`). */
   #bucket: TokenBucket | undefined;
   /** Made on the first join, as the post bucket is. */
@@ -45,7 +47,9 @@ export class Session {
     now: number;
     resumable?: boolean;
     address?: string;
+    allowedRooms?: ReadonlySet<string> | undefined;
   }) {
+    this.allowedRooms = init.allowedRooms;
     this.resumable = init.resumable ?? true;
     this.address = init.address;
     this.name = init.name;

@@ -45,16 +45,21 @@ export class Sessions {
   /**
    * The session a name-based request acts as; undefined when there is none and the request may make it.
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
+   * A name the host vouches for (opts.identity) is its own whatever the token: a second device joins the same session.
    */
   authorize(name: string, opts: SessionRequest): Session | undefined {
     const existing = this.byName(name);
+    if (opts.identity !== undefined && nameKey(opts.identity.name) !== nameKey(name)) {
+      throw new ChatError("unauthorized", `Your identity is ${opts.identity.name}, not ${name}.`);
+    }
     if (existing) {
+      if (opts.identity !== undefined) return existing;
       if (existing.token !== undefined && !sameToken(existing.token, opts.token)) {
         throw new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
       }
       return existing;
     }
-    if (opts.requireToken) throw new ChatError("unauthorized");
+    if (opts.requireToken && opts.identity === undefined) throw new ChatError("unauthorized");
     return undefined;
   }
 

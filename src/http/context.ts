@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ResolvedOptions } from "../config.js";
 import type { Hub } from "../hub.js";
+import type { IdentitySource } from "../identity/identity-source.js";
 import type { Ops } from "../ops/ops.js";
 import type { OpenResponses } from "./open-responses.js";
 import type { PollDeadlines } from "./poll-deadlines.js";
@@ -20,6 +21,8 @@ export interface HttpContext {
   readonly durable?: () => Promise<void>;
   /** With --data-dir: why nothing can be written now (the log failed), undefined while all is well. */
   readonly storeFailure?: () => string | undefined;
+  /** With --jwt-secret or authenticate: who the host says a request is; a name is taken only so (http/vouched.ts). */
+  readonly identity?: IdentitySource;
 }
 
 export interface Request {

@@ -8,14 +8,15 @@ import { clientAddress } from "./client-address.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
 import { sendJson } from "./respond.js";
+import { joinVouched } from "./vouched.js";
+import type { Session } from "../session.js";
 
 /* The JSON API of spec §4; http/routes.ts maps its paths and methods to these handlers. */
 
 export async function join(ctx: HttpContext, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
-  const name = checkName(requiredString(body, "name"));
-  const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
-  const client = ctx.hub.joinWithToken(name, room, { token: changeToken(req), address: clientAddress(req, ctx.options.trustProxy) });
+  // With --jwt-secret or authenticate, the host says whose session this is (vouched.ts).
+  const { client, room } = ctx.identity ? await joinVouched(ctx, ctx.identity, req, body) : joinByName(ctx, req, body);
   ctx.hub.markPresent(client);
   const members = ctx.hub.room(room)?.memberNames() ?? [];
   // With --data-dir the token is on disk before it is handed out, so it survives a crash.
@@ -26,6 +27,12 @@ export async function join(ctx: HttpContext, { req, res }: Request): Promise<voi
     { token: client.token, name: client.name, room, cursor: ctx.hub.open(client).since, members },
     { "Set-Cookie": tokenCookie(client.token!, cameOverTls(req, ctx.options.trustProxy)) },
   );
+}
+
+function joinByName(ctx: HttpContext, req: Request["req"], body: Record<string, unknown>): { client: Session; room: string } {
+  const name = checkName(requiredString(body, "name"));
+  const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
+  return { client: ctx.hub.joinWithToken(name, room, { token: changeToken(req), address: clientAddress(req, ctx.options.trustProxy) }), room };
 }
 
 export async function postMessage(ctx: HttpContext, { req, res }: Request): Promise<void> {

@@ -4,12 +4,22 @@ import { clientAddress } from "./client-address.js";
 import type { HttpContext, Request } from "./context.js";
 import { longPoll } from "./long-poll.js";
 import { sendJson, sendText, wantsJson } from "./respond.js";
+import { seedIdentity } from "./vouched.js";
+import type { Identity } from "../hub-types.js";
 
 /**
  * The seed protocol on `/` (spec §3): `?name=N&message=M` posts,
  * `?name=N` long-polls. Unclaimed names need no token, like the seed.
  */
-export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void | Promise<void> {
+export function handleSeed(ctx: HttpContext, request: Request): void | Promise<void> {
+  if (ctx.identity === undefined) return seed(ctx, request, undefined);
+  // With --jwt-secret or authenticate, a name without its session token must be proven (vouched.ts).
+  const { req, query } = request;
+  const changes = query.get("message") !== undefined || query.get("room") !== undefined;
+  return seedIdentity(ctx.identity, ctx, req, query.get("name") ?? "", changes).then((identity) => seed(ctx, request, identity));
+}
+
+function seed(ctx: HttpContext, { req, res, query }: Request, identity: Identity | undefined): void | Promise<void> {
   const name = checkName(query.get("name"));
   const message = query.get("message");
   const room = query.get("room");
@@ -18,10 +28,11 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
   // A GET that posts or joins is a state change: the cookie alone may not authorise it (spec §4).
   const token = message !== undefined || room !== undefined ? changeToken(req) : tokenOf(req);
+  const requireToken = ctx.options.requireToken || ctx.identity !== undefined;
   const address = clientAddress(req, ctx.options.trustProxy);
 
   if (message !== undefined) {
-    const who = { token, requireToken: ctx.options.requireToken, address };
+    const who = { token, requireToken, address, identity };
     // One call that checks everything first: a refused post leaves no session, membership or message behind (§8).
     const id = ctx.hub.postAs(name, { text: message, room, txn: query.get("txn") }, who);
     const answer = (): void => {
@@ -34,7 +45,7 @@ export function handleSeed(ctx: HttpContext, { req, res, query }: Request): void
 
   // A poll's room= is checked (caps, join budget) before a new name gets its session.
   const issued = ctx.hub.lastId;
-  const client = ctx.hub.sessionForName(name, { token, requireToken: ctx.options.requireToken, address, room });
+  const client = ctx.hub.sessionForName(name, { token, requireToken, address, identity, room });
   ctx.hub.markPresent(client);
   const poll = { client, cursor, timeoutMs, format: json ? ("json" as const) : ("text" as const) };
   // With --data-dir, what this request made (a session, a join notice) reaches the queue once durable: the poll starts after.

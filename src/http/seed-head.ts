@@ -22,7 +22,8 @@ export function headSeed(ctx: HttpContext, { req, res, query }: Request): void {
   const client = ctx.hub.session(name);
   // The token the GET would be judged by: with room= it would join, which the cookie alone may not do.
   const token = room !== undefined ? changeToken(req) : tokenOf(req);
-  const refused = client === undefined ? ctx.options.requireToken : client.token !== undefined && !sameToken(client.token, token);
+  // With a JWT secret or authenticate an unknown name is refused too: a HEAD proves no name (it makes no session).
+  const refused = client === undefined ? ctx.options.requireToken || ctx.identity !== undefined : client.token !== undefined && !sameToken(client.token, token);
   if (refused) throw new ChatError("unauthorized");
   // What the GET would answer now: the entries after the cursor (all, without one), read in place
   // (opened without the cursor: a HEAD acknowledges nothing).

@@ -3,7 +3,8 @@ import { pumpSubscription } from "../subscription-stream.js";
 import { parseCursor } from "../validate.js";
 import type { Session } from "../session.js";
 import type { HttpContext, Request } from "./context.js";
-import { sessionOf } from "./auth.js";
+import { sessionOf, tokenOf } from "./auth.js";
+import { streamSession } from "./vouched.js";
 import { forgetOnClose, releaseOnClose } from "./socket-close.js";
 
 /** Events an SSE stream keeps queued after writing them, for a reconnect to replay. */
@@ -22,11 +23,26 @@ const openStreams = new WeakMap<Session, ((reason: string) => void)[]>();
  * only at the head of its connection (a pipelined one waits its turn), so
  * the stream's socket is known and watched: when it closes, the stream stops.
  */
-export function handleEvents(ctx: HttpContext, { req, res, query }: Request): void {
-  const client = sessionOf(ctx, req);
+export function handleEvents(ctx: HttpContext, request: Request): void | Promise<void> {
+  const { req, query } = request;
+  const identity = ctx.identity;
+  if (identity === undefined || ctx.hub.sessionByToken(tokenOf(req)) !== undefined) {
+    const client = sessionOf(ctx, req);
+    return stream(ctx, request, client, eventCursor(req, query));
+  }
+  // With --jwt-secret or authenticate and no session token: the session of the name the host proves (vouched.ts).
+  const cursor = eventCursor(req, query);
+  return streamSession(identity, ctx, req).then((client) => stream(ctx, request, client, cursor));
+}
+
+/** Where a stream resumes: after Last-Event-ID, else ?cursor=. */
+function eventCursor(req: Request["req"], query: Request["query"]): number | undefined {
   const lastEventId = req.headers["last-event-id"];
   if (Array.isArray(lastEventId)) throw new ChatError("repeated_parameter", "Last-Event-ID is given more than once.");
-  const cursor = parseCursor(lastEventId?.trim() || query.get("cursor"));
+  return parseCursor(lastEventId?.trim() || query.get("cursor"));
+}
+
+function stream(ctx: HttpContext, { req, res }: Request, client: Session, cursor: number | undefined): void {
   const sub = ctx.hub.open(client, { cursor });
 
   // Nothing writes after the end below, so no error is expected; one must still not be unhandled (it would exit the process).

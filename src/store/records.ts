@@ -21,8 +21,11 @@ export type LogRecord =
   | { k: "hist"; m: ChatMessage }
   /** Snapshot: a message only a queue still holds. */
   | { k: "env"; m: ChatMessage }
-  /** A session: at start only n, t, s; in a snapshot also its rooms, current room and queue (ids, or inline gaps). */
-  | { k: "sess"; n: string; t?: string; s: number; r?: string[]; c?: string; q?: (number | ChatMessage)[] }
+  /**
+   * A session: at start only n, t, s (and a: its rooms claim, when its JWT had one); in a snapshot also
+   * its rooms, current room and queue (ids, or inline gaps).
+   */
+  | { k: "sess"; n: string; t?: string; s: number; a?: string[]; r?: string[]; c?: string; q?: (number | ChatMessage)[] }
   | { k: "join"; n: string; r: string }
   | { k: "cur"; n: string; r: string }
   | { k: "left"; n: string; r: string }
@@ -53,7 +56,12 @@ export function envelopeLine(envelope: Envelope): string {
 }
 
 export function sessionStartLine(client: Session): string {
-  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since });
+  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, a: allowedOf(client) });
+}
+
+/** The rooms claim, when there is one (JSON.stringify leaves out an undefined key). */
+function allowedOf(client: Session): string[] | undefined {
+  return client.allowedRooms === undefined ? undefined : [...client.allowedRooms];
 }
 
 /**
@@ -62,7 +70,8 @@ export function sessionStartLine(client: Session): string {
  */
 export function sessionLine(client: Session, queue: readonly Envelope[] = client.queue.peek()): string {
   const q = queue.map((e) => (e.message.type === "gap" ? e.message : e.id));
-  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, r: [...client.rooms], c: client.currentRoom, q });
+  const a = allowedOf(client);
+  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, a, r: [...client.rooms], c: client.currentRoom, q });
 }
 
 export function roomLine(kind: "join" | "cur" | "left", client: Session, room: string): string {
@@ -150,6 +159,10 @@ function toSession(r: Fields): LogRecord | undefined {
   if (r.t !== undefined && typeof r.t !== "string") return undefined;
   const record: LogRecord & { k: "sess" } = { k: "sess", n: r.n, s: r.s };
   if (r.t !== undefined) record.t = r.t;
+  if (r.a !== undefined) {
+    if (!Array.isArray(r.a) || r.a.length === 0 || !r.a.every(isName)) return undefined;
+    record.a = r.a as string[];
+  }
   if (r.r !== undefined) {
     if (!Array.isArray(r.r) || !r.r.every(isName)) return undefined;
     record.r = r.r as string[];

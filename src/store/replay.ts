@@ -43,6 +43,7 @@ export interface ReplayResult {
 interface SessionState {
   name: string;
   token: string | undefined;
+  allowed: string[] | undefined;
   rooms: Set<string>;
   current: string;
   queue: SessionQueue;
@@ -138,6 +139,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
         const s: SessionState = {
           name: r.n,
           token: r.t,
+          allowed: r.a,
           rooms: new Set(r.r ?? []),
           current: r.c ?? DEFAULT_ROOM,
           queue: new SessionQueue(options.maxQueue, r.s, options.now),
@@ -207,7 +209,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
     if (kept.length > 0) history.set(name, kept);
   }
   for (const s of sessions.values()) {
-    result.sessions.push({ name: s.name, token: s.token, rooms: [...s.rooms], currentRoom: s.current, queue: s.queue });
+    result.sessions.push({ name: s.name, token: s.token, allowedRooms: s.allowed, rooms: [...s.rooms], currentRoom: s.current, queue: s.queue });
   }
   result.txns = [...txns.values()].sort((a, b) => a[3] - b[3]);
   return result;

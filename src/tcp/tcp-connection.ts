@@ -1,7 +1,7 @@
 import type { Socket } from "node:net";
 import type { Session } from "../session.js";
 import { ChatError } from "../errors.js";
-import { DEFAULT_ROOM, type Hub } from "../hub.js";
+import { DEFAULT_ROOM, type Hub, type Identity } from "../hub.js";
 import { addressKey } from "../address-key.js";
 import { LineReader } from "./line-reader.js";
 import type { Envelope } from "../message.js";
@@ -14,6 +14,8 @@ export interface TcpConnectionOptions {
   maxQueue: number;
   /** Only `/token T` identifies (spec §6): no name is taken by a connection alone. */
   requireToken: boolean;
+  /** With --jwt-secret: the identity `/token <jwt>` proves (throws 401 for a bad one); undefined accepts no JWT. */
+  vouch?: ((jwt: string) => Identity) | undefined;
   /** A connection that says who it is in no more than this, in ms, is closed. */
   nameTimeoutMs: number;
   /** Told of an error that is not a ChatError (a bug): the connection gets `error internal` and the server goes on. */
@@ -100,7 +102,8 @@ export class TcpConnection {
 
   #prompt(): string {
     // Without --require-token, `/token T` is accepted in place of a name too.
-    return this.#options.requireToken ? "Send your token: /token T (from POST /api/join)\n" : "What is your name?\n";
+    if (!this.#options.requireToken) return "What is your name?\n";
+    return this.#options.vouch ? "Send your token: /token T (a JWT, or from POST /api/join)\n" : "Send your token: /token T (from POST /api/join)\n";
   }
 
   /** Writes unless the connection is ending or gone. */
@@ -161,6 +164,8 @@ export class TcpConnection {
       return;
     }
     const token = TOKEN_LINE.exec(trimmed);
+    // A JWT (it has dots; a session token has none) proves a name: that name's session, shared as one of /api/join is.
+    if (token?.[1]?.includes(".") && this.#options.vouch) return this.#speakAs(this.#vouched(token[1]), false);
     if (token) return this.#speakAs(this.#sessionOf(token[1]), false);
     if (this.#options.requireToken) {
       throw new ChatError("unauthorized", "This server needs a token first: send /token T, with T from POST /api/join.");
@@ -170,6 +175,13 @@ export class TcpConnection {
     // It counts against --max-sessions-per-ip as the peer's, as an HTTP client's would.
     const address = addressKey(this.socket.remoteAddress ?? "");
     this.#speakAs(this.#hub.joinWithToken(trimmed, DEFAULT_ROOM, { resumable: false, address }), true);
+  }
+
+  /** The session of the name a JWT proves, made (with a token, in its claim's first room) if it has none. */
+  #vouched(jwt: string): Session {
+    const identity = this.#options.vouch!(jwt);
+    const address = addressKey(this.socket.remoteAddress ?? "");
+    return this.#hub.sessionForName(identity.name, { identity, address, requireToken: true });
   }
 
   /** The live session a presented token names (a Map lookup by token: nothing is compared char by char). */

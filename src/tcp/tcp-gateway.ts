@@ -1,5 +1,5 @@
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
-import type { Hub } from "../hub.js";
+import type { Hub, Identity } from "../hub.js";
 import { TcpConnection } from "./tcp-connection.js";
 
 export interface TcpGatewayOptions {
@@ -8,6 +8,8 @@ export interface TcpGatewayOptions {
   maxQueue: number;
   /** Connections must present `/token T` (a session of POST /api/join) before they speak. @default false */
   requireToken?: boolean;
+  /** With --jwt-secret: `/token <jwt>` proves a name (identity-source.ts fromJwt; throws 401). @default accepts none */
+  vouch?: ((jwt: string) => Identity) | undefined;
   /** A connection that names no one in this long is closed, in ms. @default 60000 */
   nameTimeoutMs?: number;
   /** Told of an error that is not a ChatError (a bug): the connection gets `error internal` and the server goes on. */
@@ -25,7 +27,7 @@ const CLOSE_GRACE_MS = 1000;
  */
 export class TcpGateway {
   readonly #hub: Hub;
-  readonly #options: Required<TcpGatewayOptions>;
+  readonly #options: Required<Omit<TcpGatewayOptions, "vouch">> & Pick<TcpGatewayOptions, "vouch">;
   readonly #server: Server;
   readonly #connections = new Set<TcpConnection>();
 
