@@ -6,6 +6,7 @@ import { connect, type Chat, type ConnectOptions } from "../src/client/index.js"
 import { createChatServer, type ChatServer } from "../src/index.js";
 import { describeRequest, Recorder, silentStream, type SeenRequest } from "./client-helpers.js";
 import { CLI, CLIENT_BUNDLE, cliPerTest, ensureBuilt, joinApi, postJson, startServer } from "./helpers.js";
+import { nowSeconds, SECRET, signJwt } from "./jwt-helpers.js";
 
 // The client library (spec §11) against the real server: in-process, and as the CLI restarted on its --data-dir.
 
@@ -59,6 +60,22 @@ describe("client library", () => {
     aborter.abort();
     expect(alice.chat.state).toBe("closed");
     await expect(alice.chat.send("too late")).rejects.toMatchObject({ code: "closed" });
+  }, 15_000);
+
+  it("with { jwt } against a real --jwt-secret server: joins as the JWT's sub in its rooms, a second device lands in the same session", async () => {
+    const s = await startServer({ jwtSecret: SECRET });
+    closers.push(() => s.close());
+    const jwt = signJwt({ sub: "carol", rooms: ["dev"], exp: nowSeconds() + 600 });
+    const phone = await open(s.url, { jwt, room: "dev" });
+    const laptop = await open(s.url, { jwt, room: "dev" });
+    expect(phone.chat.name).toBe("carol");
+    expect(s.chat.hub.sessionCount).toBe(1);
+    await laptop.chat.send("from the laptop");
+    await phone.received("from the laptop");
+    // A room the claim does not list is refused, and a forged JWT makes no session.
+    await expect(phone.chat.join("ops")).rejects.toMatchObject({ status: 403 });
+    await expect(connect(s.url, { ...QUICK, jwt: signJwt({ sub: "mallory" }, "another-secret-of-at-least-32-bytes") })).rejects.toMatchObject({ status: 401 });
+    expect(s.chat.hub.sessionCount).toBe(1);
   }, 15_000);
 
   it("joins and leaves rooms, and a typed /join counts as joined", async () => {
