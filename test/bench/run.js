@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --only=S1,S3] [-- --path=seed|api|both] [-- --runs=3] [-- --profile] [-- --no-pin]
 //   --quick    smaller N and M, shorter S3, one run per case unless --runs says otherwise
+//   --goals    only the cases issue 14's goals name (S1 N=1000, S2 N=1000 and 5000, S3), full length
 //   --only=    run only these scenarios
 //   --path=    how pollchat's pollers poll: the seed's `/`, the JSON API (`/api/join`,
 //              `/api/poll`), or both (default); posts always go through `/`
@@ -45,7 +46,19 @@ const API = { key: "api", kind: "pollchat", path: "api", label: "pollchat /api/p
 const BASELINE = { key: "baseline", kind: "baseline", path: "seed", label: "baseline" };
 const POLLCHAT = PATH_ARG === "both" ? [SEED, API] : PATH_ARG === "api" ? [API] : [SEED];
 
-const PLAN = QUICK
+const GOALS = argv.includes("--goals");
+const PLAN = GOALS
+  ? {
+      // Only the cases issue 14's goals name, at full length.
+      s1: [1000],
+      s2: [
+        { n: 1000, m: 200 },
+        { n: 5000, m: 50 },
+      ],
+      s3: { n: 1000, intervalMs: 100, durationMs: 10_000 },
+      s4: { connections: 8, durationMs: 4000 },
+    }
+  : QUICK
   ? {
       s1: [1000, 10_000],
       s2: [
