@@ -60,6 +60,8 @@ export interface JoinOptions {
   resumable?: boolean;
   /** Who asks (addressKey), counted against --max-sessions-per-ip. */
   address?: string | undefined;
+  /** The token a new session gets instead of a random one: --redis makes it before the record, so every replica gives the same. */
+  newToken?: string | undefined;
 }
 
 /** A session about to be made: its token (none for the seed's open names), whether a store brings it back, who made it. */

@@ -62,7 +62,7 @@ export class Hub {
    */
   readonly #newBucket = (burst = Math.max(1, this.options.rate * 2)): TokenBucket => new TokenBucket(this.options.rate, burst, this.#now);
 
-  constructor(options: HubOptions, opts: { now?: () => number; lastId?: number } = {}) {
+  constructor(options: HubOptions, opts: { now?: () => number; lastId?: number; sweep?: boolean } = {}) {
     this.#journal.register(this.#apply);
     this.options = options;
     this.#now = opts.now ?? Date.now;
@@ -75,7 +75,7 @@ export class Hub {
     const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
     this.#rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
     this.#sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
-    this.#presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now: this.#now, sweep: () => this.sweep() });
+    this.#presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now: this.#now, sweep: opts.sweep === false ? undefined : () => this.sweep() });
     this.#parts = {
       options,
       now: this.#now,
@@ -293,7 +293,7 @@ export class Hub {
     restore(this.#parts, sessions, history, txns);
   }
 
-  /** Stops the sweeper; sessions stay as they are (a store may save them). */
+  /** Stops the sweeper (`sweep: false`: there is none); sessions stay as they are (a store may save them). */
   close(): void {
     this.#presence.close();
   }

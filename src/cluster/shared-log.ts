@@ -1,0 +1,48 @@
+/**
+ * The shared log of --redis (spec §10): one ordered sequence of records that
+ * every process appends to and every process applies, in order (replica.ts).
+ * Redis streams are the real one (redis-log.ts); memory-log.ts lets several hubs
+ * of one test process share one.
+ */
+
+/** One entry: its position ("ms-seq", as a Redis stream id) and its record. */
+export interface LogEntry {
+  readonly id: string;
+  readonly data: string;
+}
+
+export interface SharedLog {
+  /** True while the store answers; appends fail fast (503) while it is false. */
+  readonly connected: boolean;
+  /**
+   * Appends records in this order; resolves once the store has them (durable as
+   * it is). Rejects when the link broke: then whether they were stored is
+   * unknown until the log is read past the tip again.
+   */
+  append(records: readonly string[]): Promise<void>;
+  /** Up to `count` entries after `after`, oldest first; waits up to `blockMs` for the first. [] when none came. */
+  read(after: string, count: number, blockMs: number): Promise<LogEntry[]>;
+  /** The newest entry's id, "0-0" for an empty log: what a process must have applied to be caught up. */
+  tip(): Promise<string>;
+  /** Stops everything; pending calls reject. */
+  close(): void;
+}
+
+export const START = "0-0";
+
+/** Stream ids in order: by milliseconds, then sequence. */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = split(a);
+  const [bm, bs] = split(b);
+  return am !== bm ? am - bm : as - bs;
+}
+
+/** The milliseconds an entry was appended at (the store's clock): the time its record is applied at, on every replica. */
+export function msOf(id: string): number {
+  return split(id)[0];
+}
+
+function split(id: string): [number, number] {
+  const dash = id.indexOf("-");
+  return dash < 0 ? [Number(id), 0] : [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+}
