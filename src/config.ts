@@ -1,4 +1,5 @@
 import { fileURLToPath } from "node:url";
+import type { SharedLog } from "./cluster/shared-log.js";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "./log.js";
 
 /** Everything a pollchat server can be told. Each option is optional; resolveOptions() fills defaults once. */
@@ -29,6 +30,15 @@ export interface ChatOptions {
   corsOrigin?: string;
   /** Directory for the message log; without it nothing touches the disk. */
   dataDir?: string;
+  /**
+   * redis://[:password@]host:port[/db]: run as one of several processes sharing
+   * this Redis (spec §10); without it nothing connects. Does not combine with dataDir.
+   */
+  redis?: string;
+  /** Prefix of every Redis key, so deployments can share a Redis. @default "pollchat" */
+  redisPrefix?: string;
+  /** A shared log of your own instead of Redis (tests: several servers of one process on cluster/memory-log.ts). */
+  sharedLog?: SharedLog;
   /** Port of the TCP line gateway; off when undefined. */
   tcpPort?: number;
   /** Messages of history kept per room. @default 1000 */
@@ -83,8 +93,8 @@ export interface ChatOptions {
   logger?: Logger;
 }
 
-export type ResolvedOptions = Required<Omit<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort" | "logger">> &
-  Pick<ChatOptions, "corsOrigin" | "dataDir" | "tcpPort" | "logger">;
+type Unset = "corsOrigin" | "dataDir" | "tcpPort" | "logger" | "redis" | "sharedLog";
+export type ResolvedOptions = Required<Omit<ChatOptions, Unset>> & Pick<ChatOptions, Unset>;
 
 /** JSON bodies are capped by the spec, not by configuration. */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -120,6 +130,7 @@ export const DEFAULTS = {
   trustProxy: false,
   logLevel: "silent",
   logFormat: "text",
+  redisPrefix: "pollchat",
 } satisfies ResolvedOptions;
 
 function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -155,6 +166,8 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   if (!LOG_LEVELS.includes(o.logLevel)) throw new RangeError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, not ${o.logLevel}`);
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);
+  if ((o.redis !== undefined || o.sharedLog !== undefined) && o.dataDir !== undefined) throw new RangeError("dataDir and redis do not combine: Redis is the store");
+  if (!/^[\x21-\x7e]{1,64}$/.test(o.redisPrefix)) throw new RangeError(`redisPrefix must be 1-64 printable characters without spaces, not ${o.redisPrefix}`);
   o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
   // node:http refuses a headers timeout above the request timeout (0 turns the latter off).
   if (o.requestTimeoutMs > 0) o.headersTimeoutMs = Math.min(o.headersTimeoutMs, o.requestTimeoutMs);

@@ -4,6 +4,7 @@ import type { Hub } from "../hub.js";
 import type { Ops } from "../ops/ops.js";
 import type { OpenResponses } from "./open-responses.js";
 import type { Query } from "./query.js";
+import type { Replica } from "../cluster/replica.js";
 
 /** What every HTTP handler is given: the hub it speaks to, the options, the open polls. */
 export interface HttpContext {
@@ -19,6 +20,8 @@ export interface HttpContext {
   readonly durable?: () => Promise<void>;
   /** With --data-dir: why nothing can be written now (the log failed), undefined while all is well. */
   readonly storeFailure?: () => string | undefined;
+  /** With --redis: this process's replica of the shared log; state changes go through it (cluster/cluster-http.ts). */
+  readonly cluster?: Replica;
 }
 
 export interface Request {

@@ -1,0 +1,42 @@
+import { randomBytes } from "node:crypto";
+import type { ResolvedOptions } from "../config.js";
+import type { Hub } from "../hub.js";
+import type { Metrics } from "../ops/metrics.js";
+import { Replica } from "./replica.js";
+import { replicaHub } from "./replica-hub.js";
+import type { SharedLog } from "./shared-log.js";
+
+/** This process as one of several sharing a store (spec §10): its hub, the replica that feeds it, the log. */
+export interface Cluster {
+  readonly hub: Hub;
+  readonly replica: Replica;
+  readonly log: SharedLog;
+  /** Reads the shared log until caught up: the process listens only after it. Rejects (one line) when the store cannot be reached. */
+  start(): Promise<void>;
+  /** Why posts are refused now (the store is unreachable), or undefined: /healthz says it. */
+  failure(): string | undefined;
+  /** The store's state on /metrics. */
+  registerMetrics(registry: Metrics): void;
+  close(): Promise<void>;
+}
+
+export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void): Cluster {
+  const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
+  const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn });
+  return {
+    hub,
+    replica,
+    log,
+    start: () => replica.start(),
+    failure: () => (log.connected ? undefined : "the shared store (redis) is unreachable"),
+    registerMetrics(registry) {
+      registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
+      registry.gauge("pollchat_redis_lag_seconds", "How far this process's replica is behind the newest entry of the shared log it knows.", () => replica.lagMs / 1000);
+      registry.gauge("pollchat_redis_applied_total", "Entries of the shared log applied by this process.", () => replica.stats.applied);
+    },
+    async close() {
+      replica.close();
+      log.close();
+    },
+  };
+}
