@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryLog } from "../src/cluster/memory-log.js";
+import type { ChatOptions } from "../src/config.js";
 import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
 import { randomClients } from "./cluster-clients.js";
 
@@ -10,10 +11,10 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function cluster(n: number, log = new MemoryLog()): Promise<string[]> {
+async function cluster(n: number, log = new MemoryLog(), options: ChatOptions = {}): Promise<string[]> {
   const urls: string[] = [];
   for (let i = 0; i < n; i++) {
-    const server = await startServer({ sharedLog: log.client() });
+    const server = await startServer({ ...options, sharedLog: log.client() });
     servers.push(server);
     urls.push(server.url);
   }
@@ -73,5 +74,28 @@ describe("servers sharing one log", () => {
     log.up();
     expect((await fetch(`${a}/healthz`)).status).toBe(200);
     expect((await postJson(`${a}/api/messages`, { text: "y" }, kim.auth)).status).toBe(201);
+  });
+
+  it("a client polling only on B stays present for A; one that stops gets exactly one leave", async () => {
+    const [a, b] = await cluster(2, new MemoryLog(), { sessionTtlMs: 600 });
+    const watcher = await joinApi(a!, "watcher");
+    const busy = await joinApi(a!, "busy");
+    await joinApi(b!, "idle");
+    const lines: string[] = [];
+    // For five TTLs `busy` polls only on B, the watcher only on A, collecting what it gets; `idle` never polls.
+    const end = Date.now() + 3000;
+    const pollUntilEnd = async (url: string, who: { cursor: number; auth: Record<string, string> }, seen?: string[]): Promise<void> => {
+      let cursor = who.cursor;
+      while (Date.now() < end) {
+        const res = await fetch(`${url}/api/poll?cursor=${cursor}&timeout=200`, { headers: who.auth });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { messages: { type: string; from: string }[]; cursor: number };
+        for (const m of body.messages) seen?.push(`${m.type} ${m.from}`);
+        cursor = body.cursor;
+      }
+    };
+    await Promise.all([pollUntilEnd(b!, busy), pollUntilEnd(a!, watcher, lines)]);
+    expect(lines.filter((l) => l === "leave idle").length).toBe(1);
+    expect(lines).not.toContain("leave busy");
   });
 });

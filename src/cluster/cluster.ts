@@ -4,6 +4,7 @@ import type { Hub } from "../hub.js";
 import type { Metrics } from "../ops/metrics.js";
 import { Replica } from "./replica.js";
 import { replicaHub } from "./replica-hub.js";
+import { SharedPresence } from "./shared-presence.js";
 import type { SharedLog } from "./shared-log.js";
 
 /** This process as one of several sharing a store (spec §10): its hub, the replica that feeds it, the log. */
@@ -23,11 +24,15 @@ export interface Cluster {
 export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void): Cluster {
   const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
   const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn });
+  let presence: SharedPresence | undefined;
   return {
     hub,
     replica,
     log,
-    start: () => replica.start(),
+    async start() {
+      await replica.start();
+      presence ??= new SharedPresence(hub, replica, log.presence, options);
+    },
     failure: () => (log.connected ? undefined : "the shared store (redis) is unreachable"),
     registerMetrics(registry) {
       registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
@@ -35,6 +40,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       registry.gauge("pollchat_redis_applied_total", "Entries of the shared log applied by this process.", () => replica.stats.applied);
     },
     async close() {
+      presence?.close();
       replica.close();
       log.close();
     },

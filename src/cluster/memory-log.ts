@@ -11,6 +11,7 @@ export class MemoryLog {
   readonly #now: () => number;
   #last: [number, number] = [0, 0];
   #up = true;
+  readonly presence = new MemoryPresence();
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -86,6 +87,10 @@ class MemoryLogClient implements SharedLog {
     return this.#log.isUp && !this.#closed;
   }
 
+  get presence(): MemoryPresence {
+    return this.#log.presence;
+  }
+
   async append(records: readonly string[]): Promise<void> {
     await Promise.resolve();
     this.#log.append(records);
@@ -105,5 +110,22 @@ class MemoryLogClient implements SharedLog {
 
   close(): void {
     this.#closed = true;
+  }
+}
+
+/** Presence shared in memory, as a Redis sorted set shares it between processes. */
+export class MemoryPresence {
+  readonly #seen = new Map<string, number>();
+
+  async mark(seen: readonly (readonly [string, number])[]): Promise<void> {
+    for (const [key, at] of seen) this.#seen.set(key, Math.max(at, this.#seen.get(key) ?? 0));
+  }
+
+  async lastSeen(keys: readonly string[]): Promise<(number | undefined)[]> {
+    return keys.map((key) => this.#seen.get(key));
+  }
+
+  async forget(before: number): Promise<void> {
+    for (const [key, at] of this.#seen) if (at < before) this.#seen.delete(key);
   }
 }

@@ -1,3 +1,5 @@
+import type { PresenceStore } from "./shared-presence.js";
+
 /**
  * The shared log of --redis (spec §10): one ordered sequence of records that
  * every process appends to and every process applies, in order (replica.ts).
@@ -24,6 +26,8 @@ export interface SharedLog {
   read(after: string, count: number, blockMs: number): Promise<LogEntry[]>;
   /** The newest entry's id, "0-0" for an empty log: what a process must have applied to be caught up. */
   tip(): Promise<string>;
+  /** Where processes share whom they saw (presence and --session-ttl across processes). */
+  readonly presence: PresenceStore;
   /** Stops everything; pending calls reject. */
   close(): void;
 }
