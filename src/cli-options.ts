@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULTS, type ChatOptions } from "./config.js";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.js";
+import { parseRedisUrl } from "./redis/redis-url.js";
 
 /** Every flag, its meaning and its default, in the order --help prints them. */
 const FLAGS = {
@@ -22,6 +23,11 @@ const FLAGS = {
   "require-token": { type: "boolean", help: "every client must join through POST /api/join first" },
   "cors-origin": { type: "string", help: "allow a page from this origin (answers OPTIONS preflights)" },
   "data-dir": { type: "string", help: "keep a message log in this directory and restore from it" },
+  redis: {
+    type: "string",
+    help: "redis://[:password@]host:port[/db]: one of several processes sharing this Redis 6.2+ (env REDIS_URL; not with --data-dir)",
+  },
+  "redis-prefix": { type: "string", help: `prefix of every Redis key, so deployments can share a Redis (default ${DEFAULTS.redisPrefix})` },
   "tcp-port": { type: "string", help: "also serve the TCP line gateway (nc, telnet) on this port" },
   "max-connections-per-ip": {
     type: "string",
@@ -74,6 +80,16 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
   const rate = v.rate === undefined ? undefined : Number(v.rate);
   if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes a number above 0, not "${v.rate}"`);
   const ttl = integer("session-ttl", v["session-ttl"]);
+  // The flag wins over the environment; with either, the log lives in Redis and no data dir may hold one too.
+  const redis = v.redis ?? fromEnv(env, "REDIS_URL");
+  if (redis !== undefined) {
+    try {
+      parseRedisUrl(redis);
+    } catch (error) {
+      throw new Error(`--redis: ${(error as Error).message}`);
+    }
+  }
+  if (redis !== undefined && v["data-dir"] !== undefined) throw new Error("--data-dir and --redis do not combine: with --redis, Redis is the store");
   return {
     host: v.host ?? fromEnv(env, "HOST"),
     port: integer("port", v.port ?? fromEnv(env, "PORT")),
@@ -89,6 +105,8 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     requireToken: v["require-token"],
     corsOrigin: v["cors-origin"],
     dataDir: v["data-dir"],
+    redis,
+    redisPrefix: v["redis-prefix"],
     tcpPort: integer("tcp-port", v["tcp-port"]),
     maxConnectionsPerIp: integer("max-connections-per-ip", v["max-connections-per-ip"]),
     maxRoomsPerSession: integer("max-rooms-per-session", v["max-rooms-per-session"]),

@@ -30,6 +30,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     replica,
     log,
     async start() {
+      await log.open?.();
       await replica.start();
       presence ??= new SharedPresence(hub, replica, log.presence, options);
     },
@@ -37,6 +38,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     registerMetrics(registry) {
       registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
       registry.gauge("pollchat_redis_lag_seconds", "How far this process's replica is behind the newest entry of the shared log it knows.", () => replica.lagMs / 1000);
+      registry.gauge("pollchat_redis_reconnects", "Times the link to the shared store came back after a loss.", () => log.reconnects ?? 0);
       registry.gauge("pollchat_redis_applied_total", "Entries of the shared log applied by this process.", () => replica.stats.applied);
     },
     async close() {

@@ -28,6 +28,10 @@ export interface SharedLog {
   tip(): Promise<string>;
   /** Where processes share whom they saw (presence and --session-ttl across processes). */
   readonly presence: PresenceStore;
+  /** Connects (Redis); rejects with a one-line reason when it cannot. */
+  open?(): Promise<void>;
+  /** Times the link came back after a loss (/metrics). */
+  readonly reconnects?: number;
   /** Stops everything; pending calls reject. */
   close(): void;
 }
