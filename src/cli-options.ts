@@ -28,6 +28,10 @@ const FLAGS = {
     help: "redis://[:password@]host:port[/db]: one of several processes sharing this Redis 6.2+ (env REDIS_URL; not with --data-dir)",
   },
   "redis-prefix": { type: "string", help: `prefix of every Redis key, so deployments can share a Redis (default ${DEFAULTS.redisPrefix})` },
+  "redis-snapshot-every": {
+    type: "string",
+    help: `entries of the shared log between snapshots of the state; the log is trimmed below the one before (default ${DEFAULTS.redisSnapshotEvery})`,
+  },
   "tcp-port": { type: "string", help: "also serve the TCP line gateway (nc, telnet) on this port" },
   "max-connections-per-ip": {
     type: "string",
@@ -107,6 +111,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     dataDir: v["data-dir"],
     redis,
     redisPrefix: v["redis-prefix"],
+    redisSnapshotEvery: integer("redis-snapshot-every", v["redis-snapshot-every"]),
     tcpPort: integer("tcp-port", v["tcp-port"]),
     maxConnectionsPerIp: integer("max-connections-per-ip", v["max-connections-per-ip"]),
     maxRoomsPerSession: integer("max-rooms-per-session", v["max-rooms-per-session"]),

@@ -37,6 +37,8 @@ export interface ChatOptions {
   redis?: string;
   /** Prefix of every Redis key, so deployments can share a Redis. @default "pollchat" */
   redisPrefix?: string;
+  /** With redis: entries applied between two snapshots of the shared state (the log is trimmed below the one before). @default 10000 */
+  redisSnapshotEvery?: number;
   /** A shared log of your own instead of Redis (tests: several servers of one process on cluster/memory-log.ts). */
   sharedLog?: SharedLog;
   /** Port of the TCP line gateway; off when undefined. */
@@ -131,6 +133,7 @@ export const DEFAULTS = {
   logLevel: "silent",
   logFormat: "text",
   redisPrefix: "pollchat",
+  redisSnapshotEvery: 10_000,
 } satisfies ResolvedOptions;
 
 function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -167,6 +170,7 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);
   if ((o.redis !== undefined || o.sharedLog !== undefined) && o.dataDir !== undefined) throw new RangeError("dataDir and redis do not combine: Redis is the store");
+  wholeNumber("redisSnapshotEvery", o.redisSnapshotEvery, 1);
   if (!/^[\x21-\x7e]{1,64}$/.test(o.redisPrefix)) throw new RangeError(`redisPrefix must be 1-64 printable characters without spaces, not ${o.redisPrefix}`);
   o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
   // node:http refuses a headers timeout above the request timeout (0 turns the latter off).

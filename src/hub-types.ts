@@ -47,6 +47,9 @@ export interface RestoredSession {
   rooms: readonly string[];
   currentRoom: string;
   queue: SessionQueue;
+  /** What --redis snapshots save besides (cluster/snapshot-lines.ts): who made it, and a session of one connection (TCP). */
+  address?: string | undefined;
+  resumable?: boolean | undefined;
 }
 
 /** An idempotency key as a store saved it: [name key, txn key, id, at]. Kept apart from sessions (spec §5). */

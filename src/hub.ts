@@ -111,7 +111,6 @@ export class Hub {
   get sessionCount(): number {
     return this.#sessions.size;
   }
-
   sessions(): IterableIterator<Session> {
     return this.#sessions.values();
   }
@@ -258,7 +257,6 @@ export class Hub {
   get roomCount(): number {
     return this.#rooms.size;
   }
-
   /** Every room with its member count, in name order: for a store and tests. Clients get pages (roomsPage). */
   rooms(): RoomSummary[] {
     return this.#rooms.page(undefined, Infinity).rooms;
@@ -288,8 +286,10 @@ export class Hub {
     return this.#rooms.kept();
   }
 
-  /** Puts back what a store saved, before serving (restore.ts). Records nothing. */
-  restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = []): void {
+  /** Puts back what a store saved, before serving (restore.ts); ids continue above `lastId`. Records nothing. */
+  restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = [], lastId = 0): void {
+    this.#lastId = Math.max(this.#lastId, lastId);
+    this.#cursors.delivered(lastId);
     restore(this.#parts, sessions, history, txns);
   }
 

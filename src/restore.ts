@@ -21,7 +21,16 @@ export function restore(
   const { options, rooms } = parts;
   const now = parts.now();
   for (const s of sessions) {
-    const client = new Session({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: parts.newBucket, now });
+    const client = new Session({
+      name: s.name,
+      token: s.token,
+      room: s.currentRoom,
+      queue: s.queue,
+      newBucket: parts.newBucket,
+      now,
+      resumable: s.resumable,
+      address: s.address,
+    });
     parts.sessions.add(client);
     for (const name of s.rooms.slice(-options.maxRoomsPerSession)) {
       let room = rooms.get(name);

@@ -50,7 +50,7 @@ describe("faults with --redis", () => {
     expect(run.err.trim().split("\n").length).toBe(1);
     expect(run.err).toMatch(/redis/);
     expect(run.ms).toBeLessThan(10_000);
-  });
+  }, 15_000);
 
   it("usage errors exit 2: --data-dir with --redis, a bad URL; --redis wins over REDIS_URL", async () => {
     expect((await runToExit(["--redis", "redis://127.0.0.1:1", "--data-dir", "/tmp/x"])).code).toBe(2);
@@ -58,7 +58,7 @@ describe("faults with --redis", () => {
     const redis = await startRedis();
     const [p] = await Promise.all([startCli(CLI, ["--port", "0", "--redis", redis.url], { env: { PATH: process.env.PATH, REDIS_URL: "redis://127.0.0.1:1" } })]);
     expect((await fetch(`${p!.url}/healthz`)).status).toBe(200);
-  });
+  }, 15_000);
 
   it("Redis stopped and restarted mid-run: posts and joins 503 with Retry-After, /healthz 503, then service resumes by itself, nothing lost", async () => {
     const redis = await startRedis({ appendOnly: true });
@@ -88,7 +88,7 @@ describe("faults with --redis", () => {
     expect(await (await fetch(`${a!.url}/metrics`)).text()).toMatch(/pollchat_redis_reconnects [1-9]/);
     const got = await collect(a!.url, ann.auth, ann.cursor, 2);
     expect(got).toEqual([before.body.id, after!.body.id]);
-  });
+  }, 15_000);
 
   it("kill -9 of a process under load loses no answered post: its clients poll another with their cursor", async () => {
     const redis = await startRedis();
@@ -120,7 +120,7 @@ describe("faults with --redis", () => {
     const got = await collect(b!.url, reader.auth, reader.cursor, answered.length);
     expect(new Set(got).size).toBe(got.length);
     for (const id of answered) expect(got).toContain(id);
-  });
+  }, 15_000);
 
   it("kill -9 of Redis (appendfsync always) and of every process loses no answered post after restart", async () => {
     const redis = await startRedis({ appendOnly: true });
@@ -139,5 +139,5 @@ describe("faults with --redis", () => {
     const [c] = await processes(1, redis.url);
     const got = await collect(c!.url, ann.auth, ann.cursor, answered.length);
     expect(got).toEqual(answered);
-  });
+  }, 15_000);
 });

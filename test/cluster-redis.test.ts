@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, cliPerTest, ensureBuilt, joinApi, postJson } from "./helpers.js";
 import { redisPerTest } from "./redis-harness.js";
 import { randomClients } from "./cluster-clients.js";
+import { RedisClient } from "../src/redis/index.js";
 
 /** Real pollchat processes sharing a real Redis (issue 12, spec §10): any process serves any request. */
 
@@ -21,7 +22,7 @@ describe("several processes on one Redis", () => {
     const urls = await processes(3, redis.url);
     const { ids } = await randomClients(urls, { clients: 5, posts: 8 });
     expect(ids.length).toBe(40);
-  });
+  }, 15_000);
 
   it("a name taken on one process is refused on another; a rate limit holds across processes", async () => {
     const redis = await startRedis();
@@ -33,5 +34,31 @@ describe("several processes on one Redis", () => {
     for (const url of [a, b, c, a]) statuses.push((await postJson(`${url}/api/messages`, { text: "x" }, ann.auth)).status);
     expect(statuses.filter((s) => s === 201).length).toBe(2);
     expect(statuses.filter((s) => s === 429).length).toBe(2);
-  });
+  }, 15_000);
+
+  it("a late process loads the newest snapshot (the log is trimmed) and serves an old cursor exactly", async () => {
+    const redis = await startRedis();
+    const [a] = await processes(1, redis.url, ["--redis-snapshot-every", "10", "--rate", "1000"]);
+    const ann = await joinApi(a!, "ann");
+    const ids: number[] = [];
+    const deadline = Date.now() + 8000;
+    let saved = 0;
+    // Posts until two snapshots were saved: the second trims the log below the first.
+    while (saved < 2 && Date.now() < deadline) {
+      for (let i = 0; i < 10; i++) ids.push((await postJson(`${a}/api/messages`, { text: `m${ids.length}` }, ann.auth)).body.id);
+      const metrics = await (await fetch(`${a}/metrics`)).text();
+      saved = Number(/pollchat_redis_snapshots_saved (\d+)/.exec(metrics)?.[1] ?? 0);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(saved).toBeGreaterThanOrEqual(2);
+    const client = new RedisClient({ url: redis.url });
+    await client.connect();
+    const length = Number(await client.call("XLEN", "pollchat:log"));
+    await client.close();
+    expect(length).toBeLessThan(ids.length);
+    const [late] = await processes(1, redis.url);
+    const res = await fetch(`${late}/api/poll?cursor=${ids[4]}&timeout=0`, { headers: ann.auth });
+    const body = (await res.json()) as { messages: { id: number; type: string }[] };
+    expect(body.messages.filter((m) => m.type === "message").map((m) => m.id)).toEqual(ids.slice(5));
+  }, 15_000);
 });

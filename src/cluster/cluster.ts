@@ -5,6 +5,8 @@ import type { Metrics } from "../ops/metrics.js";
 import { Replica } from "./replica.js";
 import { replicaHub } from "./replica-hub.js";
 import { SharedPresence } from "./shared-presence.js";
+import { restoreSnapshot } from "./snapshot-lines.js";
+import { SnapshotSaver } from "./snapshot-saver.js";
 import type { SharedLog } from "./shared-log.js";
 
 /** This process as one of several sharing a store (spec §10): its hub, the replica that feeds it, the log. */
@@ -16,6 +18,8 @@ export interface Cluster {
   start(): Promise<void>;
   /** Why posts are refused now (the store is unreachable), or undefined: /healthz says it. */
   failure(): string | undefined;
+  /** Saves the shared state now and then (undefined before start()). */
+  saver(): SnapshotSaver | undefined;
   /** The store's state on /metrics. */
   registerMetrics(registry: Metrics): void;
   close(): Promise<void>;
@@ -25,24 +29,31 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
   const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
   const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn });
   let presence: SharedPresence | undefined;
+  let saver: SnapshotSaver | undefined;
   return {
     hub,
     replica,
     log,
+    saver: () => saver,
     async start() {
       await log.open?.();
-      await replica.start();
+      // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
+      const latest = await log.snapshots.latest();
+      await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));
       presence ??= new SharedPresence(hub, replica, log.presence, options);
+      saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn });
     },
     failure: () => (log.connected ? undefined : "the shared store (redis) is unreachable"),
     registerMetrics(registry) {
       registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
       registry.gauge("pollchat_redis_lag_seconds", "How far this process's replica is behind the newest entry of the shared log it knows.", () => replica.lagMs / 1000);
       registry.gauge("pollchat_redis_reconnects", "Times the link to the shared store came back after a loss.", () => log.reconnects ?? 0);
+      registry.gauge("pollchat_redis_snapshots_saved", "Snapshots of the shared state this process saved.", () => saver?.saved.count ?? 0);
       registry.gauge("pollchat_redis_applied_total", "Entries of the shared log applied by this process.", () => replica.stats.applied);
     },
     async close() {
       presence?.close();
+      saver?.close();
       replica.close();
       log.close();
     },

@@ -1,3 +1,4 @@
+import { MemorySnapshots } from "./snapshot-store.js";
 import { compareIds, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /**
@@ -12,6 +13,9 @@ export class MemoryLog {
   #last: [number, number] = [0, 0];
   #up = true;
   readonly presence = new MemoryPresence();
+  readonly snapshots = new MemorySnapshots((below) => {
+    while (this.#entries.length > 0 && compareIds(this.#entries[0]!.id, below) < 0) this.#entries.shift();
+  });
 
   constructor(now: () => number = Date.now) {
     this.#now = now;
@@ -89,6 +93,10 @@ class MemoryLogClient implements SharedLog {
 
   get presence(): MemoryPresence {
     return this.#log.presence;
+  }
+
+  get snapshots(): MemorySnapshots {
+    return this.#log.snapshots;
   }
 
   async append(records: readonly string[]): Promise<void> {

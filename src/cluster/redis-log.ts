@@ -1,5 +1,6 @@
 import { RedisClient, type RespReply } from "../redis/index.js";
 import type { PresenceStore } from "./shared-presence.js";
+import { RedisSnapshots } from "./snapshot-store.js";
 import { START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
@@ -18,12 +19,14 @@ export class RedisLog implements SharedLog, PresenceStore {
   readonly #reader: RedisClient;
   readonly #logKey: string;
   readonly #seenKey: string;
+  readonly snapshots: RedisSnapshots;
 
   constructor(url: string, prefix: string) {
     this.#client = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS });
     this.#reader = this.#client.duplicate();
     this.#logKey = `${prefix}:log`;
     this.#seenKey = `${prefix}:seen`;
+    this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey);
   }
 
   get presence(): PresenceStore {

@@ -101,8 +101,9 @@ export class Replica {
     this.#madeAt.set(client, position);
   }
 
-  /** Starts reading the log; resolves once caught up with it (before the process listens). */
-  async start(): Promise<void> {
+  /** Starts reading the log after `from` (a snapshot's position); resolves once caught up with it (before the process listens). */
+  async start(from?: string): Promise<void> {
+    if (from !== undefined && this.#tailing === undefined) this.#position = from;
     this.#tailing ??= this.#tail();
     await this.catchUp();
   }

@@ -1,4 +1,5 @@
 import type { PresenceStore } from "./shared-presence.js";
+import type { SnapshotStore } from "./snapshot-store.js";
 
 /**
  * The shared log of --redis (spec §10): one ordered sequence of records that
@@ -26,6 +27,8 @@ export interface SharedLog {
   read(after: string, count: number, blockMs: number): Promise<LogEntry[]>;
   /** The newest entry's id, "0-0" for an empty log: what a process must have applied to be caught up. */
   tip(): Promise<string>;
+  /** Where the state at one position is kept, so a process starting reads the log after it only. */
+  readonly snapshots: SnapshotStore;
   /** Where processes share whom they saw (presence and --session-ttl across processes). */
   readonly presence: PresenceStore;
   /** Connects (Redis); rejects with a one-line reason when it cannot. */
