@@ -9,6 +9,7 @@ import { MessageLog } from "./store/message-log.js";
 import { TcpGateway } from "./tcp/tcp-gateway.js";
 import { createCluster, type Cluster } from "./cluster/cluster.js";
 import { openSharedLog } from "./cluster/open-shared-log.js";
+import { ClusterTcp } from "./cluster/cluster-tcp.js";
 
 export interface ChatServer {
   readonly hub: Hub;
@@ -55,6 +56,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       : new TcpGateway(hub, {
           ...resolved,
           admit: (socket) => limits.tcp.admit(socket),
+          cluster: cluster && new ClusterTcp(cluster.replica),
           onUnexpected: (error) => log.error("error", { during: "tcp", error: errorText(error) }),
         });
   const ops = createOps(hub, {

@@ -39,11 +39,6 @@ export function applyCommand(ctx: ApplyContext, c: Command): Outcome {
       else hub.leave(client, c.r);
       return client;
     }
-    case "close": {
-      const client = hub.session(c.n);
-      if (client && ctx.madeAt(client) === c.p) hub.endSession(client, "left");
-      return undefined;
-    }
     case "acks":
       for (const [key, upTo] of c.a) {
         const client = hub.session(key);

@@ -17,8 +17,6 @@ export type Command =
   | { t: "seed"; n: string; x?: string; r?: string; i?: string; k?: string; rq?: 1; a?: string }
   /** POST /api/leave by token k: one room, or with none the session. */
   | { t: "leave"; k: string; r?: string }
-  /** A session that lives with one connection (TCP) ends with it: by name key and the position it was made at. */
-  | { t: "close"; n: string; p: string }
   /** Where queues stand after polls without a cursor (or with one): [name key, acknowledged up to]. */
   | { t: "acks"; a: [string, number][] }
   /** Sessions no process has seen for --session-ttl, as [name key, position made at]: each ends once, with one leave. */
@@ -37,7 +35,7 @@ export function encodeRecord(record: LogRecord): string {
   return JSON.stringify(record);
 }
 
-const KINDS = new Set(["join", "post", "seed", "leave", "close", "acks", "expire"]);
+const KINDS = new Set(["join", "post", "seed", "leave", "acks", "expire"]);
 
 /** A log entry back into a record; undefined for one that is not (another version's, garbage): every replica skips it alike. */
 export function decodeRecord(data: string): LogRecord | undefined {

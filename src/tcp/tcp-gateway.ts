@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Hub } from "../hub.js";
 import { TcpConnection } from "./tcp-connection.js";
+import type { ClusterTcp } from "../cluster/cluster-tcp.js";
 
 export interface TcpGatewayOptions {
   maxMessage: number;
@@ -14,6 +15,8 @@ export interface TcpGatewayOptions {
   onUnexpected?: (error: unknown) => void;
   /** Counts a new connection; false turns it away (the per-address cap). @default admits all */
   admit?: (socket: Socket) => boolean;
+  /** With --redis: names, tokens and lines go through the shared log. */
+  cluster?: ClusterTcp | undefined;
 }
 
 /** How long connections get to read their goodbye when the gateway closes, in ms. */
@@ -25,7 +28,7 @@ const CLOSE_GRACE_MS = 1000;
  */
 export class TcpGateway {
   readonly #hub: Hub;
-  readonly #options: Required<TcpGatewayOptions>;
+  readonly #options: Required<Omit<TcpGatewayOptions, "cluster">> & Pick<TcpGatewayOptions, "cluster">;
   readonly #server: Server;
   readonly #connections = new Set<TcpConnection>();
 
