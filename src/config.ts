@@ -39,6 +39,11 @@ export interface ChatOptions {
   redisPrefix?: string;
   /** With redis: entries applied between two snapshots of the shared state (the log is trimmed below the one before). @default 10000 */
   redisSnapshotEvery?: number;
+  /**
+   * With redis: the shared log lost its data (Redis restarted empty). This server's state is of
+   * an epoch that is gone; by default it closes (the CLI exits 1 so a supervisor restarts it into the new epoch).
+   */
+  onStoreLost?: (reason: string) => void;
   /** A shared log of your own instead of Redis (tests: several servers of one process on cluster/memory-log.ts). */
   sharedLog?: SharedLog;
   /** Port of the TCP line gateway; off when undefined. */
@@ -95,7 +100,7 @@ export interface ChatOptions {
   logger?: Logger;
 }
 
-type Unset = "corsOrigin" | "dataDir" | "tcpPort" | "logger" | "redis" | "sharedLog";
+type Unset = "corsOrigin" | "dataDir" | "tcpPort" | "logger" | "redis" | "sharedLog" | "onStoreLost";
 export type ResolvedOptions = Required<Omit<ChatOptions, Unset>> & Pick<ChatOptions, Unset>;
 
 /** JSON bodies are capped by the spec, not by configuration. */

@@ -41,7 +41,13 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   // --data-dir: the log is read and replayed here, synchronously, so the hub serves restored from its first request.
   const store = resolved.dataDir === undefined ? undefined : MessageLog.open(resolved.dataDir, resolved);
   const sharedLog = openSharedLog(resolved);
-  const cluster = sharedLog === undefined ? undefined : createCluster(resolved, sharedLog, (line) => process.stderr.write(`${line}\n`));
+  const warn = (line: string): void => void process.stderr.write(`${line}\n`);
+  const lost = (reason: string): void => {
+    if (resolved.onStoreLost) return resolved.onStoreLost(reason);
+    warn(`pollchat: ${reason}; this server closes`);
+    void chat.close();
+  };
+  const cluster = sharedLog === undefined ? undefined : createCluster(resolved, sharedLog, warn, lost);
   const hub = cluster?.hub ?? new Hub(resolved, { lastId: store?.lastId });
   store?.attach(hub);
   // Under --require-token a name restored from the log that was used without a token would stay open to anyone: it ends now.
@@ -88,7 +94,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     }
   };
 
-  return {
+  const chat: ChatServer = {
     hub,
     options: resolved,
     server: http.server,
@@ -120,4 +126,5 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       return closing;
     },
   };
+  return chat;
 }

@@ -25,7 +25,12 @@ export interface Cluster {
   close(): Promise<void>;
 }
 
-export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void): Cluster {
+/**
+ * `lost`: the shared log lost its data (a new epoch). This process's state is of the old one and
+ * cannot be reconciled with the new log: it must stop (the CLI exits 1), and a process started
+ * then begins the new epoch: ids above all before, old cursors answered with a gap.
+ */
+export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void, lost: (reason: string) => void): Cluster {
   const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
   const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn });
   let presence: SharedPresence | undefined;
@@ -37,6 +42,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     saver: () => saver,
     async start() {
       await log.open?.();
+      log.onLost?.(lost);
       // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
       const latest = await log.snapshots.latest();
       await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));

@@ -1,10 +1,26 @@
-import { RedisClient, type RespReply } from "../redis/index.js";
+import { randomBytes } from "node:crypto";
+import { RedisClient, RedisReplyError, RedisScript, type RespReply } from "../redis/index.js";
 import type { PresenceStore } from "./shared-presence.js";
 import { RedisSnapshots } from "./snapshot-store.js";
 import { START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
 const CONNECT_TIMEOUT_MS = 4000;
+
+/** How often a process checks that the shared log is still the one it read (Redis did not lose its data). */
+const EPOCH_CHECK_MS = 1000;
+
+/**
+ * Appends a batch of records, all or none, and only to the log of this epoch:
+ * a Redis that lost its data (restarted empty, flushed) has no epoch key, or
+ * another, so a process still holding the old state can append nothing to the new log.
+ */
+const APPEND = new RedisScript(`
+local epoch = redis.call('GET', KEYS[2])
+if epoch ~= ARGV[1] then return redis.error_reply('EPOCH the shared log is not the one this process read (Redis lost its data?)') end
+for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', 'r', ARGV[i]) end
+return #ARGV - 1
+`);
 
 /**
  * The shared log on Redis (spec §10): one stream, `<prefix>:log`, whose
@@ -20,6 +36,10 @@ export class RedisLog implements SharedLog, PresenceStore {
   readonly #logKey: string;
   readonly #seenKey: string;
   readonly snapshots: RedisSnapshots;
+  readonly #epochKey: string;
+  #epoch: string | undefined;
+  #epochTimer: NodeJS.Timeout | undefined;
+  #onLost: ((reason: string) => void) | undefined;
 
   constructor(url: string, prefix: string) {
     this.#client = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS });
@@ -27,6 +47,7 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#logKey = `${prefix}:log`;
     this.#seenKey = `${prefix}:seen`;
     this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey);
+    this.#epochKey = `${prefix}:epoch`;
   }
 
   get presence(): PresenceStore {
@@ -46,14 +67,41 @@ export class RedisLog implements SharedLog, PresenceStore {
   async open(): Promise<void> {
     try {
       await Promise.all([this.#client.connect(), this.#reader.connect()]);
+      // The first process of a deployment names its epoch; the others read it.
+      await this.#client.send(["SET", this.#epochKey, randomBytes(8).toString("hex"), "NX"]);
+      this.#epoch = text((await this.#client.send(["GET", this.#epochKey]))!);
     } catch (error) {
-      await this.close();
+      this.close();
       throw new Error(`redis: cannot connect to ${this.#client.target.display}: ${(error as Error).message}`);
     }
+    this.#epochTimer = setInterval(() => void this.#checkEpoch(), EPOCH_CHECK_MS).unref();
+  }
+
+  /** Told once if the log is found to have lost its data: this process's state is of an epoch that is gone. */
+  onLost(listener: (reason: string) => void): void {
+    this.#onLost = listener;
   }
 
   async append(records: readonly string[]): Promise<void> {
-    await Promise.all(records.map((data) => this.#client.send(["XADD", this.#logKey, "*", "r", data])));
+    try {
+      await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], [this.#epoch ?? "", ...records]);
+    } catch (error) {
+      if (error instanceof RedisReplyError && error.code === "EPOCH") this.#lost();
+      throw error;
+    }
+  }
+
+  async #checkEpoch(): Promise<void> {
+    if (!this.connected) return;
+    const reply = await this.#client.send(["GET", this.#epochKey]).catch(() => undefined);
+    if (reply !== undefined && (reply === null || text(reply) !== this.#epoch)) this.#lost();
+  }
+
+  #lost(): void {
+    const listener = this.#onLost;
+    this.#onLost = undefined;
+    clearInterval(this.#epochTimer);
+    listener?.(`redis: the shared log at ${this.#client.target.display} lost its data (its epoch ${this.#epoch} is gone); a process restarted now starts a new epoch`);
   }
 
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
@@ -82,6 +130,7 @@ export class RedisLog implements SharedLog, PresenceStore {
   }
 
   close(): void {
+    clearInterval(this.#epochTimer);
     void this.#client.close();
     void this.#reader.close();
   }

@@ -33,6 +33,8 @@ export interface SharedLog {
   readonly presence: PresenceStore;
   /** Connects (Redis); rejects with a one-line reason when it cannot. */
   open?(): Promise<void>;
+  /** Told once if the log lost its data (Redis restarted empty): this process's state belongs to an epoch that is gone. */
+  onLost?(listener: (reason: string) => void): void;
   /** Times the link came back after a loss (/metrics). */
   readonly reconnects?: number;
   /** Stops everything; pending calls reject. */
