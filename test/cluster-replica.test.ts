@@ -130,4 +130,18 @@ describe("replicas of one shared log", () => {
     log.up();
     expect(session(await a!.replica.submit({ t: "join", n: "hal", r: "lobby", k: "kh" }, (o) => o)).name).toBe("hal");
   });
+
+  it("a command whose append broke the link is answered once its fate is known: its outcome if stored, 503 if not", async () => {
+    const log = new MemoryLog();
+    const [a] = await cluster(1, {}, log);
+    await a!.replica.submit({ t: "join", n: "ida", r: "lobby", k: "ki" }, (o) => o);
+    log.breakNextAppend = "stored";
+    const stored = await a!.replica.submit({ t: "post", k: "ki", x: "kept" }, id);
+    expect(a!.hub.session("ida")!.queue.peek().at(-1)!.id).toBe(stored);
+    log.breakNextAppend = "lost";
+    const started = Date.now();
+    expect(await errorOf(a!.replica.submit({ t: "post", k: "ki", x: "gone" }, id))).toBe("store_unavailable");
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(a!.hub.session("ida")!.queue.peek().map((e) => e.message.text)).not.toContain("gone");
+  });
 });

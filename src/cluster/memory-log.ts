@@ -12,6 +12,8 @@ export class MemoryLog {
   readonly #now: () => number;
   #last: [number, number] = [0, 0];
   #up = true;
+  /** The next append breaks the link after it was sent: "stored" keeps its records, "lost" drops them (tests of a post's fate). */
+  breakNextAppend: "stored" | "lost" | undefined;
   readonly presence = new MemoryPresence();
   readonly snapshots = new MemorySnapshots((below) => {
     while (this.#entries.length > 0 && compareIds(this.#entries[0]!.id, below) < 0) this.#entries.shift();
@@ -45,6 +47,18 @@ export class MemoryLog {
 
   append(records: readonly string[]): void {
     if (!this.#up) throw new Error("the shared log is unreachable");
+    const broken = this.breakNextAppend;
+    this.breakNextAppend = undefined;
+    if (broken === "lost") throw new Error("the link broke before the records arrived");
+    if (broken === "stored") {
+      this.breakNextAppend = undefined;
+      this.#store(records);
+      throw new Error("the link broke before the answer came");
+    }
+    this.#store(records);
+  }
+
+  #store(records: readonly string[]): void {
     for (const data of records) {
       const ms = Math.max(this.#now(), this.#last[0]);
       const seq = ms === this.#last[0] ? this.#last[1] + 1 : 0;
