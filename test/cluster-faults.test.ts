@@ -52,6 +52,15 @@ describe("faults with --redis", () => {
     expect(run.ms).toBeLessThan(10_000);
   }, 15_000);
 
+  it("a process whose limits differ from the cluster's refuses to start: exit 1, one line", async () => {
+    const redis = await startRedis();
+    await processes(1, redis.url, ["--rate", "5"]);
+    const run = await runToExit(["--port", "0", "--redis", redis.url, "--rate", "6"]);
+    expect(run.code).toBe(1);
+    expect(run.err.trim().split("\n").length).toBe(1);
+    expect(run.err).toMatch(/rate 6 \(the cluster's: 5\)/);
+  }, 15_000);
+
   it("usage errors exit 2: --data-dir with --redis, a bad URL; --redis wins over REDIS_URL", async () => {
     expect((await runToExit(["--redis", "redis://127.0.0.1:1", "--data-dir", "/tmp/x"])).code).toBe(2);
     expect((await runToExit(["--redis", "http://127.0.0.1"])).code).toBe(2);
@@ -136,7 +145,7 @@ describe("faults with --redis", () => {
     a!.child.kill("SIGKILL");
     b!.child.kill("SIGKILL");
     await redis.restart();
-    const [c] = await processes(1, redis.url);
+    const [c] = await processes(1, redis.url, ["--rate", "1000"]);
     const got = await collect(c!.url, ann.auth, ann.cursor, answered.length);
     expect(got).toEqual(answered);
   }, 15_000);

@@ -43,6 +43,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     async start() {
       await log.open?.();
       log.onLost?.(lost);
+      await agreeOnLimits(options, log);
       // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
       const latest = await log.snapshots.latest();
       await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));
@@ -64,4 +65,31 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       log.close();
     },
   };
+}
+
+/** The flags every replica applies entries with: they must be the same on every process, or replicas would disagree. */
+const SHARED_LIMITS = [
+  "maxQueue",
+  "sessionTtlMs",
+  "presenceLimit",
+  "maxMessage",
+  "rate",
+  "maxSessions",
+  "history",
+  "maxHistoryBytes",
+  "maxRoomsPerSession",
+  "maxRooms",
+  "maxSessionsPerIp",
+  "requireToken",
+] as const;
+
+/** Refuses to start (one line) with limits other than those the deployment's first process set in Redis. */
+async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<void> {
+  const mine = Object.fromEntries(SHARED_LIMITS.map((name) => [name, options[name]]));
+  const theirs = JSON.parse(await log.agree("limits", JSON.stringify(mine))) as Record<string, unknown>;
+  const differ = SHARED_LIMITS.filter((name) => theirs[name] !== mine[name]);
+  if (differ.length === 0) return;
+  const what = differ.map((name) => `${name} ${String(mine[name])} (the cluster's: ${String(theirs[name])})`).join(", ");
+  log.close();
+  throw new Error(`redis: this process's limits differ from the cluster's: ${what}; run every process with the same, or stop them all and delete ${options.redisPrefix}:limits to change them`);
 }

@@ -36,6 +36,8 @@ export class MemoryLog {
     for (const wake of [...this.#waiters]) wake();
   }
 
+  readonly agreed = new Map<string, string>();
+
   /** One client of the log, as each process holds its own connection. */
   client(): SharedLog {
     return new MemoryLogClient(this);
@@ -128,6 +130,11 @@ class MemoryLogClient implements SharedLog {
   async tip(): Promise<string> {
     await Promise.resolve();
     return this.#log.tip();
+  }
+
+  async agree(name: string, value: string): Promise<string> {
+    if (!this.#log.agreed.has(name)) this.#log.agreed.set(name, value);
+    return this.#log.agreed.get(name)!;
   }
 
   close(): void {

@@ -37,6 +37,7 @@ export class RedisLog implements SharedLog, PresenceStore {
   readonly #seenKey: string;
   readonly snapshots: RedisSnapshots;
   readonly #epochKey: string;
+  readonly #prefix: string;
   #epoch: string | undefined;
   #epochTimer: NodeJS.Timeout | undefined;
   #onLost: ((reason: string) => void) | undefined;
@@ -48,6 +49,7 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#seenKey = `${prefix}:seen`;
     this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey);
     this.#epochKey = `${prefix}:epoch`;
+    this.#prefix = prefix;
   }
 
   get presence(): PresenceStore {
@@ -109,6 +111,12 @@ export class RedisLog implements SharedLog, PresenceStore {
     if (!Array.isArray(reply) || reply.length === 0) return [];
     const stream = reply[0];
     return Array.isArray(stream) && Array.isArray(stream[1]) ? stream[1].map(toEntry) : [];
+  }
+
+  async agree(name: string, value: string): Promise<string> {
+    const key = `${this.#prefix}:${name}`;
+    await this.#client.send(["SET", key, value, "NX"]);
+    return text((await this.#client.send(["GET", key]))!);
   }
 
   async tip(): Promise<string> {

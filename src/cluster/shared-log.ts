@@ -31,6 +31,8 @@ export interface SharedLog {
   readonly snapshots: SnapshotStore;
   /** Where processes share whom they saw (presence and --session-ttl across processes). */
   readonly presence: PresenceStore;
+  /** The value every process of the deployment agrees on under `name`: the first one set wins, and is returned. */
+  agree(name: string, value: string): Promise<string>;
   /** Connects (Redis); rejects with a one-line reason when it cannot. */
   open?(): Promise<void>;
   /** Told once if the log lost its data (Redis restarted empty): this process's state belongs to an epoch that is gone. */
