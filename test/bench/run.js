@@ -5,6 +5,7 @@
 //   --profile  run the servers with --cpu-prof: test/bench/results/profiles/KIND-N.cpuprofile
 //              (summarise one with node test/bench/profile-summary.js FILE)
 //   --no-pin   do not pin server and generator to cores with taskset
+//   S5         1, 2 and 3 processes on one Redis beside one without (cluster.js; needs redis-server)
 //
 // Starts pollchat (dist/cli.js) and the baseline (baseline-server.js) one after
 // the other, each alone and fresh for every case, drives both with the same
@@ -24,7 +25,7 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const PROFILE = argv.includes("--profile");
 const NO_PIN = argv.includes("--no-pin");
-const ONLY = (argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "S1,S2,S3,S4").toUpperCase().split(",");
+const ONLY = (argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "S1,S2,S3,S4,S5").toUpperCase().split(",");
 const KINDS = ["pollchat", "baseline"];
 
 const PLAN = QUICK
@@ -437,6 +438,14 @@ async function main() {
     row(labelDisk, "server CPU per post", rd, (x) => x.serverCpuUsPerPost, { unit: "µs", better: "lower", digits: 1 });
   }
 
+  // S5 (issue 12) runs on its own: several servers and a Redis, not pollchat beside the baseline.
+  let cluster = "";
+  if (ONLY.includes("S5")) {
+    const run = spawnSync(process.execPath, [join(BENCH, "cluster.js"), ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    cluster = run.status === 0 ? run.stdout : `S5 failed (${run.status}): ${run.stdout}`;
+    if (run.status !== 0) problems.push("S5: lost or doubled deliveries, or it could not run");
+  }
+
   const table = markdown();
   const notes = [
     "",
@@ -449,6 +458,7 @@ async function main() {
   const elapsed = (performance.now() - t0) / 1000;
   const report = [table, ...notes, "", `${QUICK ? "Quick" : "Full"} run, ${elapsed.toFixed(0)} s, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? "cpu"}.`].join("\n");
   process.stdout.write(report + "\n");
+  if (cluster) process.stdout.write(`\n${cluster}`);
   if (problems.length) process.stdout.write(`\n**Correctness problems:**\n${problems.map((p) => `- ${p}`).join("\n")}\n`);
 
   const dir = join(BENCH, "results");
@@ -467,6 +477,7 @@ async function main() {
     rows: rows.map(({ digits, ...r }) => r),
     problems,
     raw,
+    cluster,
   };
   writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
   process.stdout.write(`\nResults: ${relative(ROOT, file)}\n`);
