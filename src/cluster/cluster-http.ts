@@ -77,7 +77,13 @@ export async function caughtUpFor(ctx: HttpContext, replica: Replica, { req, que
   const cursor = lenientCursor(req.headers["last-event-id"]) ?? lenientCursor(query.get("cursor"));
   const token = tokenOf(req);
   if (token === undefined) return;
-  if (ctx.hub.sessionByToken(token) === undefined || (cursor !== undefined && cursor > ctx.hub.deliveredUpTo)) await replica.catchUp();
+  const client = ctx.hub.sessionByToken(token);
+  if (client === undefined || behind(ctx, client, cursor)) await replica.catchUp();
+}
+
+/** A cursor past what this replica could have told the client (cursors.ts: its queue's start, or what was delivered) was told by a replica further on. */
+function behind(ctx: HttpContext, client: Session, cursor: number | undefined): boolean {
+  return cursor !== undefined && cursor > Math.max(ctx.hub.deliveredUpTo, client.queue.since);
 }
 
 /** The seed endpoint (spec §3) with --redis: a post is a command; a poll is one too when it makes the session or joins a room. */
@@ -104,7 +110,7 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     return;
   }
   const client = ready(ctx.hub.session(name), token, who.r) ?? (await replica.submit({ t: "seed", ...who }, asSession));
-  if (cursor !== undefined && cursor > ctx.hub.deliveredUpTo) await replica.catchUp();
+  if (behind(ctx, client, cursor)) await replica.catchUp();
   ctx.hub.markPresent(client);
   longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
 }

@@ -18,6 +18,8 @@ export class SnapshotSaver {
   readonly #timer: NodeJS.Timeout;
   #appliedAt: number;
   #running = false;
+  /** The newest snapshot's position when last looked at. */
+  #seen: string | undefined;
   readonly saved = { count: 0 };
 
   constructor(
@@ -37,6 +39,12 @@ export class SnapshotSaver {
     this.#running = true;
     try {
       const latest = await this.store.latestPosition();
+      // Another process saved one since this one last looked: its interval starts again from there.
+      if (!force && latest !== this.#seen) {
+        this.#seen = latest;
+        this.#appliedAt = this.replica.stats.applied;
+        return false;
+      }
       // At the time of the last entry applied: what a replica restoring it counts idempotency windows from.
       const { pos, chunks } = snapshotChunks(this.hub, this.replica, msOf(this.replica.position));
       // Another process saved one at least as new since: none is due here.
@@ -46,6 +54,7 @@ export class SnapshotSaver {
       }
       const saved = await this.store.save(pos, chunks);
       if (saved) {
+        this.#seen = pos;
         this.#appliedAt = this.replica.stats.applied;
         this.saved.count++;
       }
