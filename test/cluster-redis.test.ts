@@ -56,7 +56,7 @@ describe("several processes on one Redis", () => {
     const length = Number(await client.call("XLEN", "pollchat:log"));
     await client.close();
     expect(length).toBeLessThan(ids.length);
-    const [late] = await processes(1, redis.url);
+    const [late] = await processes(1, redis.url, ["--rate", "1000"]);
     const res = await fetch(`${late}/api/poll?cursor=${ids[4]}&timeout=0`, { headers: ann.auth });
     const body = (await res.json()) as { messages: { id: number; type: string }[] };
     expect(body.messages.filter((m) => m.type === "message").map((m) => m.id)).toEqual(ids.slice(5));
