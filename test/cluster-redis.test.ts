@@ -61,4 +61,27 @@ describe("several processes on one Redis", () => {
     const body = (await res.json()) as { messages: { id: number; type: string }[] };
     expect(body.messages.filter((m) => m.type === "message").map((m) => m.id)).toEqual(ids.slice(5));
   }, 15_000);
+
+  it("a client polling only on B stays present for A; one that stops gets exactly one leave", async () => {
+    const redis = await startRedis();
+    const [a, b] = await processes(2, redis.url, ["--session-ttl", "1"]);
+    const watcher = await joinApi(a!, "watcher");
+    const busy = await joinApi(a!, "busy");
+    await joinApi(b!, "idle");
+    const seen: string[] = [];
+    const end = Date.now() + 4000;
+    const pollUntilEnd = async (url: string, who: { cursor: number; auth: Record<string, string> }, into?: string[]): Promise<void> => {
+      let cursor = who.cursor;
+      while (Date.now() < end) {
+        const res = await fetch(`${url}/api/poll?cursor=${cursor}&timeout=300`, { headers: who.auth });
+        expect(res.status).toBe(200);
+        const body = (await res.json()) as { messages: { type: string; from: string }[]; cursor: number };
+        for (const m of body.messages) into?.push(`${m.type} ${m.from}`);
+        cursor = body.cursor;
+      }
+    };
+    await Promise.all([pollUntilEnd(b!, busy), pollUntilEnd(a!, watcher, seen)]);
+    expect(seen.filter((l) => l === "leave idle").length).toBe(1);
+    expect(seen).not.toContain("leave busy");
+  }, 15_000);
 });

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { RedisClient, RedisReplyError, RedisScript, type RespReply } from "../redis/index.js";
+import { RedisClient, RedisConnectionError, RedisReplyError, RedisScript, type RespReply } from "../redis/index.js";
 import type { PresenceStore } from "./shared-presence.js";
 import { RedisSnapshots } from "./snapshot-store.js";
-import { START, type LogEntry, type SharedLog } from "./shared-log.js";
+import { NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
 const CONNECT_TIMEOUT_MS = 4000;
@@ -89,6 +89,7 @@ export class RedisLog implements SharedLog, PresenceStore {
       await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], [this.#epoch ?? "", ...records]);
     } catch (error) {
       if (error instanceof RedisReplyError && error.code === "EPOCH") this.#lost();
+      if (error instanceof RedisConnectionError && !error.sent) throw new NotStored(error.message);
       throw error;
     }
   }

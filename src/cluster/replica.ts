@@ -4,7 +4,7 @@ import type { Hub } from "../hub.js";
 import { applyCommand, type Outcome } from "./apply-command.js";
 import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
-import { compareIds, msOf, START, type LogEntry, type SharedLog } from "./shared-log.js";
+import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
 export const FATE_DEADLINE_MS = 10_000;
@@ -177,8 +177,9 @@ export class Replica {
       () => {
         this.stats.appended += records.length;
       },
-      () => {
-        // Sent, but the link broke: stored or not is known once the log is read past its tip again.
+      (error: unknown) => {
+        // Never sent: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
+        if (error instanceof NotStored) return void seqs.forEach((q) => this.#settle(q, undefined, unavailable(), false));
         for (const q of seqs) {
           const waiter = this.#waiters.get(q);
           if (waiter) waiter.inDoubt = true;

@@ -45,6 +45,9 @@ export interface SharedLog {
 
 export const START = "0-0";
 
+/** An append that never left this process (the link was down): nothing was stored, the request can be refused at once. */
+export class NotStored extends Error {}
+
 /** Stream ids in order: by milliseconds, then sequence. */
 export function compareIds(a: string, b: string): number {
   const [am, as] = split(a);
