@@ -1,6 +1,6 @@
 import { once } from "node:events";
-import { createServer, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { createServer, Socket } from "node:net";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { RedisClient, type RedisClientOptions } from "../src/redis/redis-client.js";
 import { RedisConnectionError, RedisReplyError } from "../src/redis/redis-errors.js";
 import { RedisScript } from "../src/redis/redis-script.js";
@@ -77,6 +77,21 @@ describe("Redis client: commands", () => {
     expect(list.map((b) => Number(b.toString()))).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
     expect(Date.now() - started).toBeLessThan(5000);
     expect(redis.waiting).toBe(0);
+  });
+
+  it("writes the commands of one tick in one write, and each later tick's in its own", async () => {
+    const redis = await connected({ url: (await sharedServer()).url });
+    const writes = vi.spyOn(Socket.prototype, "write");
+    try {
+      const replies = await Promise.all(Array.from({ length: 1000 }, () => redis.call("PING")));
+      expect(replies.every((r) => r === "PONG")).toBe(true);
+      expect(writes).toHaveBeenCalledTimes(1);
+      await redis.call("PING");
+      await redis.call("PING");
+      expect(writes).toHaveBeenCalledTimes(3);
+    } finally {
+      writes.mockRestore();
+    }
   });
 
   it("keeps binary values byte for byte", async () => {
@@ -216,6 +231,20 @@ describe("Redis client: faults", () => {
     expect((unsent as RedisConnectionError).sent).toBe(false);
     const check = await connected({ url: server.url });
     expect(await check.call("EXISTS", "lost:k")).toBe(0);
+  });
+
+  it("loses no answered write when Redis with appendfsync always is killed -9 and restarted on its directory", async () => {
+    const server = await ownRedis({ appendOnly: true });
+    const redis = await connected({ url: server.url, reconnectMinMs: 10, reconnectMaxMs: 50 });
+    const answered = await Promise.all(Array.from({ length: 2000 }, (_, i) => redis.call("XADD", "aof:log", "*", "n", i)));
+    expect(answered).toHaveLength(2000);
+    const back = once(redis, "connected");
+    await server.stop("SIGKILL");
+    await server.restart();
+    await back;
+    expect(await redis.call("XLEN", "aof:log")).toBe(2000);
+    const last = (await redis.call("XREVRANGE", "aof:log", "+", "-", "COUNT", 1)) as [[Buffer, Buffer[]]];
+    expect(last[0][0].toString()).toBe(text(answered[1999]!));
   });
 
   it("fails to connect to a closed port at once, with a one-line reason", async () => {
