@@ -118,6 +118,11 @@ describe("Redis client: commands", () => {
     expect(text(await db3.call("CLIENT", "INFO"))).toMatch(/ db=3 /);
   });
 
+  it("refuses a database the server does not have, in one line", async () => {
+    const error = await rejection(client({ url: `${(await sharedServer()).url}/99` }).connect());
+    expect(error.message).toMatch(/^redis:\/\/127\.0\.0\.1:\d+\/99: ERR DB index is out of range$/);
+  });
+
   it("runs a script by EVALSHA, falling back to EVAL after SCRIPT FLUSH", async () => {
     const redis = await connected({ url: (await sharedServer()).url });
     const script = new RedisScript("return redis.call('INCRBY', KEYS[1], ARGV[1])");

@@ -128,6 +128,7 @@ class ManagedRedis implements RedisServer {
     if (this.running) throw new Error("redis-server is running; stop() it first");
     const child = spawn(BINARY, this.#args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
+    child.on("error", () => {}); // a failed spawn is reported below; a failed kill shows as still running
     const keep = (d: Buffer): void => {
       this.#output = (this.#output + d.toString("utf8")).slice(-8192);
     };

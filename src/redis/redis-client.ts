@@ -146,6 +146,8 @@ export class RedisClient extends EventEmitter<RedisClientEvents> {
     this.#connection = connection;
     try {
       await connection.ready;
+      // Lost between its last handshake reply and here: #onClose ignored it, so it fails here.
+      if (!connection.usable) throw connection.reason ?? new RedisConnectionError(`${this.target.display}: connection lost`, false);
     } catch (error) {
       if (this.#connection === connection) this.#connection = undefined;
       this.#lastError = error as Error;

@@ -69,9 +69,14 @@ export class RedisConnection {
     this.ready = this.#handshake(target, options.connectTimeoutMs);
   }
 
-  /** True until the socket is gone. */
-  get open(): boolean {
-    return !this.#closed;
+  /** True until the socket is going (destroyed, lost or broken). */
+  get usable(): boolean {
+    return !this.#closed && this.#reason === undefined;
+  }
+
+  /** Why it closed (or is closing). */
+  get reason(): Error | undefined {
+    return this.#reason;
   }
 
   /** Commands sent and not answered yet. */

@@ -1,11 +1,12 @@
 #!/usr/bin/env node
-// node test/bench/redis-append-rate.js [--url=redis://…] [--aof] [--n=100000] [--windows=1,100,1000,10000] [--size=200]
+// node test/bench/redis-append-rate.js [--url=redis://…] [--aof] [--n=100000] [--seconds=5] [--windows=1,100,1000,10000] [--size=200]
 //
 // The ceiling of a shared log in one Redis stream (issue 12): how many appends
 // per second one pollchat connection gets from one Redis, pipelined, with
 // pollchat's own client (dist/redis: run `npm run build` first). For each
-// command and each window (commands in flight at once) it prints ops/s and
-// the CPU Redis and this client spent per op (Redis' from INFO cpu).
+// command and each window (commands in flight at once) it runs N ops or for
+// --seconds, whichever ends first, and prints ops/s and the CPU Redis and
+// this client spent per op (Redis' from INFO cpu).
 //   SET       SET k <size bytes>, for scale
 //   XADD      XADD log * r <size bytes>
 //   XADD-LUA  the recommended append script: id = max(last + 1, TIME in µs), SET last, XADD log <id>-0 r <payload>
@@ -22,6 +23,7 @@ import { RedisClient, RedisScript } from "../../dist/redis/index.js";
 const argv = process.argv.slice(2);
 const arg = (name, fallback) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
 const N = Number(arg("n", "100000"));
+const SECONDS = Number(arg("seconds", "5"));
 const WINDOWS = arg("windows", "1,100,1000,10000").split(",").map(Number);
 const SIZE = Number(arg("size", "200"));
 const AOF = argv.includes("--aof");
@@ -81,26 +83,33 @@ async function redisCpuSeconds(client) {
   return field("used_cpu_user") + field("used_cpu_sys");
 }
 
-/** Runs `issue(i)` N times with at most `window` in flight; returns the seconds it took. */
+/** Runs `issue(i)` N times (or for SECONDS) with at most `window` in flight; returns ops done and the seconds they took. */
 async function run(window, issue) {
   let sent = 0;
   let done = 0;
   const started = process.hrtime.bigint();
+  const deadline = Date.now() + SECONDS * 1000;
   await new Promise((resolve, reject) => {
     const next = () => {
-      if (sent >= N) return;
+      if (sent >= N || Date.now() > deadline) {
+        if (done === sent) resolve();
+        return;
+      }
       const i = sent++;
       issue(i).then(() => {
-        if (++done === N) resolve();
-        else next();
+        done++;
+        next();
       }, reject);
     };
     for (let k = 0; k < Math.min(window, N); k++) next();
   });
-  return Number(process.hrtime.bigint() - started) / 1e9;
+  return { ops: done, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
 }
 
 const redis = arg("url", undefined) === undefined ? await ownRedis() : { url: arg("url"), stop: async () => {} };
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => void redis.stop().finally(() => process.exit(1)));
+}
 const client = new RedisClient({ url: redis.url });
 await client.connect();
 const payload = Buffer.alloc(SIZE, "x").toString();
@@ -109,7 +118,7 @@ const OPS = {
   XADD: () => client.call("XADD", "bench:xadd", "*", "r", payload),
   "XADD-LUA": () => client.runScript(APPEND, ["bench:lua", "bench:lua:last"], [payload]),
 };
-console.log(`redis append rate: ${N} ops of ${SIZE} bytes each, one connection, ${AOF ? "appendfsync always" : "no persistence"}, ${redis.url}`);
+console.log(`redis append rate: ${N} ops (at most ${SECONDS} s) of ${SIZE} bytes each, one connection, ${AOF ? "appendfsync always" : "no persistence"}, ${redis.url}`);
 console.log("| command | in flight | ops/s | Redis CPU µs/op | client CPU µs/op |");
 console.log("| --- | ---: | ---: | ---: | ---: |");
 try {
@@ -118,11 +127,11 @@ try {
       await client.call("DEL", "bench:xadd", "bench:lua", "bench:lua:last");
       const redisBefore = await redisCpuSeconds(client);
       const clientBefore = process.cpuUsage();
-      const seconds = await run(window, issue);
+      const { ops, seconds } = await run(window, issue);
       const clientCpu = process.cpuUsage(clientBefore);
       const redisCpu = (await redisCpuSeconds(client)) - redisBefore;
-      const perOp = (s) => ((s * 1e6) / N).toFixed(2);
-      console.log(`| ${name} | ${window} | ${Math.round(N / seconds)} | ${perOp(redisCpu)} | ${perOp((clientCpu.user + clientCpu.system) / 1e6)} |`);
+      const perOp = (s) => ((s * 1e6) / ops).toFixed(2);
+      console.log(`| ${name} | ${window} | ${Math.round(ops / seconds)} | ${perOp(redisCpu)} | ${perOp((clientCpu.user + clientCpu.system) / 1e6)} |`);
     }
   }
   await client.call("DEL", "bench:xadd", "bench:lua", "bench:lua:last");
