@@ -252,6 +252,42 @@ describe("Redis client: faults", () => {
     expect(last[0][0].toString()).toBe(text(answered[1999]!));
   });
 
+  it("takes a server that stops answering for lost after the reply timeout, and reconnects when it answers again", async () => {
+    const server = await ownRedis();
+    const redis = await connected({ url: server.url, replyTimeoutMs: 300, connectTimeoutMs: 300, reconnectMinMs: 20, reconnectMaxMs: 100 });
+    const lost = once(redis, "disconnected");
+    server.pause();
+    try {
+      const started = Date.now();
+      const error = (await rejection(redis.call("PING"))) as RedisConnectionError;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(error.sent).toBe(true);
+      expect(error.message).toMatch(/no reply within 300 ms/);
+      await lost;
+      // Attempts meanwhile connect (the kernel accepts) but time out in their handshake.
+      await new Promise((r) => setTimeout(r, 500));
+      expect(redis.reconnects).toBe(0);
+    } finally {
+      server.resume();
+    }
+    await once(redis, "connected");
+    expect(redis.reconnects).toBe(1);
+    expect(await redis.call("PING")).toBe("PONG");
+  });
+
+  it("does not take quiet for silence: idle, or blocked for less than the reply timeout", async () => {
+    const redis = await connected({ url: (await sharedServer()).url, replyTimeoutMs: 1000 });
+    const reader = redis.duplicate();
+    clients.push(reader);
+    await reader.connect();
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await redis.call("PING")).toBe("PONG");
+    // Blocked 1.2 s in all, each XREAD well under the timeout (with room for a loaded machine).
+    for (let i = 0; i < 6; i++) expect(await reader.call("XREAD", "BLOCK", 200, "STREAMS", "quiet:s", "$")).toBeNull();
+    expect(reader.state).toBe("connected");
+    expect(reader.reconnects + redis.reconnects).toBe(0);
+  });
+
   it("fails to connect to a closed port at once, with a one-line reason", async () => {
     const server = await ownRedis();
     const port = server.port;
