@@ -57,6 +57,15 @@ async function calls(redis: RedisClient, command: string): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
+/** Resolves once `done()` holds, checked every 10 ms for at most 3 s. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("not within 3 s");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Active handles by type, as Node reports them. */
 function handles(): Map<string, number> {
   const counts = new Map<string, number>();
@@ -201,8 +210,8 @@ describe("Redis client: faults", () => {
     const refused = await rejection(redis.call("PING"));
     expect(refused).toBeInstanceOf(RedisConnectionError);
     expect((refused as RedisConnectionError).sent).toBe(false);
-    // A few attempts fail while it is down: they are not reconnects.
-    await new Promise((r) => setTimeout(r, 300));
+    // Attempts fail while it is down: they are not reconnects.
+    await until(() => /ECONNREFUSED/.test(redis.lastError?.message ?? ""));
     expect(redis.reconnects).toBe(0);
     const back = once(redis, "connected");
     await server.restart();
@@ -263,9 +272,9 @@ describe("Redis client: faults", () => {
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
       expect(error.sent).toBe(true);
       expect(error.message).toMatch(/no reply within 300 ms/);
-      await lost;
-      // Attempts meanwhile connect (the kernel accepts) but time out in their handshake.
-      await new Promise((r) => setTimeout(r, 500));
+      const [reason] = (await lost) as [Error];
+      // Attempts meanwhile connect (the kernel accepts) but time out in their handshake (connect or reply timeout, both 300 ms).
+      await until(() => redis.lastError !== reason && /no (answer|reply) within 300 ms/.test(redis.lastError?.message ?? ""));
       expect(redis.reconnects).toBe(0);
     } finally {
       server.resume();
