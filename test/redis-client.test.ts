@@ -1,6 +1,6 @@
 import { once } from "node:events";
-import { createServer, type Socket } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { createServer, Socket } from "node:net";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { RedisClient, type RedisClientOptions } from "../src/redis/redis-client.js";
 import { RedisConnectionError, RedisReplyError } from "../src/redis/redis-errors.js";
 import { RedisScript } from "../src/redis/redis-script.js";
@@ -57,6 +57,15 @@ async function calls(redis: RedisClient, command: string): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
+/** Resolves once `done()` holds, checked every 10 ms for at most 3 s. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("not within 3 s");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Active handles by type, as Node reports them. */
 function handles(): Map<string, number> {
   const counts = new Map<string, number>();
@@ -77,6 +86,21 @@ describe("Redis client: commands", () => {
     expect(list.map((b) => Number(b.toString()))).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
     expect(Date.now() - started).toBeLessThan(5000);
     expect(redis.waiting).toBe(0);
+  });
+
+  it("writes the commands of one tick in one write, and each later tick's in its own", async () => {
+    const redis = await connected({ url: (await sharedServer()).url });
+    const writes = vi.spyOn(Socket.prototype, "write");
+    try {
+      const replies = await Promise.all(Array.from({ length: 1000 }, () => redis.call("PING")));
+      expect(replies.every((r) => r === "PONG")).toBe(true);
+      expect(writes).toHaveBeenCalledTimes(1);
+      await redis.call("PING");
+      await redis.call("PING");
+      expect(writes).toHaveBeenCalledTimes(3);
+    } finally {
+      writes.mockRestore();
+    }
   });
 
   it("keeps binary values byte for byte", async () => {
@@ -101,6 +125,11 @@ describe("Redis client: commands", () => {
     expect(text(await db3.call("GET", "select:k"))).toBe("in three");
     expect(await db0.call("GET", "select:k")).toBeNull();
     expect(text(await db3.call("CLIENT", "INFO"))).toMatch(/ db=3 /);
+  });
+
+  it("refuses a database the server does not have, in one line", async () => {
+    const error = await rejection(client({ url: `${(await sharedServer()).url}/99` }).connect());
+    expect(error.message).toMatch(/^redis:\/\/127\.0\.0\.1:\d+\/99: ERR DB index is out of range$/);
   });
 
   it("runs a script by EVALSHA, falling back to EVAL after SCRIPT FLUSH", async () => {
@@ -181,8 +210,8 @@ describe("Redis client: faults", () => {
     const refused = await rejection(redis.call("PING"));
     expect(refused).toBeInstanceOf(RedisConnectionError);
     expect((refused as RedisConnectionError).sent).toBe(false);
-    // A few attempts fail while it is down: they are not reconnects.
-    await new Promise((r) => setTimeout(r, 300));
+    // Attempts fail while it is down: they are not reconnects.
+    await until(() => /ECONNREFUSED/.test(redis.lastError?.message ?? ""));
     expect(redis.reconnects).toBe(0);
     const back = once(redis, "connected");
     await server.restart();
@@ -216,6 +245,56 @@ describe("Redis client: faults", () => {
     expect((unsent as RedisConnectionError).sent).toBe(false);
     const check = await connected({ url: server.url });
     expect(await check.call("EXISTS", "lost:k")).toBe(0);
+  });
+
+  it("loses no answered write when Redis with appendfsync always is killed -9 and restarted on its directory", async () => {
+    const server = await ownRedis({ appendOnly: true });
+    const redis = await connected({ url: server.url, reconnectMinMs: 10, reconnectMaxMs: 50 });
+    const answered = await Promise.all(Array.from({ length: 2000 }, (_, i) => redis.call("XADD", "aof:log", "*", "n", i)));
+    expect(answered).toHaveLength(2000);
+    const back = once(redis, "connected");
+    await server.stop("SIGKILL");
+    await server.restart();
+    await back;
+    expect(await redis.call("XLEN", "aof:log")).toBe(2000);
+    const last = (await redis.call("XREVRANGE", "aof:log", "+", "-", "COUNT", 1)) as [[Buffer, Buffer[]]];
+    expect(last[0][0].toString()).toBe(text(answered[1999]!));
+  });
+
+  it("takes a server that stops answering for lost after the reply timeout, and reconnects when it answers again", async () => {
+    const server = await ownRedis();
+    const redis = await connected({ url: server.url, replyTimeoutMs: 300, connectTimeoutMs: 300, reconnectMinMs: 20, reconnectMaxMs: 100 });
+    const lost = once(redis, "disconnected");
+    server.pause();
+    try {
+      const started = Date.now();
+      const error = (await rejection(redis.call("PING"))) as RedisConnectionError;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(error.sent).toBe(true);
+      expect(error.message).toMatch(/no reply within 300 ms/);
+      const [reason] = (await lost) as [Error];
+      // Attempts meanwhile connect (the kernel accepts) but time out in their handshake (connect or reply timeout, both 300 ms).
+      await until(() => redis.lastError !== reason && /no (answer|reply) within 300 ms/.test(redis.lastError?.message ?? ""));
+      expect(redis.reconnects).toBe(0);
+    } finally {
+      server.resume();
+    }
+    await once(redis, "connected");
+    expect(redis.reconnects).toBe(1);
+    expect(await redis.call("PING")).toBe("PONG");
+  });
+
+  it("does not take quiet for silence: idle, or blocked for less than the reply timeout", async () => {
+    const redis = await connected({ url: (await sharedServer()).url, replyTimeoutMs: 1000 });
+    const reader = redis.duplicate();
+    clients.push(reader);
+    await reader.connect();
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(await redis.call("PING")).toBe("PONG");
+    // Blocked 1.2 s in all, each XREAD well under the timeout (with room for a loaded machine).
+    for (let i = 0; i < 6; i++) expect(await reader.call("XREAD", "BLOCK", 200, "STREAMS", "quiet:s", "$")).toBeNull();
+    expect(reader.state).toBe("connected");
+    expect(reader.reconnects + redis.reconnects).toBe(0);
   });
 
   it("fails to connect to a closed port at once, with a one-line reason", async () => {

@@ -110,6 +110,36 @@ describe("Redis client against a fake server", () => {
     expect(await redis.call("GET", "k")).toBe("fine");
   });
 
+  it("retries with a doubling backoff, with jitter, capped, and stops at close()", async () => {
+    const accepted: number[] = [];
+    const fake = await fakeRedis((socket) => {
+      socket.write("+PONG\r\n");
+    });
+    // After the first connection, every attempt is cut at once, before its handshake is answered.
+    servers[0]!.server.prependListener("connection", (socket: Socket) => {
+      accepted.push(Date.now());
+      if (accepted.length > 1) socket.destroy();
+    });
+    const redis = new RedisClient({ url: fake.url, reconnectMinMs: 20, reconnectMaxMs: 160 });
+    clients.push(redis);
+    await redis.connect();
+    for (const socket of fake.sockets) socket.destroy();
+    const deadline = Date.now() + 5000;
+    while (accepted.length < 8 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await redis.close();
+    const attempts = accepted.length;
+    expect(attempts).toBeGreaterThanOrEqual(8);
+    // Attempt k (from 0) waits between half and all of min(160, 20 * 2^k) after the previous one ended.
+    const gaps = accepted.slice(2).map((t, i) => t - accepted[i + 1]!);
+    gaps.forEach((gap, k) => expect(gap).toBeGreaterThanOrEqual(Math.min(160, 20 * 2 ** (k + 1)) / 2 - 5));
+    // Uncapped, the last three would wait at least 320, 640 and 1280 ms.
+    expect(Math.min(...gaps.slice(4, 7))).toBeLessThan(320);
+    expect(redis.reconnects).toBe(0);
+    expect(redis.state).toBe("closed");
+    await new Promise((r) => setTimeout(r, 200));
+    expect(accepted.length).toBe(attempts);
+  });
+
   it("closes the connection on a reply to no command", async () => {
     const fake = await fakeRedis((socket, [name]) => {
       socket.write(name === "PING" ? "+PONG\r\n+EXTRA\r\n" : "+fine\r\n");

@@ -34,6 +34,10 @@ export interface RedisServer {
   readonly running: boolean;
   /** SIGTERM (Redis shuts down cleanly) or SIGKILL (a crash); resolves once it has exited. */
   stop(signal?: "SIGTERM" | "SIGKILL"): Promise<void>;
+  /** SIGSTOP: the process and its sockets stay, nothing is answered (a hung or partitioned server). */
+  pause(): void;
+  /** SIGCONT after pause(). */
+  resume(): void;
   /** Starts it again on the same port and directory (after stop()); resolves once it answers PING. */
   restart(): Promise<void>;
   /** Kills it (SIGKILL) if running and removes the directory it was given by default. */
@@ -128,6 +132,7 @@ class ManagedRedis implements RedisServer {
     if (this.running) throw new Error("redis-server is running; stop() it first");
     const child = spawn(BINARY, this.#args, { stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
+    child.on("error", () => {}); // a failed spawn is reported below; a failed kill shows as still running
     const keep = (d: Buffer): void => {
       this.#output = (this.#output + d.toString("utf8")).slice(-8192);
     };
@@ -141,6 +146,16 @@ class ManagedRedis implements RedisServer {
       if (Date.now() > deadline) throw new Error(`redis-server on port ${this.port} did not answer PING within ${READY_WITHIN_MS} ms: ${this.#output}`);
       await new Promise((r) => setTimeout(r, 20));
     }
+  }
+
+  pause(): void {
+    if (!this.running) throw new Error("redis-server is not running");
+    this.#child!.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    if (!this.running) throw new Error("redis-server is not running");
+    this.#child!.kill("SIGCONT");
   }
 
   async stop(signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> {

@@ -173,6 +173,7 @@ describe("RESP2 parser: hostile replies", () => {
         expect(feed).toThrow(RespProtocolError);
         expect(feed).toThrow(message);
         expect(replies).toEqual([]);
+        expect(parser.buffered).toBe(0);
         // Failed for good: the stream cannot be resynchronised.
         expect(() => parser.push(Buffer.from("+OK\r\n"), () => {})).toThrow(RespProtocolError);
       }
@@ -263,6 +264,31 @@ describe("RESP2 parser: properties", () => {
         expect(parse(pieces)).toEqual(replies);
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it("meets random and mutated bytes with replies or a RespProtocolError, nothing else, holding no more than a cap", () => {
+    const limits: Partial<RespLimits> = { maxLineBytes: 64, maxBulkBytes: 64, maxElements: 16, maxDepth: 4, maxReplyBytes: 256 };
+    const mutated = fc.tuple(fc.array(tree, { minLength: 1, maxLength: 3 }), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([replies, at, byte]) => {
+      const wire = Buffer.from(Buffer.concat(replies.map(encode)));
+      wire[at % wire.length] = byte;
+      return wire;
+    });
+    const bytes = fc.oneof(mutated, fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b)));
+    fc.assert(
+      fc.property(bytes, fc.nat(), (wire, cut) => {
+        const parser = new RespParser(limits);
+        const at = cut % (wire.length + 1);
+        try {
+          parser.push(wire.subarray(0, at), () => {});
+          parser.push(wire.subarray(at), () => {});
+        } catch (error) {
+          expect(error).toBeInstanceOf(RespProtocolError);
+        }
+        // A partial line of at most 64 bytes, or a partial bulk of at most 64 + CRLF; nothing once failed.
+        expect(parser.buffered).toBeLessThanOrEqual(66);
+      }),
+      { numRuns: 2000 },
     );
   });
 

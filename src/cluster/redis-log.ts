@@ -6,6 +6,10 @@ import { NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
 const CONNECT_TIMEOUT_MS = 4000;
+/** A command unanswered this long means the link is lost. */
+const REPLY_TIMEOUT_MS = 3000;
+/** XREAD BLOCK waits up to 2 s (replica.ts) for an entry: its reply may take that long. */
+const READ_REPLY_TIMEOUT_MS = 6000;
 
 /** How often a process checks that the shared log is still the one it read (Redis did not lose its data). */
 const EPOCH_CHECK_MS = 1000;
@@ -43,8 +47,10 @@ export class RedisLog implements SharedLog, PresenceStore {
   #onLost: ((reason: string) => void) | undefined;
 
   constructor(url: string, prefix: string) {
-    this.#client = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS });
-    this.#reader = this.#client.duplicate();
+    // A Redis that hangs or vanishes without a reset is taken for lost in seconds (posts 503, /healthz 503).
+    this.#client = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS, replyTimeoutMs: REPLY_TIMEOUT_MS });
+    // The blocking read waits up to its BLOCK time for a reply: its own, longer, timeout.
+    this.#reader = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS, replyTimeoutMs: READ_REPLY_TIMEOUT_MS });
     this.#logKey = `${prefix}:log`;
     this.#seenKey = `${prefix}:seen`;
     this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey);

@@ -12,6 +12,12 @@ export interface RedisClientOptions {
   url: string | RedisTarget;
   /** Connecting plus AUTH/SELECT must take less, or the attempt fails. @default 5000 (ms) */
   connectTimeoutMs?: number;
+  /**
+   * Commands waiting and not a byte from Redis for this long: the connection
+   * is taken for lost (its commands rejected, sent: true) and reconnected.
+   * A client that blocks (XREAD BLOCK n) needs n well below it. @default undefined (never)
+   */
+  replyTimeoutMs?: number;
   /** Waits between reconnect attempts: doubling from the first to the last, each with jitter. @default 50, 2000 (ms) */
   reconnectMinMs?: number;
   reconnectMaxMs?: number;
@@ -140,12 +146,15 @@ export class RedisClient extends EventEmitter<RedisClientEvents> {
     const connection = new RedisConnection({
       target: this.target,
       connectTimeoutMs: this.#connectTimeoutMs,
+      ...(this.#options.replyTimeoutMs !== undefined ? { replyTimeoutMs: this.#options.replyTimeoutMs } : {}),
       ...(this.#options.limits ? { limits: this.#options.limits } : {}),
       onClose: (reason) => this.#onClose(connection, reason),
     });
     this.#connection = connection;
     try {
       await connection.ready;
+      // Lost between its last handshake reply and here: #onClose ignored it, so it fails here.
+      if (!connection.usable) throw connection.reason ?? new RedisConnectionError(`${this.target.display}: connection lost`, false);
     } catch (error) {
       if (this.#connection === connection) this.#connection = undefined;
       this.#lastError = error as Error;

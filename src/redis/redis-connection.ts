@@ -1,5 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { Fifo } from "./fifo.js";
+import { ReplyWatchdog } from "./reply-watchdog.js";
 import { RedisConnectionError, RedisReplyError, RespProtocolError } from "./redis-errors.js";
 import type { RedisTarget } from "./redis-url.js";
 import { encodeCommand, type RedisArg } from "./resp-encode.js";
@@ -11,6 +12,8 @@ export interface RedisConnectionOptions {
   target: RedisTarget;
   /** Connecting, AUTH and SELECT together must take less (ms). */
   connectTimeoutMs: number;
+  /** Commands waiting and no byte from the server for this long: the connection is closed (ms; default never). */
+  replyTimeoutMs?: number;
   limits?: Partial<RespLimits>;
   /** Told once, when the socket is gone, with why. */
   onClose?: (reason: Error) => void;
@@ -41,6 +44,7 @@ export class RedisConnection {
   readonly #parser: RespParser;
   readonly #pending = new Fifo<Pending>();
   readonly #display: string;
+  readonly #watchdog: ReplyWatchdog | undefined;
   #batch: (string | Buffer)[] = [];
   #flush: NodeJS.Immediate | undefined;
   /** Commands queued so far, and of them written to the socket so far. */
@@ -54,6 +58,14 @@ export class RedisConnection {
     const { target } = options;
     this.#display = target.display;
     this.#parser = new RespParser(options.limits);
+    const replyTimeoutMs = options.replyTimeoutMs;
+    if (replyTimeoutMs !== undefined) {
+      this.#watchdog = new ReplyWatchdog(
+        replyTimeoutMs,
+        () => this.#pending.length > 0,
+        () => void this.destroy(new RedisConnectionError(`${target.display}: no reply within ${replyTimeoutMs} ms`, true)),
+      );
+    }
     this.#socket = connect({ host: target.host, port: target.port, noDelay: true, keepAlive: true, keepAliveInitialDelay: 10_000 });
     this.#socket.on("error", (error) => {
       this.#reason ??= new RedisConnectionError(`${target.display}: ${error.message}`, false);
@@ -69,9 +81,14 @@ export class RedisConnection {
     this.ready = this.#handshake(target, options.connectTimeoutMs);
   }
 
-  /** True until the socket is gone. */
-  get open(): boolean {
-    return !this.#closed;
+  /** True until the socket is going (destroyed, lost or broken). */
+  get usable(): boolean {
+    return !this.#closed && this.#reason === undefined;
+  }
+
+  /** Why it closed (or is closing). */
+  get reason(): Error | undefined {
+    return this.#reason;
   }
 
   /** Commands sent and not answered yet. */
@@ -83,6 +100,7 @@ export class RedisConnection {
   send(args: readonly RedisArg[]): Promise<RespReply> {
     if (this.#closed || this.#reason) return Promise.reject(new RedisConnectionError(`${this.#display}: not connected`, false));
     return new Promise((resolve, reject) => {
+      this.#watchdog?.queued(this.#pending.length === 0);
       this.#pending.push({ seq: this.#queued++, resolve, reject });
       this.#batch.push(encodeCommand(args));
       this.#flush ??= setImmediate(() => this.#write());
@@ -127,12 +145,17 @@ export class RedisConnection {
     this.#batch = [];
     if (this.#closed || this.#reason) return;
     this.#written = this.#queued;
-    // Consecutive text commands joined: one string, one copy, one writev entry.
+    // Consecutive text commands joined into strings of up to 64 KiB (a string
+    // of megabytes costs more to build and encode than its share); corked, so
+    // the whole batch still goes out in one writev.
     this.#socket.cork();
     let text = "";
     for (const part of batch) {
       if (typeof part === "string") {
         text += part;
+        if (text.length < 65_536) continue;
+        this.#socket.write(text);
+        text = "";
         continue;
       }
       if (text !== "") this.#socket.write(text);
@@ -144,6 +167,7 @@ export class RedisConnection {
   }
 
   #onData(chunk: Buffer): void {
+    this.#watchdog?.progress();
     try {
       this.#parser.push(chunk, (reply) => {
         const waiter = this.#pending.shift();
@@ -159,6 +183,7 @@ export class RedisConnection {
 
   #onClose(): void {
     this.#closed = true;
+    this.#watchdog?.stop();
     this.#reason ??= new RedisConnectionError(`${this.#display}: connection closed by the server`, true);
     if (this.#flush) clearImmediate(this.#flush);
     this.#flush = undefined;

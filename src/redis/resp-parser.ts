@@ -62,7 +62,14 @@ export class RespParser {
     try {
       this.#push(chunk, onReply);
     } catch (error) {
-      if (error instanceof RespProtocolError) this.#failed = error;
+      if (error instanceof RespProtocolError) {
+        // Nothing after this is read: let go of what was held for it.
+        this.#failed = error;
+        this.#buf = EMPTY;
+        this.#pos = 0;
+        this.#bulk = undefined;
+        this.#stack.length = 0;
+      }
       throw error;
     }
   }
