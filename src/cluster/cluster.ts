@@ -48,7 +48,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       const latest = await log.snapshots.latest();
       await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));
       presence ??= new SharedPresence(hub, replica, log.presence, options);
-      saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn });
+      saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn, lost });
     },
     failure: () => (log.connected ? undefined : "the shared store (redis) is unreachable"),
     registerMetrics(registry) {

@@ -26,7 +26,7 @@ export class SnapshotSaver {
     readonly hub: Hub,
     readonly replica: Replica,
     readonly store: SnapshotStore,
-    readonly opts: { every: number; warn: (line: string) => void },
+    readonly opts: { every: number; warn: (line: string) => void; lost: (reason: string) => void },
   ) {
     this.#appliedAt = replica.stats.applied;
     this.#timer = setInterval(() => void this.check(), CHECK_MS).unref();
@@ -35,6 +35,7 @@ export class SnapshotSaver {
   /** Saves one when due; never rejects (a failed save is tried again on a later check). */
   async check(force = false): Promise<boolean> {
     if (this.#running) return false;
+    await this.#checkNotTrimmedPast();
     if (!force && this.replica.stats.applied - this.#appliedAt < this.opts.every) return false;
     this.#running = true;
     try {
@@ -64,6 +65,17 @@ export class SnapshotSaver {
       return false;
     } finally {
       this.#running = false;
+    }
+  }
+
+  /**
+   * A replica left behind by a trim (it could not read for two snapshot intervals while the
+   * others went on: a partition) has missed entries it can never read: it stops, as on a lost log.
+   */
+  async #checkNotTrimmedPast(): Promise<void> {
+    const trimmed = await this.store.trimmedBelow().catch(() => undefined);
+    if (trimmed !== undefined && compareIds(this.replica.position, trimmed) < 0) {
+      this.opts.lost(`redis: this process fell behind the shared log's trim (at ${this.replica.position}, trimmed below ${trimmed}); restarted, it loads the newest snapshot`);
     }
   }
 
