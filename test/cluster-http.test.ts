@@ -71,8 +71,11 @@ describe("servers sharing one log", () => {
     expect(refused.headers.get("retry-after")).not.toBeNull();
     expect((await postJson(`${a}/api/join`, { name: "lee" })).status).toBe(503);
     expect((await fetch(`${a}/healthz`)).status).toBe(503);
+    expect(await (await fetch(`${a}/metrics`)).text()).toMatch(/pollchat_redis_connected 0/);
     log.up();
     expect((await fetch(`${a}/healthz`)).status).toBe(200);
+    const metrics = await (await fetch(`${a}/metrics`)).text();
+    for (const name of ["pollchat_redis_connected 1", "pollchat_redis_lag_seconds", "pollchat_redis_reconnects", "pollchat_redis_applied_total"]) expect(metrics).toContain(name);
     expect((await postJson(`${a}/api/messages`, { text: "y" }, kim.auth)).status).toBe(201);
   });
 
