@@ -11,6 +11,14 @@ export const FATE_DEADLINE_MS = 10_000;
 /** Entries read at once, and how long one read waits for the first. */
 const READ_BATCH = 1000;
 const READ_BLOCK_MS = 2000;
+/**
+ * Acknowledgements reach the other replicas at most this often: a poll with a
+ * cursor carries its own (any replica trims by it), so the others need them only
+ * to bound their copies and for clients without a cursor, who may get a message
+ * twice when they hop between processes (never lose one). One entry per process
+ * per turn cost every replica a read and an apply per poll answered anywhere.
+ */
+const ACK_EVERY_MS = 200;
 /** What a refused writer is told to wait, in seconds. */
 export const RETRY_AFTER_S = 2;
 
@@ -51,6 +59,7 @@ export class Replica {
   #pending: string[] = [];
   #pendingSeqs: number[] = [];
   readonly #acked = new Set<Session>();
+  #ackTimer: NodeJS.Timeout | undefined;
   #scheduled = false;
   #barriers: { tip: string; done: () => void }[] = [];
   #closed = false;
@@ -73,10 +82,13 @@ export class Replica {
           if (record.kind === "session") this.#madeAt.set(record.session, this.#applying);
           return;
         }
-        // Made here, outside any entry: a poll moved a queue. The others hear it in the next batch.
+        // Made here, outside any entry: a poll moved a queue. The others hear it within ACK_EVERY_MS.
         if (record.kind === "ack") {
           this.#acked.add(record.session);
-          this.#schedule();
+          this.#ackTimer ??= setTimeout(() => {
+            this.#ackTimer = undefined;
+            this.#schedule();
+          }, ACK_EVERY_MS).unref();
         }
       },
     });
@@ -150,6 +162,7 @@ export class Replica {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#doubtCheck);
+    clearTimeout(this.#ackTimer);
     for (const q of [...this.#waiters.keys()]) this.#settle(q, undefined, unavailable(), false);
   }
 

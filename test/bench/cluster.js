@@ -67,7 +67,9 @@ async function ping(port) {
 
 
 async function startPollchat(redisUrl, prefix) {
-  const args = [join(ROOT, "dist", "cli.js"), "--port", "0", ...FLAGS, ...(redisUrl ? ["--redis", redisUrl, "--redis-prefix", prefix] : [])];
+  // CLUSTER_PROFILE=DIR: each server writes a CPU profile there (summarise with profile-summary.js).
+  const prof = process.env.CLUSTER_PROFILE ? ["--cpu-prof", "--cpu-prof-dir", process.env.CLUSTER_PROFILE] : [];
+  const args = [...prof, join(ROOT, "dist", "cli.js"), "--port", "0", ...FLAGS, ...(redisUrl ? ["--redis", redisUrl, "--redis-prefix", prefix] : [])];
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   child.stdout.on("data", (d) => (out += d));
@@ -192,7 +194,8 @@ async function main() {
         process.stderr.write(`bench: S5 ${n === 0 ? "1 process, no Redis" : `${n} process(es) on Redis`}...\n`);
         rows.push({ label: n === 0 ? "1 process, no Redis" : `${n} on one Redis`, ...(await fanout(processes)) });
       } finally {
-        for (const p of processes) p.child.kill("SIGKILL");
+        // SIGTERM: a server shuts down in 5 s at most (and writes its profile, if asked).
+        await Promise.all(processes.map((p) => (p.child.kill("SIGTERM"), once(p.child, "exit"))));
       }
     }
     const rate = await appendRate(redis.port);
