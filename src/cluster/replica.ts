@@ -40,7 +40,7 @@ export function unavailable(): ChatError {
  * commands of its requests (one batch per turn of the event loop), reads the
  * log in order, its own entries included, applies each one to the hub at the
  * entry's time, and answers a request with the outcome its own entry had here.
- * Acknowledgements made here (polls) are appended too, batched per turn, so the
+ * Acknowledgements made here (polls) are appended too, batched (ACK_EVERY_MS), so the
  * other replicas trim their copies of the queues.
  */
 export class Replica {
