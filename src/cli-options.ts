@@ -3,6 +3,7 @@ import { parseArgs } from "node:util";
 import { DEFAULTS, type ChatOptions } from "./config.js";
 import { MIN_SECRET_BYTES } from "./identity/jwt.js";
 import { LOG_FORMATS, LOG_LEVELS } from "./log.js";
+import { parseRedisUrl } from "./redis/redis-url.js";
 
 /** Every flag, its meaning and its default, in the order --help prints them. */
 const FLAGS = {
@@ -27,6 +28,15 @@ const FLAGS = {
   },
   "cors-origin": { type: "string", help: "allow a page from this origin (answers OPTIONS preflights)" },
   "data-dir": { type: "string", help: "keep a message log in this directory and restore from it" },
+  redis: {
+    type: "string",
+    help: "redis://[:password@]host:port[/db]: one of several processes sharing this Redis 6.2+ (env REDIS_URL; not with --data-dir)",
+  },
+  "redis-prefix": { type: "string", help: `prefix of every Redis key, so deployments can share a Redis (default ${DEFAULTS.redisPrefix})` },
+  "redis-snapshot-every": {
+    type: "string",
+    help: `entries of the shared log between snapshots of the state; the log is trimmed below the one before (default ${DEFAULTS.redisSnapshotEvery})`,
+  },
   "tcp-port": { type: "string", help: "also serve the TCP line gateway (nc, telnet) on this port" },
   "max-connections-per-ip": {
     type: "string",
@@ -83,6 +93,17 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret, "utf8") < MIN_SECRET_BYTES) {
     throw new Error(`--jwt-secret (or PCHAT_JWT_SECRET) must be at least ${MIN_SECRET_BYTES} bytes: HS256 needs a 256-bit key`);
   }
+  // The flag wins over the environment; with either, the log lives in Redis and no data dir may hold one too.
+  const redis = v.redis ?? fromEnv(env, "REDIS_URL");
+  if (redis !== undefined) {
+    try {
+      parseRedisUrl(redis);
+    } catch (error) {
+      throw new Error(`--redis: ${(error as Error).message}`);
+    }
+  }
+  if (redis !== undefined && v["data-dir"] !== undefined) throw new Error("--data-dir and --redis do not combine: with --redis, Redis is the store");
+  if (redis !== undefined && jwtSecret !== undefined) throw new Error("--jwt-secret and --redis do not combine yet: with --redis, joins go through the shared log, which does not carry a JWT's proof");
   return {
     host: v.host ?? fromEnv(env, "HOST"),
     port: integer("port", v.port ?? fromEnv(env, "PORT")),
@@ -99,6 +120,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     jwtSecret,
     corsOrigin: v["cors-origin"],
     dataDir: v["data-dir"],
+    redis,
+    redisPrefix: v["redis-prefix"],
+    redisSnapshotEvery: integer("redis-snapshot-every", v["redis-snapshot-every"]),
     tcpPort: integer("tcp-port", v["tcp-port"]),
     maxConnectionsPerIp: integer("max-connections-per-ip", v["max-connections-per-ip"]),
     maxRoomsPerSession: integer("max-rooms-per-session", v["max-rooms-per-session"]),

@@ -18,7 +18,14 @@ async function main(): Promise<void> {
     process.stdout.write(usage());
     return;
   }
-  const chat = createChatServer(options);
+  const chat = createChatServer({
+    ...options,
+    // Redis lost its data: this process's state is of an epoch that is gone. Exit; restarted, it starts the new one.
+    onStoreLost: (reason) => {
+      process.stderr.write(`pollchat: ${reason}\n`);
+      process.exit(1);
+    },
+  });
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

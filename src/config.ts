@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import type { Authenticate } from "./identity/identity-source.js";
 import { MIN_SECRET_BYTES } from "./identity/jwt.js";
+import type { SharedLog } from "./cluster/shared-log.js";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "./log.js";
 
 /** Everything a pollchat server can be told. Each option is optional; resolveOptions() fills defaults once. */
@@ -43,6 +44,22 @@ export interface ChatOptions {
   corsOrigin?: string;
   /** Directory for the message log; without it nothing touches the disk. */
   dataDir?: string;
+  /**
+   * redis://[:password@]host:port[/db]: run as one of several processes sharing
+   * this Redis (spec §10); without it nothing connects. Does not combine with dataDir.
+   */
+  redis?: string;
+  /** Prefix of every Redis key, so deployments can share a Redis. @default "pollchat" */
+  redisPrefix?: string;
+  /** With redis: entries applied between two snapshots of the shared state (the log is trimmed below the one before). @default 10000 */
+  redisSnapshotEvery?: number;
+  /**
+   * With redis: the shared log lost its data (Redis restarted empty). This server's state is of
+   * an epoch that is gone; by default it closes (the CLI exits 1 so a supervisor restarts it into the new epoch).
+   */
+  onStoreLost?: (reason: string) => void;
+  /** A shared log of your own instead of Redis (tests: several servers of one process on cluster/memory-log.ts). */
+  sharedLog?: SharedLog;
   /** Port of the TCP line gateway; off when undefined. */
   tcpPort?: number;
   /** Messages of history kept per room. @default 1000 */
@@ -97,7 +114,7 @@ export interface ChatOptions {
   logger?: Logger;
 }
 
-type Unset = "corsOrigin" | "dataDir" | "tcpPort" | "logger" | "jwtSecret" | "authenticate";
+type Unset = "corsOrigin" | "dataDir" | "tcpPort" | "logger" | "jwtSecret" | "authenticate" | "redis" | "sharedLog" | "onStoreLost";
 export type ResolvedOptions = Required<Omit<ChatOptions, Unset>> & Pick<ChatOptions, Unset>;
 
 /** JSON bodies are capped by the spec, not by configuration. */
@@ -134,6 +151,8 @@ export const DEFAULTS = {
   trustProxy: false,
   logLevel: "silent",
   logFormat: "text",
+  redisPrefix: "pollchat",
+  redisSnapshotEvery: 10_000,
 } satisfies ResolvedOptions;
 
 function wholeNumber(name: string, value: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -173,6 +192,12 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
     throw new RangeError(`jwtSecret must be at least ${MIN_SECRET_BYTES} bytes (HS256, RFC 7518 §3.2)`);
   }
   if (o.authenticate !== undefined && typeof o.authenticate !== "function") throw new TypeError("authenticate must be a function");
+  if ((o.redis !== undefined || o.sharedLog !== undefined) && o.dataDir !== undefined) throw new RangeError("dataDir and redis do not combine: Redis is the store");
+  wholeNumber("redisSnapshotEvery", o.redisSnapshotEvery, 1);
+  if (!/^[\x21-\x7e]{1,64}$/.test(o.redisPrefix)) throw new RangeError(`redisPrefix must be 1-64 printable characters without spaces, not ${o.redisPrefix}`);
+  if ((o.redis !== undefined || o.sharedLog !== undefined) && (o.jwtSecret !== undefined || o.authenticate !== undefined)) {
+    throw new RangeError("jwtSecret/authenticate and redis do not combine yet: the shared log does not carry a JWT's or the host's proof");
+  }
   o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
   // node:http refuses a headers timeout above the request timeout (0 turns the latter off).
   if (o.requestTimeoutMs > 0) o.headersTimeoutMs = Math.min(o.headersTimeoutMs, o.requestTimeoutMs);

@@ -61,6 +61,9 @@ export interface RestoredSession {
   queue: SessionQueue;
   /** Its rooms claim, when the JWT that made it had one. */
   allowedRooms?: readonly string[] | undefined;
+  /** What --redis snapshots save besides (cluster/snapshot-lines.ts): who made it, and a session of one connection (TCP). */
+  address?: string | undefined;
+  resumable?: boolean | undefined;
 }
 
 /** An idempotency key as a store saved it: [name key, txn key, id, at]. Kept apart from sessions (spec §5). */
@@ -74,6 +77,8 @@ export interface JoinOptions {
   resumable?: boolean;
   /** Who asks (addressKey), counted against --max-sessions-per-ip. */
   address?: string | undefined;
+  /** The token a new session gets instead of a random one: --redis makes it before the record, so every replica gives the same. */
+  newToken?: string | undefined;
 }
 
 /** A session about to be made: its token (none for the seed's open names), whether a store brings it back, who made it. */

@@ -62,7 +62,7 @@ export class Hub {
    */
   readonly #newBucket = (burst = Math.max(1, this.options.rate * 2)): TokenBucket => new TokenBucket(this.options.rate, burst, this.#now);
 
-  constructor(options: HubOptions, opts: { now?: () => number; lastId?: number } = {}) {
+  constructor(options: HubOptions, opts: { now?: () => number; lastId?: number; sweep?: boolean } = {}) {
     this.#journal.register(this.#apply);
     this.options = options;
     this.#now = opts.now ?? Date.now;
@@ -75,7 +75,7 @@ export class Hub {
     const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
     this.#rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
     this.#sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
-    this.#presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now: this.#now, sweep: () => this.sweep() });
+    this.#presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now: this.#now, sweep: opts.sweep === false ? undefined : () => this.sweep() });
     this.#parts = {
       options,
       now: this.#now,
@@ -111,7 +111,6 @@ export class Hub {
   get sessionCount(): number {
     return this.#sessions.size;
   }
-
   sessions(): IterableIterator<Session> {
     return this.#sessions.values();
   }
@@ -258,7 +257,6 @@ export class Hub {
   get roomCount(): number {
     return this.#rooms.size;
   }
-
   /** Every room with its member count, in name order: for a store and tests. Clients get pages (roomsPage). */
   rooms(): RoomSummary[] {
     return this.#rooms.page(undefined, Infinity).rooms;
@@ -288,12 +286,14 @@ export class Hub {
     return this.#rooms.kept();
   }
 
-  /** Puts back what a store saved, before serving (restore.ts). Records nothing. */
-  restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = []): void {
+  /** Puts back what a store saved, before serving (restore.ts); ids continue above `lastId`. Records nothing. */
+  restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = [], lastId = 0): void {
+    this.#lastId = Math.max(this.#lastId, lastId);
+    this.#cursors.delivered(lastId);
     restore(this.#parts, sessions, history, txns);
   }
 
-  /** Stops the sweeper; sessions stay as they are (a store may save them). */
+  /** Stops the sweeper (`sweep: false`: there is none); sessions stay as they are (a store may save them). */
   close(): void {
     this.#presence.close();
   }

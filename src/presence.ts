@@ -1,5 +1,10 @@
 import type { Session } from "./session.js";
 
+/** How often expiry is checked: a few times per TTL, at most once a second. */
+export function sweepEvery(sessionTtlMs: number): number {
+  return Math.max(10, Math.min(1000, Math.floor(sessionTtlMs / 4)));
+}
+
 /**
  * Presence (spec §1): a session is present while a poll, stream or connection
  * is open on it (its `presenceHolds`, counted by Subscriptions) and for
@@ -9,14 +14,16 @@ import type { Session } from "./session.js";
 export class Presence {
   readonly #now: () => number;
   readonly #ttlMs: number;
-  readonly #sweeper: NodeJS.Timeout;
+  readonly #sweeper: NodeJS.Timeout | undefined;
 
-  /** `sweep` runs on the timer: it calls expired() and ends what that yields. */
-  constructor(opts: { sessionTtlMs: number; now: () => number; sweep: () => void }) {
+  /**
+   * `sweep` runs on the timer: it calls expired() and ends what that yields.
+   * Without one there is no timer: expiry is decided elsewhere (--redis: cluster/shared-presence.ts).
+   */
+  constructor(opts: { sessionTtlMs: number; now: () => number; sweep: (() => void) | undefined }) {
     this.#now = opts.now;
     this.#ttlMs = opts.sessionTtlMs;
-    const sweepEvery = Math.max(10, Math.min(1000, Math.floor(opts.sessionTtlMs / 4)));
-    this.#sweeper = setInterval(opts.sweep, sweepEvery).unref();
+    if (opts.sweep !== undefined) this.#sweeper = setInterval(opts.sweep, sweepEvery(opts.sessionTtlMs)).unref();
   }
 
   /** A poll, stream or connection opens: it holds the session present (counted in `presenceHolds`), which does not expire while any does. */

@@ -34,6 +34,17 @@ export class TokenBucket {
     return wait;
   }
 
+  /** Where it stands, [tokens, at ms]: what a snapshot saves so a replica started from it decides as the others do (--redis). */
+  get state(): [number, number] {
+    return [this.#tokens, this.#updated];
+  }
+
+  /** Puts back a saved state (see `state`). */
+  set state([tokens, updated]: readonly [number, number]) {
+    this.#tokens = Math.min(this.#burst, tokens);
+    this.#updated = updated;
+  }
+
   #refill(): number {
     const now = this.#now();
     this.#tokens = Math.min(this.#burst, this.#tokens + ((now - this.#updated) / 1000) * this.#rate);

@@ -22,7 +22,17 @@ export function restore(
   const now = parts.now();
   for (const s of sessions) {
     const allowedRooms = s.allowedRooms === undefined ? undefined : new Set(s.allowedRooms);
-    const client = new Session({ name: s.name, token: s.token, room: s.currentRoom, queue: s.queue, newBucket: parts.newBucket, now, allowedRooms });
+    const client = new Session({
+      name: s.name,
+      token: s.token,
+      room: s.currentRoom,
+      queue: s.queue,
+      newBucket: parts.newBucket,
+      now,
+      allowedRooms,
+      resumable: s.resumable,
+      address: s.address,
+    });
     parts.sessions.add(client);
     for (const name of s.rooms.slice(-options.maxRoomsPerSession)) {
       // Its rooms claim holds after a restart too: a log edited by hand grants no room the JWT did not.

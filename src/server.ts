@@ -8,6 +8,9 @@ import { connectionLimits } from "./ops/connection-limit.js";
 import { createOps, type Ops } from "./ops/ops.js";
 import { MessageLog } from "./store/message-log.js";
 import { TcpGateway } from "./tcp/tcp-gateway.js";
+import { createCluster, type Cluster } from "./cluster/cluster.js";
+import { openSharedLog } from "./cluster/open-shared-log.js";
+import { ClusterTcp } from "./cluster/cluster-tcp.js";
 
 export interface ChatServer {
   readonly hub: Hub;
@@ -22,6 +25,8 @@ export interface ChatServer {
   readonly ops: Ops;
   /** The message log, with options.dataDir (durable(), compact(), stats); undefined in memory. */
   readonly store: MessageLog | undefined;
+  /** With options.redis (or sharedLog): this process as a replica of the shared log; listen() catches up first. */
+  readonly cluster: Cluster | undefined;
   /** Listens on options.host/port (or the ones given), and the TCP gateway on options.tcpPort; resolves with the addresses. */
   listen(port?: number, host?: string): Promise<{ url: string; host: string; port: number; tcpPort?: number }>;
   /** Stops accepting, answers every held poll, closes connections. */
@@ -36,7 +41,15 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   const resolved = resolveOptions(options);
   // --data-dir: the log is read and replayed here, synchronously, so the hub serves restored from its first request.
   const store = resolved.dataDir === undefined ? undefined : MessageLog.open(resolved.dataDir, resolved);
-  const hub = new Hub(resolved, { lastId: store?.lastId });
+  const sharedLog = openSharedLog(resolved);
+  const warn = (line: string): void => void process.stderr.write(`${line}\n`);
+  const lost = (reason: string): void => {
+    if (resolved.onStoreLost) return resolved.onStoreLost(reason);
+    warn(`pollchat: ${reason}; this server closes`);
+    void chat.close();
+  };
+  const cluster = sharedLog === undefined ? undefined : createCluster(resolved, sharedLog, warn, lost);
+  const hub = cluster?.hub ?? new Hub(resolved, { lastId: store?.lastId });
   store?.attach(hub);
   // A name taken only with a JWT or the host's login (spec §4): none otherwise, on any transport.
   const identity =
@@ -44,7 +57,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       ? undefined
       : new IdentitySource({ jwtSecret: resolved.jwtSecret, authenticate: resolved.authenticate });
   // Under --require-token (or a JWT secret, or authenticate) a name restored from the log that was used without a token would stay open to anyone: it ends now.
-  if (resolved.requireToken || identity) for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
+  if ((resolved.requireToken || identity) && !cluster) for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
   const log =
     resolved.logger ??
     (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));
@@ -58,6 +71,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
           // `/token <jwt>`: the session of the name it proves, as POST /api/join with it would give.
           ...(identity?.acceptsJwt && { vouch: (jwt: string) => identity.fromJwt(jwt) }),
           admit: (socket) => limits.tcp.admit(socket),
+          cluster: cluster && new ClusterTcp(cluster.replica),
           onUnexpected: (error) => log.error("error", { during: "tcp", error: errorText(error) }),
         });
   const ops = createOps(hub, {
@@ -77,7 +91,9 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       durable: () => store.durable(),
       storeFailure: () => store.failure,
     }),
+    ...(cluster && { cluster: cluster.replica, storeFailure: () => cluster.failure() }),
   });
+  cluster?.registerMetrics(ops.metrics.registry);
   // TCP connections end with a reason, through the same hooks an embedding program can add to (after the streams).
   if (tcp) ops.shutdown.onClose((reason) => tcp.close(reason));
   let closing: Promise<void> | undefined;
@@ -88,7 +104,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     }
   };
 
-  return {
+  const chat: ChatServer = {
     hub,
     options: resolved,
     server: http.server,
@@ -96,7 +112,10 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     tcp,
     ops,
     store,
+    cluster,
     async listen(port = resolved.port, host = resolved.host) {
+      // Caught up with the shared log before listening: a process started later serves every session at once.
+      await cluster?.start();
       const address = await http.listen(port, host);
       if (!tcp) {
         log.info("start", { url: address.url });
@@ -111,9 +130,11 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       closing ??= Promise.all([runCloseHooks(), http.close()])
         .then(() => hub.close())
         .then(() => store?.close())
+        .then(() => cluster?.close())
         .then(() => log.info("stop"))
         .then(() => log.flush());
       return closing;
     },
   };
+  return chat;
 }

@@ -62,7 +62,7 @@ export class SessionFactory {
       return own;
     }
     if (sessions.isTaken(name)) throw new ChatError("name_taken", `${name} is taken.`);
-    return this.create(name, room, { token: sessions.newToken(), resumable: opts.resumable, address: opts.address });
+    return this.create(name, room, { token: opts.newToken ?? sessions.newToken(), resumable: opts.resumable, address: opts.address });
   }
 
   /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */

@@ -71,6 +71,16 @@ export class Session {
     return (this.#joinBudget ??= this.#newBucket(JOIN_BURST));
   }
 
+  /** The buckets made so far, as [tokens, at]: for a snapshot of --redis (undefined: not made yet, full when it is). */
+  get bucketStates(): { post?: [number, number]; join?: [number, number] } {
+    return { ...(this.#bucket && { post: this.#bucket.state }), ...(this.#joinBudget && { join: this.#joinBudget.state }) };
+  }
+
+  set bucketStates({ post, join }: { post?: [number, number]; join?: [number, number] }) {
+    if (post) this.bucket.state = post;
+    if (join) this.joinBudget.state = join;
+  }
+
   /** Wakes everyone waiting on this session: its queue gained entries, or it ended. */
   wake(): void {
     const wakers = this.#wakers;

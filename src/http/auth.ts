@@ -40,6 +40,11 @@ export function sessionOf(ctx: HttpContext, req: IncomingMessage): Session {
  * request would be fine as JSON or with the token in Authorization.
  */
 export function sessionForChange(ctx: HttpContext, req: IncomingMessage): Session {
+  return session(ctx, tokenForChange(req));
+}
+
+/** The token of a state-changing POST (changeToken), or 415 for only the cookie on a body not declared JSON (sessionForChange). */
+export function tokenForChange(req: IncomingMessage): string | undefined {
   const token = changeToken(req);
   if (token === undefined && req.headers.authorization === undefined && cookieToken(req) !== undefined) {
     throw new ChatError(
@@ -47,7 +52,7 @@ export function sessionForChange(ctx: HttpContext, req: IncomingMessage): Sessio
       "With only the cookie, a request that changes something must be Content-Type: application/json (or send Authorization: Bearer T).",
     );
   }
-  return session(ctx, token);
+  return token;
 }
 
 function session(ctx: HttpContext, token: string | undefined): Session {

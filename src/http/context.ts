@@ -6,6 +6,7 @@ import type { Ops } from "../ops/ops.js";
 import type { OpenResponses } from "./open-responses.js";
 import type { PollDeadlines } from "./poll-deadlines.js";
 import type { Query } from "./query.js";
+import type { Replica } from "../cluster/replica.js";
 
 /** What every HTTP handler is given: the hub it speaks to, the options, the open polls. */
 export interface HttpContext {
@@ -23,6 +24,8 @@ export interface HttpContext {
   readonly storeFailure?: () => string | undefined;
   /** With --jwt-secret or authenticate: who the host says a request is; a name is taken only so (http/vouched.ts). */
   readonly identity?: IdentitySource;
+  /** With --redis: this process's replica of the shared log; state changes go through it (cluster/cluster-http.ts). */
+  readonly cluster?: Replica;
 }
 
 export interface Request {

@@ -7,6 +7,8 @@ import { handleSeed } from "./seed-endpoint.js";
 import { headSeed } from "./seed-head.js";
 import { handleEvents } from "./sse.js";
 import { serveClientScript, serveStatic } from "./static-files.js";
+import * as clustered from "../cluster/cluster-http.js";
+import type { Replica } from "../cluster/replica.js";
 
 /** Answers a request: it throws ChatError, or returns a promise that rejects with one. `params` are the path's decoded captures. */
 export type Handler = (ctx: HttpContext, request: Request, params: readonly string[]) => void | Promise<void>;
@@ -31,6 +33,17 @@ function route(label: string, path: string | RegExp, methods: Record<string, Han
   return { label, path, methods: table, allow: [...table.keys()].join(", "), negotiatesJson: false, ...extra };
 }
 
+/** With --redis (ctx.cluster) a request that changes something goes through the shared log: `inCluster` answers it. */
+function orCluster(local: Handler, inCluster: (ctx: HttpContext, replica: Replica, request: Request) => Promise<void>): Handler {
+  return (ctx, request, params) => (ctx.cluster === undefined ? local(ctx, request, params) : inCluster(ctx, ctx.cluster, request));
+}
+
+/** With --redis a read is served here once this replica caught up with what the request presents (a token, a cursor). */
+function caughtUp(local: Handler): Handler {
+  return (ctx, request, params) =>
+    ctx.cluster === undefined ? local(ctx, request, params) : clustered.caughtUpFor(ctx, ctx.cluster, request).then(() => local(ctx, request, params));
+}
+
 const serveFile: Handler = (ctx, { req, res, path }) => serveStatic(ctx.options.publicDir, path, res, req.method === "HEAD");
 const serveClient: Handler = (_ctx, { req, res }) => serveClientScript(res, req.method === "HEAD");
 
@@ -40,14 +53,14 @@ const serveClient: Handler = (_ctx, { req, res }) => serveClientScript(res, req.
  * under /api/ that no entry matches is "not_found".
  */
 export const ROUTES: readonly Route[] = [
-  route("seed_post", "/", { GET: handleSeed }, { when: (q) => q.has("message"), negotiatesJson: true }),
+  route("seed_post", "/", { GET: orCluster(handleSeed, clustered.seed) }, { when: (q) => q.has("message"), negotiatesJson: true }),
   // HEAD reads like a GET with nothing changed; a HEAD that would post is refused (above: GET only).
-  route("seed_poll", "/", { GET: handleSeed, HEAD: headSeed }, { when: (q) => q.has("name"), negotiatesJson: true }),
-  route("api_join", "/api/join", { POST: join }),
-  route("api_messages", "/api/messages", { POST: postMessage }),
-  route("api_poll", "/api/poll", { GET: poll }),
-  route("api_events", "/api/events", { GET: handleEvents }),
-  route("api_leave", "/api/leave", { POST: leave }),
+  route("seed_poll", "/", { GET: orCluster(handleSeed, clustered.seed), HEAD: headSeed }, { when: (q) => q.has("name"), negotiatesJson: true }),
+  route("api_join", "/api/join", { POST: orCluster(join, clustered.join) }),
+  route("api_messages", "/api/messages", { POST: orCluster(postMessage, clustered.postMessage) }),
+  route("api_poll", "/api/poll", { GET: caughtUp(poll) }),
+  route("api_events", "/api/events", { GET: caughtUp(handleEvents) }),
+  route("api_leave", "/api/leave", { POST: orCluster(leave, clustered.leave) }),
   route("api_rooms", "/api/rooms", { GET: listRooms }),
   route("api_room", /^\/api\/rooms\/([^/]+)$/, { GET: showRoom }),
   route("api_room_messages", /^\/api\/rooms\/([^/]+)\/messages$/, { GET: roomHistory }),

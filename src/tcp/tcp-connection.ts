@@ -7,6 +7,7 @@ import { LineReader } from "./line-reader.js";
 import type { Envelope } from "../message.js";
 import { pumpSubscription } from "../subscription-stream.js";
 import { checkName } from "../validate.js";
+import type { ClusterTcp } from "../cluster/cluster-tcp.js";
 
 export interface TcpConnectionOptions {
   maxMessage: number;
@@ -20,6 +21,8 @@ export interface TcpConnectionOptions {
   nameTimeoutMs: number;
   /** Told of an error that is not a ChatError (a bug): the connection gets `error internal` and the server goes on. */
   onUnexpected: (error: unknown) => void;
+  /** With --redis: names, tokens and lines go through the shared log (cluster/cluster-tcp.ts). */
+  cluster?: ClusterTcp | undefined;
 }
 
 /** How often a connection paused for not reading checks whether its output drained, in ms. */
@@ -67,6 +70,8 @@ export class TcpConnection {
   #byeTimer: NodeJS.Timeout | undefined;
   /** Lines refused since the last notice, for not reading (see #onLine). */
   #refused = 0;
+  /** With --redis, while a name or token is being settled: the lines that came meanwhile, handled after it, in order. */
+  #held: string[] | undefined;
 
   constructor(hub: Hub, socket: Socket, options: TcpConnectionOptions) {
     this.#hub = hub;
@@ -141,14 +146,37 @@ export class TcpConnection {
       this.#refused++;
       return;
     }
+    if (this.#held !== undefined) return void this.#held.push(line);
     try {
       this.#handle(line);
     } catch (error) {
-      // Refused input answers with its error line; a bug answers `error internal` and never takes the server down.
-      if (!(error instanceof ChatError)) this.#options.onUnexpected(error);
-      const known = error instanceof ChatError ? error : new ChatError("internal");
-      this.#say(`error ${known.code}: ${known.message}\n${this.#speaker ? "" : this.#prompt()}`);
+      this.#refuse(error);
     }
+  }
+
+  /** Refused input answers with its error line; a bug answers `error internal` and never takes the server down. */
+  #refuse(error: unknown): void {
+    if (!(error instanceof ChatError)) this.#options.onUnexpected(error);
+    const known = error instanceof ChatError ? error : new ChatError("internal");
+    this.#say(`error ${known.code}: ${known.message}\n${this.#speaker ? "" : this.#prompt()}`);
+  }
+
+  /** With --redis: who the connection speaks as is settled by the shared log; lines wait meanwhile. */
+  #settle(who: Promise<Session | undefined>, owned: boolean): void {
+    this.#held = [];
+    who
+      .then((client) => {
+        if (!client) throw new ChatError("unauthorized", "That token names no session: join through POST /api/join for one.");
+        // The connection went while its name was being taken: the session goes with it.
+        if (this.socket.destroyed) return void (owned && this.#options.cluster!.release(client));
+        this.#speakAs(client, owned);
+      })
+      .catch((error: unknown) => this.#refuse(error))
+      .finally(() => {
+        const held = this.#held ?? [];
+        this.#held = undefined;
+        for (const line of held) this.#onLine(line);
+      });
   }
 
   #handle(line: string): void {
@@ -159,13 +187,17 @@ export class TcpConnection {
       this.bye("Bye\n");
       return;
     }
+    const cluster = this.#options.cluster;
     if (this.#speaker) {
-      if (line !== "") this.#hub.post(this.#speaker.client, { text: line, autoJoin: true });
+      if (line === "") return;
+      if (cluster) void cluster.post(this.#speaker.client, line).catch((error: unknown) => this.#refuse(error));
+      else this.#hub.post(this.#speaker.client, { text: line, autoJoin: true });
       return;
     }
     const token = TOKEN_LINE.exec(trimmed);
     // A JWT (it has dots; a session token has none) proves a name: that name's session, shared as one of /api/join is.
     if (token?.[1]?.includes(".") && this.#options.vouch) return this.#speakAs(this.#vouched(token[1]), false);
+    if (token && cluster && token[1]) return this.#settle(cluster.byToken(token[1], (t) => this.#hub.sessionByToken(t)), false);
     if (token) return this.#speakAs(this.#sessionOf(token[1]), false);
     if (this.#options.requireToken) {
       throw new ChatError("unauthorized", "This server needs a token first: send /token T, with T from POST /api/join.");
@@ -174,6 +206,7 @@ export class TcpConnection {
     // A free, valid name gets a session of its own, claimed with a token nobody has, so HTTP cannot speak as it.
     // It counts against --max-sessions-per-ip as the peer's, as an HTTP client's would.
     const address = addressKey(this.socket.remoteAddress ?? "");
+    if (cluster) return this.#settle(cluster.claim(trimmed, address), true);
     this.#speakAs(this.#hub.joinWithToken(trimmed, DEFAULT_ROOM, { resumable: false, address }), true);
   }
 
@@ -212,7 +245,8 @@ export class TcpConnection {
     if (!speaker) return;
     this.#speaker = undefined;
     // (Its presence ended with the pump: #stopWriters runs first.)
-    if (speaker.owned) this.#hub.endSession(speaker.client, "left");
+    if (speaker.owned && this.#options.cluster) this.#options.cluster.release(speaker.client);
+    else if (speaker.owned) this.#hub.endSession(speaker.client, "left");
   }
 
   /** Idempotent: no timer fires and no queue is pumped into this socket after it. */

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server, type Socket } from "node:net";
 import type { Hub, Identity } from "../hub.js";
 import { TcpConnection } from "./tcp-connection.js";
+import type { ClusterTcp } from "../cluster/cluster-tcp.js";
 
 export interface TcpGatewayOptions {
   maxMessage: number;
@@ -16,6 +17,8 @@ export interface TcpGatewayOptions {
   onUnexpected?: (error: unknown) => void;
   /** Counts a new connection; false turns it away (the per-address cap). @default admits all */
   admit?: (socket: Socket) => boolean;
+  /** With --redis: names, tokens and lines go through the shared log. */
+  cluster?: ClusterTcp | undefined;
 }
 
 /** How long connections get to read their goodbye when the gateway closes, in ms. */
@@ -27,7 +30,7 @@ const CLOSE_GRACE_MS = 1000;
  */
 export class TcpGateway {
   readonly #hub: Hub;
-  readonly #options: Required<Omit<TcpGatewayOptions, "vouch">> & Pick<TcpGatewayOptions, "vouch">;
+  readonly #options: Required<Omit<TcpGatewayOptions, "vouch" | "cluster">> & Pick<TcpGatewayOptions, "vouch" | "cluster">;
   readonly #server: Server;
   readonly #connections = new Set<TcpConnection>();
 

@@ -9,6 +9,7 @@
 //   --profile  run the servers with --cpu-prof: test/bench/results/profiles/KIND-N.cpuprofile
 //              (summarise one with node test/bench/profile-summary.js FILE)
 //   --no-pin   do not pin server and generator to cores with taskset
+//   S5         1, 2 and 3 processes on one Redis beside one without (cluster.js; needs redis-server)
 //
 // Starts pollchat (dist/cli.js, once per path) and the baseline (baseline-server.js)
 // one after the other, each alone and fresh for every run of every case, drives
@@ -30,7 +31,7 @@ const argv = process.argv.slice(2);
 const QUICK = argv.includes("--quick");
 const PROFILE = argv.includes("--profile");
 const NO_PIN = argv.includes("--no-pin");
-const ONLY = (argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "S1,S2,S3,S4").toUpperCase().split(",");
+const ONLY = (argv.find((a) => a.startsWith("--only="))?.slice(7) ?? "S1,S2,S3,S4,S5").toUpperCase().split(",");
 const PATH_ARG = argv.find((a) => a.startsWith("--path="))?.slice(7) ?? "both";
 const RUNS_ARG = argv.find((a) => a.startsWith("--runs="))?.slice(7);
 const RUNS = RUNS_ARG === undefined ? (QUICK ? 1 : 3) : Number(RUNS_ARG);
@@ -440,6 +441,14 @@ async function main() {
     report.add(labelDisk, "server CPU per post", rd, (x) => x.serverCpuUsPerPost, { unit: "µs", better: "lower", digits: 1 });
   }
 
+  // S5 (issue 12) runs on its own: several servers and a Redis, not pollchat beside the baseline.
+  let cluster = "";
+  if (ONLY.includes("S5")) {
+    const run = spawnSync(process.execPath, [join(BENCH, "cluster.js"), ...(QUICK ? ["--quick"] : [])], { cwd: ROOT, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+    cluster = run.status === 0 ? run.stdout : `S5 failed (${run.status}): ${run.stdout}`;
+    if (run.status !== 0) problems.push("S5: lost or doubled deliveries, or it could not run");
+  }
+
   const notes = [
     "",
     `Ratio is pollchat / baseline${RUNS > 1 ? `, of the medians of ${RUNS} runs (each run's ratio beside it)` : ""}. Path: how pollchat's pollers polled, the seed's \`/?name=N&cursor=C&timeout=30000\` (X-Cursor) or the JSON API (\`POST /api/join\`, then \`GET /api/poll?cursor=C&timeout=30000\` with \`Authorization: Bearer\`, the answer parsed as JSON); the poster posts through \`/\` on every server, and the baseline (which has only \`/\`) is the same for both paths.`,
@@ -459,6 +468,7 @@ async function main() {
     ...(goals ? ["", `### Issue 14 goals${RUNS > 1 ? ` (medians of ${RUNS} runs)` : ""}`, "", goals] : []),
   ].join("\n");
   process.stdout.write(text + "\n");
+  if (cluster) process.stdout.write(`\n${cluster}`);
   if (problems.length) process.stdout.write(`\n**Correctness problems:**\n${problems.map((p) => `- ${p}`).join("\n")}\n`);
 
   const dir = join(BENCH, "results");
@@ -481,6 +491,7 @@ async function main() {
     problems,
     // Every run of every case, in the order each server ran them.
     raw,
+    cluster,
   };
   writeFileSync(file, JSON.stringify(json, null, 2) + "\n");
   process.stdout.write(`\nResults: ${relative(ROOT, file)}\n`);

@@ -1,0 +1,62 @@
+import type { Session } from "../session.js";
+import { ChatError } from "../errors.js";
+import type { Hub } from "../hub.js";
+import { compareIds } from "./shared-log.js";
+import type { Command } from "./commands.js";
+
+/** What applying a command gives its requester: the session it made or acted as, a message id, or nothing. */
+export type Outcome = Session | number | undefined;
+
+export interface ApplyContext {
+  readonly hub: Hub;
+  /** The log position a session was made at ("0-0" for one a snapshot brought): tells a name's sessions apart. */
+  madeAt(client: Session): string;
+}
+
+/**
+ * Applies one command of the shared log to this replica's hub, as every replica
+ * does, in log order and at the entry's time (the hub's clock says it meanwhile):
+ * the same command on the same state gives the same outcome everywhere, so
+ * nothing here may read anything but the hub and the command (no clock, no
+ * randomness, nothing of this process). Throws ChatError as the hub does; a
+ * refused command changes nothing, on every replica.
+ */
+export function applyCommand(ctx: ApplyContext, c: Command): Outcome {
+  const { hub } = ctx;
+  switch (c.t) {
+    case "join":
+      return hub.joinWithToken(c.n, c.r, { token: c.o, address: c.a, newToken: c.k, resumable: c.tcp !== 1 });
+    case "post":
+      return hub.post(byToken(hub, c.k), { text: c.x, room: c.r, to: c.to, txn: c.i, autoJoin: c.auto === 1 });
+    case "seed": {
+      const who = { token: c.k, requireToken: c.rq === 1, address: c.a };
+      if (c.x !== undefined) return hub.postAs(c.n, { text: c.x, room: c.r, txn: c.i }, who);
+      return hub.sessionForName(c.n, { ...who, room: c.r });
+    }
+    case "leave": {
+      const client = byToken(hub, c.k);
+      if (c.r === undefined) hub.endSession(client, "left");
+      else hub.leave(client, c.r);
+      return client;
+    }
+    case "acks":
+      for (const [key, upTo] of c.a) {
+        const client = hub.session(key);
+        if (client) hub.ack(client, upTo);
+      }
+      return undefined;
+    case "expire":
+      for (const [key, madeAt] of c.s) {
+        const client = hub.session(key);
+        // Only the session the sweep saw: a name that came back since is another session.
+        if (client && compareIds(ctx.madeAt(client), madeAt) === 0) hub.endSession(client, "expired");
+      }
+      return undefined;
+  }
+}
+
+function byToken(hub: Hub, token: string): Session {
+  const client = hub.sessionByToken(token);
+  if (!client) throw new ChatError("unauthorized");
+  return client;
+}

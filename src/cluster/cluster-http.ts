@@ -1,0 +1,143 @@
+import { randomBytes } from "node:crypto";
+import type { Session } from "../session.js";
+import { MAX_BODY_BYTES } from "../config.js";
+import { ChatError } from "../errors.js";
+import { DEFAULT_ROOM } from "../hub.js";
+import { sameToken } from "../same-token.js";
+import { checkName, checkRoom, checkText, checkTxn, parseCursor, parseTimeout } from "../validate.js";
+import { cameOverTls, clearedTokenCookie, changeToken, tokenCookie, tokenForChange, tokenOf } from "../http/auth.js";
+import { optionalString, readJsonObject, requiredString } from "../http/body.js";
+import { clientAddress } from "../http/client-address.js";
+import type { HttpContext, Request } from "../http/context.js";
+import { longPoll } from "../http/long-poll.js";
+import { sendJson, sendText, wantsJson } from "../http/respond.js";
+import type { Replica } from "./replica.js";
+
+/*
+ * The requests that change something, with --redis (spec §10): each is checked
+ * for what needs no state (names, text, txn keys), appended to the shared log as
+ * a command, and answered with the outcome its entry had here, once applied.
+ * Reads are served by this replica, after it caught up with the log when the
+ * request presents something it does not know yet (a token, a cursor).
+ * The handlers of http/ do the same in one process; routes.ts picks these with a replica.
+ */
+
+const asSession = (outcome: unknown): Session => outcome as Session;
+const asId = (outcome: unknown): number => outcome as number;
+
+export async function join(ctx: HttpContext, replica: Replica, { req, res }: Request): Promise<void> {
+  const body = await readJsonObject(req, MAX_BODY_BYTES);
+  const name = checkName(requiredString(body, "name"));
+  const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
+  const own = changeToken(req);
+  const command = { t: "join", n: name, r: room, k: randomBytes(24).toString("base64url"), a: clientAddress(req, ctx.options.trustProxy) } as const;
+  const answer = await replica.submit(own === undefined ? command : { ...command, o: own }, (outcome) => {
+    const client = asSession(outcome);
+    ctx.hub.markPresent(client);
+    return { token: client.token!, name: client.name, room, cursor: client.queue.since, members: ctx.hub.room(room)?.memberNames() ?? [] };
+  });
+  sendJson(res, 200, answer, { "Set-Cookie": tokenCookie(answer.token, cameOverTls(req, ctx.options.trustProxy)) });
+}
+
+export async function postMessage(ctx: HttpContext, replica: Replica, { req, res }: Request): Promise<void> {
+  const body = await readJsonObject(req, MAX_BODY_BYTES);
+  const token = requireToken(tokenForChange(req));
+  const text = checkText(requiredString(body, "text"), ctx.options.maxMessage);
+  const room = optionalString(body, "room");
+  const to = optionalString(body, "to");
+  const txn = checkTxn(optionalString(body, "txn"));
+  const command = {
+    t: "post",
+    k: token,
+    x: text,
+    ...(room !== undefined && { r: room }),
+    ...(to !== undefined && { to: checkName(to) }),
+    ...(txn !== undefined && { i: txn }),
+  } as const;
+  const id = await replica.submit(command, asId);
+  seenByToken(ctx, token);
+  sendJson(res, 201, { id });
+}
+
+export async function leave(ctx: HttpContext, replica: Replica, { req, res }: Request): Promise<void> {
+  const body = await readJsonObject(req, MAX_BODY_BYTES);
+  const token = requireToken(tokenForChange(req));
+  const room = optionalString(body, "room");
+  if (room !== undefined) {
+    const rooms = await replica.submit({ t: "leave", k: token, r: checkRoom(room) }, (outcome) => [...asSession(outcome).rooms]);
+    sendJson(res, 200, { ok: true, rooms });
+    return;
+  }
+  await replica.submit({ t: "leave", k: token }, () => undefined);
+  sendJson(res, 200, { ok: true, rooms: [] }, { "Set-Cookie": clearedTokenCookie(cameOverTls(req, ctx.options.trustProxy)) });
+}
+
+/** A poll or a stream: served here once this replica knows the token's session and has delivered up to the cursor. */
+export async function caughtUpFor(ctx: HttpContext, replica: Replica, { req, query }: Request): Promise<void> {
+  const cursor = lenientCursor(req.headers["last-event-id"]) ?? lenientCursor(query.get("cursor"));
+  const token = tokenOf(req);
+  if (token === undefined) return;
+  const client = ctx.hub.sessionByToken(token);
+  if (client === undefined || behind(ctx, client, cursor)) await replica.catchUp();
+}
+
+/** A cursor past what this replica could have told the client (cursors.ts: its queue's start, or what was delivered) was told by a replica further on. */
+function behind(ctx: HttpContext, client: Session, cursor: number | undefined): boolean {
+  return cursor !== undefined && cursor > Math.max(ctx.hub.deliveredUpTo, client.queue.since);
+}
+
+/** The seed endpoint (spec §3) with --redis: a post is a command; a poll is one too when it makes the session or joins a room. */
+export async function seed(ctx: HttpContext, replica: Replica, { req, res, query }: Request): Promise<void> {
+  const name = checkName(query.get("name"));
+  const message = query.get("message");
+  const room = query.get("room");
+  const json = wantsJson(req.headers.accept, query.get("format"));
+  const cursor = parseCursor(query.get("cursor"));
+  const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
+  const token = message !== undefined || room !== undefined ? changeToken(req) : tokenOf(req);
+  const who = {
+    n: name,
+    ...(room !== undefined && { r: checkRoom(room) }),
+    ...(token !== undefined && { k: token }),
+    ...(ctx.options.requireToken && { rq: 1 as const }),
+    a: clientAddress(req, ctx.options.trustProxy),
+  };
+  if (message !== undefined) {
+    const txn = checkTxn(query.get("txn"));
+    const id = await replica.submit({ t: "seed", ...who, x: checkText(message, ctx.options.maxMessage), ...(txn !== undefined && { i: txn }) }, asId);
+    if (json) sendJson(res, 200, { id });
+    else sendText(res, 200, `ok ${id}\n`);
+    return;
+  }
+  const client = ready(ctx.hub.session(name), token, who.r) ?? (await replica.submit({ t: "seed", ...who }, asSession));
+  if (behind(ctx, client, cursor)) await replica.catchUp();
+  ctx.hub.markPresent(client);
+  longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
+}
+
+/** A name's session that a poll may read at once: the token fits, and the poll joins no room it is not in (else: a command). */
+function ready(client: Session | undefined, token: string | undefined, room: string | undefined): Session | undefined {
+  if (!client || client.ended) return undefined;
+  if (client.token !== undefined && !sameToken(client.token, token)) return undefined;
+  if (room !== undefined && (!client.rooms.has(room) || client.currentRoom !== room)) return undefined;
+  return client;
+}
+
+function requireToken(token: string | undefined): string {
+  if (token === undefined) throw new ChatError("unauthorized");
+  return token;
+}
+
+function seenByToken(ctx: HttpContext, token: string): void {
+  const client = ctx.hub.sessionByToken(token);
+  if (client) ctx.hub.markPresent(client);
+}
+
+function lenientCursor(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== "string") return undefined;
+  try {
+    return parseCursor(value.trim() || undefined);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,42 @@
+import { randomBytes } from "node:crypto";
+import type { Session } from "../session.js";
+import { DEFAULT_ROOM } from "../rooms.js";
+import type { Replica } from "./replica.js";
+
+/**
+ * The TCP gateway's state changes with --redis (spec §10): a TCP session is
+ * shared like any other (its name is taken on every process) and ends when its
+ * connection closes (an entry) or its process dies (nobody sees it any more:
+ * it expires). Lines are appended in the order they came, so they post in that order.
+ */
+export class ClusterTcp {
+  readonly #replica: Replica;
+
+  constructor(replica: Replica) {
+    this.#replica = replica;
+  }
+
+  /** A name of its own for the connection. */
+  claim(name: string, address: string): Promise<Session> {
+    const token = randomBytes(24).toString("base64url");
+    return this.#replica.submit({ t: "join", n: name, r: DEFAULT_ROOM, k: token, a: address, tcp: 1 }, (outcome) => outcome as Session);
+  }
+
+  /** A line from the connection, as a post of its session (joining the room it names, as the seed does). */
+  post(client: Session, text: string): Promise<unknown> {
+    return this.#replica.submit({ t: "post", k: client.token!, x: text, auto: 1 }, () => undefined);
+  }
+
+  /** The connection of a claimed name closed: its session ends, on every process. */
+  release(client: Session): void {
+    if (client.token !== undefined) void this.#replica.submit({ t: "leave", k: client.token }, () => undefined).catch(() => {});
+  }
+
+  /** The session a token names, once this process has caught up with the log if it does not know it yet. */
+  async byToken(token: string, local: (token: string) => Session | undefined): Promise<Session | undefined> {
+    const known = local(token);
+    if (known) return known;
+    await this.#replica.catchUp();
+    return local(token);
+  }
+}

@@ -1,0 +1,95 @@
+import { randomBytes } from "node:crypto";
+import type { ResolvedOptions } from "../config.js";
+import type { Hub } from "../hub.js";
+import type { Metrics } from "../ops/metrics.js";
+import { Replica } from "./replica.js";
+import { replicaHub } from "./replica-hub.js";
+import { SharedPresence } from "./shared-presence.js";
+import { restoreSnapshot } from "./snapshot-lines.js";
+import { SnapshotSaver } from "./snapshot-saver.js";
+import type { SharedLog } from "./shared-log.js";
+
+/** This process as one of several sharing a store (spec §10): its hub, the replica that feeds it, the log. */
+export interface Cluster {
+  readonly hub: Hub;
+  readonly replica: Replica;
+  readonly log: SharedLog;
+  /** Reads the shared log until caught up: the process listens only after it. Rejects (one line) when the store cannot be reached. */
+  start(): Promise<void>;
+  /** Why posts are refused now (the store is unreachable), or undefined: /healthz says it. */
+  failure(): string | undefined;
+  /** Saves the shared state now and then (undefined before start()). */
+  saver(): SnapshotSaver | undefined;
+  /** The store's state on /metrics. */
+  registerMetrics(registry: Metrics): void;
+  close(): Promise<void>;
+}
+
+/**
+ * `lost`: the shared log lost its data (a new epoch). This process's state is of the old one and
+ * cannot be reconciled with the new log: it must stop (the CLI exits 1), and a process started
+ * then begins the new epoch: ids above all before, old cursors answered with a gap.
+ */
+export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void, lost: (reason: string) => void): Cluster {
+  const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
+  const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn });
+  let presence: SharedPresence | undefined;
+  let saver: SnapshotSaver | undefined;
+  return {
+    hub,
+    replica,
+    log,
+    saver: () => saver,
+    async start() {
+      await log.open?.();
+      log.onLost?.(lost);
+      await agreeOnLimits(options, log);
+      // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
+      const latest = await log.snapshots.latest();
+      await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));
+      presence ??= new SharedPresence(hub, replica, log.presence, options);
+      saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn, lost });
+    },
+    failure: () => (log.connected ? undefined : "the shared store (redis) is unreachable"),
+    registerMetrics(registry) {
+      registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
+      registry.gauge("pollchat_redis_lag_seconds", "How far this process's replica is behind the newest entry of the shared log it knows.", () => replica.lagMs / 1000);
+      registry.gauge("pollchat_redis_reconnects", "Times the link to the shared store came back after a loss.", () => log.reconnects ?? 0);
+      registry.gauge("pollchat_redis_snapshots_saved", "Snapshots of the shared state this process saved.", () => saver?.saved.count ?? 0);
+      registry.gauge("pollchat_redis_applied_total", "Entries of the shared log applied by this process.", () => replica.stats.applied);
+    },
+    async close() {
+      presence?.close();
+      saver?.close();
+      replica.close();
+      log.close();
+    },
+  };
+}
+
+/** The flags every replica applies entries with: they must be the same on every process, or replicas would disagree. */
+const SHARED_LIMITS = [
+  "maxQueue",
+  "sessionTtlMs",
+  "presenceLimit",
+  "maxMessage",
+  "rate",
+  "maxSessions",
+  "history",
+  "maxHistoryBytes",
+  "maxRoomsPerSession",
+  "maxRooms",
+  "maxSessionsPerIp",
+  "requireToken",
+] as const;
+
+/** Refuses to start (one line) with limits other than those the deployment's first process set in Redis. */
+async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<void> {
+  const mine = Object.fromEntries(SHARED_LIMITS.map((name) => [name, options[name]]));
+  const theirs = JSON.parse(await log.agree("limits", JSON.stringify(mine))) as Record<string, unknown>;
+  const differ = SHARED_LIMITS.filter((name) => theirs[name] !== mine[name]);
+  if (differ.length === 0) return;
+  const what = differ.map((name) => `${name} ${String(mine[name])} (the cluster's: ${String(theirs[name])})`).join(", ");
+  log.close();
+  throw new Error(`redis: this process's limits differ from the cluster's: ${what}; run every process with the same, or stop them all and delete ${options.redisPrefix}:limits to change them`);
+}

@@ -1,0 +1,160 @@
+import { MemorySnapshots } from "./snapshot-store.js";
+import { compareIds, START, type LogEntry, type SharedLog } from "./shared-log.js";
+
+/**
+ * A shared log in memory: hubs of one process (tests) share one, as processes
+ * share a Redis stream. Ids are "ms-seq" as Redis makes them: milliseconds of
+ * the clock, never going back. `down()`/`up()` play a lost link.
+ */
+export class MemoryLog {
+  readonly #entries: LogEntry[] = [];
+  readonly #waiters = new Set<() => void>();
+  readonly #now: () => number;
+  #last: [number, number] = [0, 0];
+  #up = true;
+  /** The next append breaks the link after it was sent: "stored" keeps its records, "lost" drops them (tests of a post's fate). */
+  breakNextAppend: "stored" | "lost" | undefined;
+  readonly presence = new MemoryPresence();
+  readonly snapshots = new MemorySnapshots((below) => {
+    while (this.#entries.length > 0 && compareIds(this.#entries[0]!.id, below) < 0) this.#entries.shift();
+  });
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  get entries(): readonly LogEntry[] {
+    return this.#entries;
+  }
+
+  down(): void {
+    this.#up = false;
+  }
+
+  up(): void {
+    this.#up = true;
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  readonly agreed = new Map<string, string>();
+
+  /** One client of the log, as each process holds its own connection. */
+  client(): SharedLog {
+    return new MemoryLogClient(this);
+  }
+
+  get isUp(): boolean {
+    return this.#up;
+  }
+
+  append(records: readonly string[]): void {
+    if (!this.#up) throw new Error("the shared log is unreachable");
+    const broken = this.breakNextAppend;
+    this.breakNextAppend = undefined;
+    if (broken === "lost") throw new Error("the link broke before the records arrived");
+    if (broken === "stored") {
+      this.breakNextAppend = undefined;
+      this.#store(records);
+      throw new Error("the link broke before the answer came");
+    }
+    this.#store(records);
+  }
+
+  #store(records: readonly string[]): void {
+    for (const data of records) {
+      const ms = Math.max(this.#now(), this.#last[0]);
+      const seq = ms === this.#last[0] ? this.#last[1] + 1 : 0;
+      this.#last = [ms, seq];
+      this.#entries.push({ id: `${ms}-${seq}`, data });
+    }
+    for (const wake of [...this.#waiters]) wake();
+  }
+
+  after(id: string, count: number): LogEntry[] {
+    if (!this.#up) throw new Error("the shared log is unreachable");
+    let i = this.#entries.length;
+    while (i > 0 && compareIds(this.#entries[i - 1]!.id, id) > 0) i--;
+    return this.#entries.slice(i, i + count);
+  }
+
+  tip(): string {
+    if (!this.#up) throw new Error("the shared log is unreachable");
+    return this.#entries.at(-1)?.id ?? START;
+  }
+
+  wait(blockMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.#waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, blockMs);
+      this.#waiters.add(wake);
+    });
+  }
+}
+
+class MemoryLogClient implements SharedLog {
+  readonly #log: MemoryLog;
+  #closed = false;
+
+  constructor(log: MemoryLog) {
+    this.#log = log;
+  }
+
+  get connected(): boolean {
+    return this.#log.isUp && !this.#closed;
+  }
+
+  get presence(): MemoryPresence {
+    return this.#log.presence;
+  }
+
+  get snapshots(): MemorySnapshots {
+    return this.#log.snapshots;
+  }
+
+  async append(records: readonly string[]): Promise<void> {
+    await Promise.resolve();
+    this.#log.append(records);
+  }
+
+  async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
+    const now = this.#log.after(after, count);
+    if (now.length > 0 || this.#closed) return now;
+    await this.#log.wait(blockMs);
+    return this.#closed ? [] : this.#log.after(after, count);
+  }
+
+  async tip(): Promise<string> {
+    await Promise.resolve();
+    return this.#log.tip();
+  }
+
+  async agree(name: string, value: string): Promise<string> {
+    if (!this.#log.agreed.has(name)) this.#log.agreed.set(name, value);
+    return this.#log.agreed.get(name)!;
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+}
+
+/** Presence shared in memory, as a Redis sorted set shares it between processes. */
+export class MemoryPresence {
+  readonly #seen = new Map<string, number>();
+
+  async mark(seen: readonly (readonly [string, number])[]): Promise<void> {
+    for (const [key, at] of seen) this.#seen.set(key, Math.max(at, this.#seen.get(key) ?? 0));
+  }
+
+  async lastSeen(keys: readonly string[]): Promise<(number | undefined)[]> {
+    return keys.map((key) => this.#seen.get(key));
+  }
+
+  async forget(before: number): Promise<void> {
+    for (const [key, at] of this.#seen) if (at < before) this.#seen.delete(key);
+  }
+}

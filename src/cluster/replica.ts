@@ -1,0 +1,291 @@
+import type { Session } from "../session.js";
+import { ChatError } from "../errors.js";
+import type { Hub } from "../hub.js";
+import { applyCommand, type Outcome } from "./apply-command.js";
+import { decodeRecord, encodeRecord, type Command } from "./commands.js";
+import type { RecordClock } from "./record-clock.js";
+import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
+
+/** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
+export const FATE_DEADLINE_MS = 10_000;
+/** Entries read at once, and how long one read waits for the first. */
+const READ_BATCH = 1000;
+const READ_BLOCK_MS = 2000;
+/**
+ * Acknowledgements reach the other replicas at most this often: a poll with a
+ * cursor carries its own (any replica trims by it), so the others need them only
+ * to bound their copies and for clients without a cursor, who may get a message
+ * twice when they hop between processes (never lose one). One entry per process
+ * per turn cost every replica a read and an apply per poll answered anywhere.
+ */
+const ACK_EVERY_MS = 200;
+/** What a refused writer is told to wait, in seconds. */
+export const RETRY_AFTER_S = 2;
+
+interface Waiter {
+  capture: (outcome: Outcome) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  timer: NodeJS.Timeout;
+  /** Its append failed: stored or not is known once the log is read past the tip again. */
+  inDoubt: boolean;
+}
+
+export function unavailable(): ChatError {
+  return new ChatError("store_unavailable", undefined, { retryAfter: RETRY_AFTER_S });
+}
+
+/**
+ * This process's hub as a replica of the shared log (spec §10): it appends the
+ * commands of its requests (one batch per turn of the event loop), reads the
+ * log in order, its own entries included, applies each one to the hub at the
+ * entry's time, and answers a request with the outcome its own entry had here.
+ * Acknowledgements made here (polls) are appended too, batched (ACK_EVERY_MS), so the
+ * other replicas trim their copies of the queues.
+ */
+export class Replica {
+  /** Tells this process's entries from the others'. */
+  readonly origin: string;
+  readonly #hub: Hub;
+  readonly #log: SharedLog;
+  readonly #clock: RecordClock;
+  readonly #warn: (line: string) => void;
+  #position = START;
+  /** The log position each session was made at: names one session among those a name has had. */
+  readonly #madeAt = new WeakMap<Session, string>();
+  #applying: string | undefined;
+  #seq = 0;
+  readonly #waiters = new Map<number, Waiter>();
+  #pending: string[] = [];
+  #pendingSeqs: number[] = [];
+  readonly #acked = new Set<Session>();
+  #ackTimer: NodeJS.Timeout | undefined;
+  #scheduled = false;
+  #barriers: { tip: string; done: () => void }[] = [];
+  #closed = false;
+  #tailing: Promise<void> | undefined;
+  #doubtCheck: NodeJS.Timeout | undefined;
+  /** The newest position known in the log (read or asked), for the lag on /metrics. */
+  #tipSeen = START;
+  readonly stats = { applied: 0, appended: 0, skipped: 0 };
+
+  constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string }) {
+    this.#hub = hub;
+    this.#log = log;
+    this.#clock = clock;
+    this.origin = opts.origin;
+    this.#warn = opts.warn;
+    this.#position = opts.position ?? START;
+    hub.observe({
+      record: (record) => {
+        if (this.#applying !== undefined) {
+          if (record.kind === "session") this.#madeAt.set(record.session, this.#applying);
+          return;
+        }
+        // Made here, outside any entry: a poll moved a queue. The others hear it within ACK_EVERY_MS.
+        if (record.kind === "ack") {
+          this.#acked.add(record.session);
+          this.#ackTimer ??= setTimeout(() => {
+            this.#ackTimer = undefined;
+            this.#schedule();
+          }, ACK_EVERY_MS).unref();
+        }
+      },
+    });
+  }
+
+  /** The last position applied. */
+  get position(): string {
+    return this.#position;
+  }
+
+  /** How far behind the newest entry known, in ms of the store's clock. */
+  get lagMs(): number {
+    return Math.max(0, msOf(this.#tipSeen) - msOf(this.#position));
+  }
+
+  madeAt(client: Session): string {
+    return this.#madeAt.get(client) ?? START;
+  }
+
+  /** A session's position, as a snapshot brings it back. */
+  setMadeAt(client: Session, position: string): void {
+    this.#madeAt.set(client, position);
+  }
+
+  /** Starts reading the log after `from` (a snapshot's position); resolves once caught up with it (before the process listens). */
+  async start(from?: string): Promise<void> {
+    if (from !== undefined && this.#tailing === undefined) this.#position = from;
+    this.#tailing ??= this.#tail();
+    await this.catchUp();
+  }
+
+  /**
+   * Appends a command and resolves with `capture` of its outcome here, run the
+   * moment it is applied (the hub as that entry left it). Rejects with what the
+   * apply threw, or 503 when the store cannot be reached (at once) or the fate
+   * of the entry is not known within FATE_DEADLINE_MS.
+   */
+  submit<R>(command: Command, capture: (outcome: Outcome) => R): Promise<R> {
+    if (this.#closed || !this.#log.connected) return Promise.reject(unavailable());
+    const q = ++this.#seq;
+    return new Promise<R>((resolve, reject) => {
+      const timer = setTimeout(() => this.#settle(q, undefined, unavailable(), false), FATE_DEADLINE_MS).unref();
+      this.#waiters.set(q, { capture, resolve: resolve as (value: unknown) => void, reject, timer, inDoubt: false });
+      this.#pending.push(encodeRecord({ c: command, o: this.origin, q }));
+      this.#pendingSeqs.push(q);
+      this.#schedule();
+    });
+  }
+
+  /** Resolves once everything in the log when called is applied here: a process behind what a request presents catches up first. */
+  async catchUp(timeoutMs = FATE_DEADLINE_MS): Promise<void> {
+    const tip = await this.#log.tip().catch(() => {
+      throw unavailable();
+    });
+    this.#sawTip(tip);
+    if (compareIds(this.#position, tip) >= 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#barriers = this.#barriers.filter((b) => b.done !== done);
+        reject(unavailable());
+      }, timeoutMs).unref();
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.#barriers.push({ tip, done });
+    });
+  }
+
+  /** Stops reading and appending; requests still waiting get 503. */
+  close(): void {
+    this.#closed = true;
+    clearTimeout(this.#doubtCheck);
+    clearTimeout(this.#ackTimer);
+    for (const q of [...this.#waiters.keys()]) this.#settle(q, undefined, unavailable(), false);
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      this.#flush();
+    });
+  }
+
+  /** One append for everything this turn made: its commands, then where the queues acknowledged here stand. */
+  #flush(): void {
+    const records = this.#pending;
+    const seqs = this.#pendingSeqs;
+    this.#pending = [];
+    this.#pendingSeqs = [];
+    const acks: [string, number][] = [];
+    for (const client of this.#acked) if (!client.ended) acks.push([client.key, client.queue.since]);
+    this.#acked.clear();
+    if (acks.length > 0) records.push(encodeRecord({ c: { t: "acks", a: acks } }));
+    if (records.length === 0 || this.#closed) return;
+    this.#log.append(records).then(
+      () => {
+        this.stats.appended += records.length;
+      },
+      (error: unknown) => {
+        // Never sent: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
+        if (error instanceof NotStored) return void seqs.forEach((q) => this.#settle(q, undefined, unavailable(), false));
+        for (const q of seqs) {
+          const waiter = this.#waiters.get(q);
+          if (waiter) waiter.inDoubt = true;
+        }
+        this.#checkDoubts();
+      },
+    );
+  }
+
+  /** Once caught up with the log after a broken append, what is still not applied was not stored: 503. */
+  #checkDoubts(): void {
+    if (this.#doubtCheck !== undefined || this.#closed) return;
+    this.#doubtCheck = setTimeout(() => {
+      this.#doubtCheck = undefined;
+      const doubtful = [...this.#waiters].filter(([, w]) => w.inDoubt).map(([q]) => q);
+      if (doubtful.length === 0) return;
+      this.catchUp().then(
+        () => {
+          for (const q of doubtful) this.#settle(q, undefined, unavailable(), false);
+        },
+        () => this.#checkDoubts(),
+      );
+    }, 200).unref();
+  }
+
+  async #tail(): Promise<void> {
+    let backoff = 50;
+    while (!this.#closed) {
+      let entries: LogEntry[];
+      try {
+        entries = await this.#log.read(this.#position, READ_BATCH, READ_BLOCK_MS);
+        backoff = 50;
+      } catch {
+        if (this.#closed) return;
+        await new Promise((resolve) => setTimeout(resolve, backoff).unref());
+        backoff = Math.min(backoff * 2, 1000);
+        continue;
+      }
+      if (this.#closed) return;
+      this.#applyAll(entries);
+    }
+  }
+
+  #applyAll(entries: readonly LogEntry[]): void {
+    for (const entry of entries) {
+      if (compareIds(entry.id, this.#position) <= 0) continue;
+      this.#apply(entry);
+    }
+    if (entries.length > 0) this.#sawTip(entries.at(-1)!.id);
+    if (this.#barriers.length === 0) return;
+    const waiting: { tip: string; done: () => void }[] = [];
+    for (const barrier of this.#barriers) {
+      if (compareIds(this.#position, barrier.tip) >= 0) barrier.done();
+      else waiting.push(barrier);
+    }
+    this.#barriers = waiting;
+  }
+
+  #apply(entry: LogEntry): void {
+    const record = decodeRecord(entry.data);
+    let outcome: Outcome;
+    let error: unknown;
+    this.#clock.at = msOf(entry.id);
+    this.#applying = entry.id;
+    try {
+      if (record) outcome = applyCommand({ hub: this.#hub, madeAt: (client) => this.madeAt(client) }, record.c);
+      else this.stats.skipped++;
+    } catch (thrown) {
+      error = thrown;
+      if (!(thrown instanceof ChatError)) this.#warn(`pollchat: redis: applying entry ${entry.id} failed: ${String(thrown)}`);
+    } finally {
+      this.#clock.at = undefined;
+      this.#applying = undefined;
+    }
+    this.#position = entry.id;
+    this.stats.applied++;
+    if (record?.o === this.origin && record.q !== undefined) this.#settle(record.q, outcome, error, error === undefined);
+  }
+
+  #settle(q: number, outcome: Outcome, error: unknown, ok: boolean): void {
+    const waiter = this.#waiters.get(q);
+    if (!waiter) return;
+    this.#waiters.delete(q);
+    clearTimeout(waiter.timer);
+    if (!ok) return waiter.reject(error instanceof ChatError ? error : error === undefined ? unavailable() : new ChatError("internal"));
+    try {
+      waiter.resolve(waiter.capture(outcome));
+    } catch (thrown) {
+      waiter.reject(thrown);
+    }
+  }
+
+  #sawTip(tip: string): void {
+    if (compareIds(tip, this.#tipSeen) > 0) this.#tipSeen = tip;
+  }
+}

@@ -1,0 +1,66 @@
+import type { PresenceStore } from "./shared-presence.js";
+import type { SnapshotStore } from "./snapshot-store.js";
+
+/**
+ * The shared log of --redis (spec §10): one ordered sequence of records that
+ * every process appends to and every process applies, in order (replica.ts).
+ * Redis streams are the real one (redis-log.ts); memory-log.ts lets several hubs
+ * of one test process share one.
+ */
+
+/** One entry: its position ("ms-seq", as a Redis stream id) and its record. */
+export interface LogEntry {
+  readonly id: string;
+  readonly data: string;
+}
+
+export interface SharedLog {
+  /** True while the store answers; appends fail fast (503) while it is false. */
+  readonly connected: boolean;
+  /**
+   * Appends records in this order; resolves once the store has them (durable as
+   * it is). Rejects when the link broke: then whether they were stored is
+   * unknown until the log is read past the tip again.
+   */
+  append(records: readonly string[]): Promise<void>;
+  /** Up to `count` entries after `after`, oldest first; waits up to `blockMs` for the first. [] when none came. */
+  read(after: string, count: number, blockMs: number): Promise<LogEntry[]>;
+  /** The newest entry's id, "0-0" for an empty log: what a process must have applied to be caught up. */
+  tip(): Promise<string>;
+  /** Where the state at one position is kept, so a process starting reads the log after it only. */
+  readonly snapshots: SnapshotStore;
+  /** Where processes share whom they saw (presence and --session-ttl across processes). */
+  readonly presence: PresenceStore;
+  /** The value every process of the deployment agrees on under `name`: the first one set wins, and is returned. */
+  agree(name: string, value: string): Promise<string>;
+  /** Connects (Redis); rejects with a one-line reason when it cannot. */
+  open?(): Promise<void>;
+  /** Told once if the log lost its data (Redis restarted empty): this process's state belongs to an epoch that is gone. */
+  onLost?(listener: (reason: string) => void): void;
+  /** Times the link came back after a loss (/metrics). */
+  readonly reconnects?: number;
+  /** Stops everything; pending calls reject. */
+  close(): void;
+}
+
+export const START = "0-0";
+
+/** An append that never left this process (the link was down): nothing was stored, the request can be refused at once. */
+export class NotStored extends Error {}
+
+/** Stream ids in order: by milliseconds, then sequence. */
+export function compareIds(a: string, b: string): number {
+  const [am, as] = split(a);
+  const [bm, bs] = split(b);
+  return am !== bm ? am - bm : as - bs;
+}
+
+/** The milliseconds an entry was appended at (the store's clock): the time its record is applied at, on every replica. */
+export function msOf(id: string): number {
+  return split(id)[0];
+}
+
+function split(id: string): [number, number] {
+  const dash = id.indexOf("-");
+  return dash < 0 ? [Number(id), 0] : [Number(id.slice(0, dash)), Number(id.slice(dash + 1))];
+}

@@ -1,0 +1,124 @@
+import type { RedisClient, RespReply } from "../redis/index.js";
+
+/** Where replicas keep the shared state at one position of the log, in chunks (a Redis string stops at 512 MB). */
+export interface SnapshotStore {
+  /** The newest snapshot: its position and chunks; undefined when none was saved. */
+  latest(): Promise<{ pos: string; chunks: Buffer[] } | undefined>;
+  /** The newest snapshot's position only. */
+  latestPosition(): Promise<string | undefined>;
+  /** Where the log was last trimmed: entries below it are gone (a replica still below it has missed some). */
+  trimmedBelow(): Promise<string | undefined>;
+  /**
+   * Saves one unless another process is saving now (false): the chunks, then
+   * the pointer to them; then the log is trimmed below the snapshot before it
+   * (a process still loading that one finds what follows it) and older chunks go.
+   */
+  save(pos: string, chunks: readonly Buffer[]): Promise<boolean>;
+}
+
+interface Pointer {
+  pos: string;
+  n: number;
+  prev?: { pos: string; n: number };
+}
+
+/** A saver holds the lock this long at most (it is released when done). */
+const LOCK_MS = 30_000;
+
+/**
+ * Keys: `<prefix>:snapshot` (the pointer, JSON), `<prefix>:snapshot:<pos>:<i>`
+ * (chunk i), `<prefix>:snapshot-lock`. Two snapshots are kept: the newest and
+ * the one before, below which the stream is trimmed (XTRIM MINID).
+ */
+export class RedisSnapshots implements SnapshotStore {
+  readonly #client: RedisClient;
+  readonly #prefix: string;
+  readonly #logKey: string;
+
+  constructor(client: RedisClient, prefix: string, logKey: string) {
+    this.#client = client;
+    this.#prefix = prefix;
+    this.#logKey = logKey;
+  }
+
+  async latest(): Promise<{ pos: string; chunks: Buffer[] } | undefined> {
+    // A saver may drop the chunks of an old pointer between our reads: read again, a few times.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const pointer = await this.#pointer();
+      if (pointer === undefined) return undefined;
+      const chunks = await Promise.all(Array.from({ length: pointer.n }, (_, i) => this.#client.send(["GET", this.#chunkKey(pointer.pos, i)])));
+      if (chunks.every(Buffer.isBuffer)) return { pos: pointer.pos, chunks: chunks as Buffer[] };
+    }
+    throw new Error("redis: the snapshot changed while it was read, three times");
+  }
+
+  async latestPosition(): Promise<string | undefined> {
+    return (await this.#pointer())?.pos;
+  }
+
+  async trimmedBelow(): Promise<string | undefined> {
+    return (await this.#pointer())?.prev?.pos;
+  }
+
+  async save(pos: string, chunks: readonly Buffer[]): Promise<boolean> {
+    const lock = `${this.#prefix}:snapshot-lock`;
+    if ((await this.#client.send(["SET", lock, pos, "NX", "PX", LOCK_MS])) === null) return false;
+    try {
+      const previous = await this.#pointer();
+      if (previous !== undefined && previous.pos === pos) return false;
+      await Promise.all(chunks.map((chunk, i) => this.#client.send(["SET", this.#chunkKey(pos, i), chunk])));
+      const pointer: Pointer = { pos, n: chunks.length, ...(previous && { prev: { pos: previous.pos, n: previous.n } }) };
+      await this.#client.send(["SET", `${this.#prefix}:snapshot`, JSON.stringify(pointer)]);
+      if (previous !== undefined) {
+        await this.#client.send(["XTRIM", this.#logKey, "MINID", previous.pos]);
+        const old = previous.prev;
+        if (old !== undefined && old.n > 0) await this.#client.send(["DEL", ...Array.from({ length: old.n }, (_, i) => this.#chunkKey(old.pos, i))]);
+      }
+      return true;
+    } finally {
+      await this.#client.send(["DEL", lock]).catch(() => {});
+    }
+  }
+
+  async #pointer(): Promise<Pointer | undefined> {
+    const reply: RespReply = await this.#client.send(["GET", `${this.#prefix}:snapshot`]);
+    if (!Buffer.isBuffer(reply)) return undefined;
+    const value = JSON.parse(reply.toString("utf8")) as Pointer;
+    return typeof value.pos === "string" && Number.isSafeInteger(value.n) ? value : undefined;
+  }
+
+  #chunkKey(pos: string, i: number): string {
+    return `${this.#prefix}:snapshot:${pos}:${i}`;
+  }
+}
+
+/** Snapshots in memory (tests); `trim` drops the log's entries below a position. */
+export class MemorySnapshots implements SnapshotStore {
+  #latest: { pos: string; chunks: Buffer[] } | undefined;
+  #previous: string | undefined;
+  readonly #trim: (below: string) => void;
+
+  constructor(trim: (below: string) => void) {
+    this.#trim = trim;
+  }
+
+  async latest(): Promise<{ pos: string; chunks: Buffer[] } | undefined> {
+    return this.#latest;
+  }
+
+  async latestPosition(): Promise<string | undefined> {
+    return this.#latest?.pos;
+  }
+
+  async trimmedBelow(): Promise<string | undefined> {
+    return this.#previous;
+  }
+
+  async save(pos: string, chunks: readonly Buffer[]): Promise<boolean> {
+    if (this.#latest?.pos === pos) return false;
+    this.#previous = this.#latest?.pos;
+    this.#latest = { pos, chunks: [...chunks] };
+    if (this.#previous !== undefined) this.#trim(this.#previous);
+    return true;
+  }
+}
