@@ -90,3 +90,61 @@ describe("held polls without a timer each", () => {
     }
   });
 });
+
+describe("held polls in a host's server (chat.handle mounted)", () => {
+  it("outlive the host's own server.timeout: answered at their timeout, not cut; a quiet SSE stream too", async () => {
+    const { createServer } = await import("node:http");
+    const { createChatServer } = await import("../src/index.js");
+    const chat = createChatServer({ presenceLimit: 0, heartbeatMs: 60_000 });
+    const host = createServer(chat.handle);
+    // The host's idle timeout, shorter than the poll: Node cuts a connection idle that long unless a listener decides.
+    host.timeout = 300;
+    await new Promise<void>((resolve) => host.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(host.address() as { port: number }).port}`;
+    try {
+      const cursor = await register(url, "m");
+      const started = performance.now();
+      const r = await get(seedUrl(url, { name: "m", cursor, timeout: 1200 }));
+      expect(r.status).toBe(200);
+      expect(r.text).toBe("");
+      expect(performance.now() - started).toBeGreaterThanOrEqual(1200);
+      // A stream quiet for 3× the host's timeout still delivers.
+      const join = await fetch(`${url}/api/join`, { method: "POST", headers: { "Content-Type": "application/json" }, body: '{"name":"s"}' });
+      const { token } = (await join.json()) as { token: string };
+      const stream = await fetch(`${url}/api/events`, { headers: { Authorization: `Bearer ${token}` } });
+      const reader = stream.body!.getReader();
+      await reader.read(); // retry: line
+      await new Promise((r2) => setTimeout(r2, 900));
+      await seedPost(url, "m", "after the quiet");
+      let seen = "";
+      const decoder = new TextDecoder();
+      for (let i = 0; i < 20 && !seen.includes("after the quiet"); i++) {
+        const chunk = await reader.read();
+        if (chunk.done) break;
+        seen += decoder.decode(chunk.value);
+      }
+      expect(seen).toContain("after the quiet");
+      await reader.cancel();
+    } finally {
+      await chat.close();
+      host.closeAllConnections();
+      await new Promise((resolve) => host.close(resolve));
+    }
+  });
+
+  it("a poll that reaches its handler after shutdown answered the held ones (it awaited the host's login) is answered, not cut", async () => {
+    const { createChatServer } = await import("../src/index.js");
+    let release: () => void = () => {};
+    const slowLogin = new Promise<void>((resolve) => (release = resolve));
+    const chat = createChatServer({ presenceLimit: 0, authenticate: async () => (await slowLogin, "late") });
+    const { url } = await chat.listen(0, "127.0.0.1");
+    const poll = get(seedUrl(url, { name: "late", timeout: 10_000 }));
+    // The request is in the handler, waiting on the login, when shutdown starts.
+    await new Promise((r) => setTimeout(r, 100));
+    const closed = chat.close();
+    release();
+    const r = await poll;
+    expect(r.status).toBe(200);
+    await closed;
+  });
+});

@@ -5,6 +5,7 @@ import type { Subscription } from "../subscription.js";
 import { answerPoll, type PollRequest } from "./poll-answer.js";
 import type { Deadlined, PollDeadlines } from "./poll-deadlines.js";
 import { forgetOnClose, releaseOnClose } from "./socket-close.js";
+import { idleIsFine } from "./write-timeout.js";
 
 export type { PollFormat, PollRequest } from "./poll-answer.js";
 
@@ -21,7 +22,8 @@ export function longPoll(hub: Hub, heldPolls: PollDeadlines, res: ServerResponse
   const sub = hub.open(poll.client, { cursor: poll.cursor });
   // Answered in this turn: nothing to hold, so no object, link or listener.
   // (Waiting would only count presence and set lastSeen, which the request's touch just did.)
-  if (sub.queued > 0 || poll.timeoutMs === 0 || sub.ended) return answerPoll(sub, res, poll);
+  // (And once shutdown has answered every held poll, one that reached here later, after an await, is answered too.)
+  if (sub.queued > 0 || poll.timeoutMs === 0 || sub.ended || heldPolls.finished) return answerPoll(sub, res, poll);
   // (The router hands a pipelined poll over only at the head of its connection, so a
   // queued poll builds no answer and holds nothing: res.socket is this socket.)
   const socket = res.req.socket;
@@ -66,6 +68,8 @@ class HeldPoll implements Deadlined {
     this.polls.add(this, this.poll.timeoutMs);
     // The client went away first (its socket closed): the poll takes nothing with it.
     releaseOnClose(this.socket, this);
+    // Quiet longer than the write timeout is fine (write-timeout.ts; a response listener only in a host's server).
+    idleIsFine(this.res);
   }
 
   /** Answers with what is queued now (perhaps nothing). Runs at most once: it lets go before it writes. */

@@ -39,8 +39,15 @@ export class PollDeadlines {
     this.#now = now;
   }
 
+  #finished = false;
+
   get size(): number {
     return this.#size;
+  }
+
+  /** finishAll() ran (shutdown): a poll that gets here later is answered, not held. */
+  get finished(): boolean {
+    return this.#finished;
   }
 
   /** Ends `item` once `timeoutMs` (> 0) has passed, unless removed first. */
@@ -91,6 +98,7 @@ export class PollDeadlines {
 
   /** Expires every item now (shutdown answers every held poll). */
   finishAll(): void {
+    this.#finished = true;
     const all: Deadlined[] = [];
     for (const fifo of this.#fifos.values()) for (let item = fifo.head; item !== undefined; item = item.next) all.push(item);
     for (const item of all) {

@@ -6,6 +6,7 @@ import type { HttpContext, Request } from "./context.js";
 import { sessionOf, tokenOf } from "./auth.js";
 import { streamSession } from "./vouched.js";
 import { forgetOnClose, releaseOnClose } from "./socket-close.js";
+import { idleIsFine } from "./write-timeout.js";
 
 /** Events an SSE stream keeps queued after writing them, for a reconnect to replay. */
 const SSE_REPLAY = 256;
@@ -85,6 +86,7 @@ function stream(ctx: HttpContext, { req, res }: Request, client: Session, cursor
   // Also says the connection is waited on: quiet between heartbeats is fine, output its
   // client does not take is not (write-timeout.ts).
   releaseOnClose(socket, stop);
+  idleIsFine(res);
   join(client, finish);
   // The pump waits on the subscription, which counts the stream as presence until it stops.
   stopPump = pumpSubscription(sub, res, {

@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import type { Server, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { isWaitedOn } from "./socket-close.js";
 
@@ -20,8 +20,30 @@ import { isWaitedOn } from "./socket-close.js";
 export function destroyStalledWriters(server: Server, writeTimeoutMs: number): void {
   server.timeout = writeTimeoutMs;
   server.on("timeout", cutUnlessWaiting);
+  decides.add(server);
 }
+
+/** Servers whose `timeout` listener is cutUnlessWaiting: pollchat's own. */
+const decides = new WeakSet<object>();
 
 function cutUnlessWaiting(socket: Socket): void {
   if (socket.writableLength > 0 || !isWaitedOn(socket)) socket.destroy();
+}
+
+/**
+ * For a held poll or an SSE stream: nothing to do on pollchat's own server
+ * (cutUnlessWaiting decides). Mounted in a host's server (`chat.handle`), whose
+ * `timeout` the host sets and with no listener of ours, Node would destroy the
+ * quiet connection at that timeout: a listener on the response keeps it, and
+ * cuts only output its client does not take.
+ */
+export function idleIsFine(res: ServerResponse): void {
+  // net.Server sets `server` on every socket it accepts.
+  const server = (res.socket as (Socket & { server?: object }) | null)?.server;
+  if (server !== undefined && decides.has(server)) return;
+  res.on("timeout", cutIfStalled);
+}
+
+function cutIfStalled(this: ServerResponse, socket: Socket): void {
+  if (socket.writableLength > 0) socket.destroy();
 }
