@@ -29,7 +29,8 @@ function seed(ctx: HttpContext, { req, res, query }: Request, identity: Identity
   // A GET that posts or joins is a state change: the cookie alone may not authorise it (spec §4).
   const token = message !== undefined || room !== undefined ? changeToken(req) : tokenOf(req);
   const requireToken = ctx.options.requireToken || ctx.identity !== undefined;
-  const address = clientAddress(req, ctx.options.trustProxy);
+  // Only a new session is counted against its address: a name already in use needs none (addressKey is a regex or two).
+  const address = ctx.hub.session(name) === undefined ? clientAddress(req, ctx.options.trustProxy) : undefined;
 
   if (message !== undefined) {
     const who = { token, requireToken, address, identity };
