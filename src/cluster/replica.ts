@@ -4,6 +4,7 @@ import type { Hub } from "../hub.js";
 import { applyCommand, type Outcome } from "./apply-command.js";
 import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
+import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
@@ -68,6 +69,7 @@ export class Replica {
   /** The newest position known in the log (read or asked), for the lag on /metrics. */
   #tipSeen = START;
   readonly #fateDeadlineMs: number;
+  readonly #tips: TipReads;
   readonly stats = { applied: 0, appended: 0, skipped: 0 };
 
   constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string; fateDeadlineMs?: number }) {
@@ -78,6 +80,7 @@ export class Replica {
     this.#warn = opts.warn;
     this.#position = opts.position ?? START;
     this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
+    this.#tips = new TipReads(() => log.tip());
     hub.observe({
       record: (record) => {
         if (this.#applying !== undefined) {
@@ -141,9 +144,9 @@ export class Replica {
     });
   }
 
-  /** Resolves once everything in the log when called is applied here: a process behind what a request presents catches up first. */
+  /** Resolves once everything in the log when called is applied here: a process behind what a request presents catches up first (callers share reads of the tip: tip-reads.ts). */
   async catchUp(timeoutMs = this.#fateDeadlineMs): Promise<void> {
-    const tip = await this.#log.tip().catch(() => {
+    const tip = await this.#tips.tip().catch(() => {
       throw unavailable();
     });
     this.#sawTip(tip);
