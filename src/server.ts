@@ -71,7 +71,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
           // `/token <jwt>`: the session of the name it proves, as POST /api/join with it would give.
           ...(identity?.acceptsJwt && { vouch: (jwt: string) => identity.fromJwt(jwt) }),
           admit: (socket) => limits.tcp.admit(socket),
-          cluster: cluster && new ClusterTcp(cluster.replica),
+          cluster: cluster && new ClusterTcp(cluster.replica, hub, resolved.rate),
           onUnexpected: (error) => log.error("error", { during: "tcp", error: errorText(error) }),
         });
   const ops = createOps(hub, {

@@ -12,11 +12,14 @@ import type { HttpContext, Request } from "../http/context.js";
 import { longPoll } from "../http/long-poll.js";
 import { sendJson, sendText, wantsJson } from "../http/respond.js";
 import type { Replica } from "./replica.js";
+import { checkRate, confirmRefusal, seedRefusal, sessionOfToken, type PreCheckContext } from "./pre-checks.js";
 
 /*
  * The requests that change something, with --redis (spec §10): each is checked
  * for what needs no state (names, text, txn keys), appended to the shared log as
  * a command, and answered with the outcome its entry had here, once applied.
+ * What this replica can already tell is refused is refused before any append
+ * (pre-checks.ts: a token nobody has, a post past the rate limit).
  * Reads are served by this replica, after it caught up with the log when the
  * request presents something it does not know yet (a token, a cursor).
  * The handlers of http/ do the same in one process; routes.ts picks these with a replica.
@@ -54,6 +57,9 @@ export async function postMessage(ctx: HttpContext, replica: Replica, { req, res
     ...(to !== undefined && { to: checkName(to) }),
     ...(txn !== undefined && { i: txn }),
   } as const;
+  const checks = preChecks(ctx, replica);
+  const client = await sessionOfToken(checks, token);
+  await checkRate(checks, () => (client.ended ? undefined : client), txn, false);
   const id = await replica.submit(command, asId);
   seenByToken(ctx, token);
   sendJson(res, 201, { id });
@@ -63,6 +69,7 @@ export async function leave(ctx: HttpContext, replica: Replica, { req, res }: Re
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   const token = requireToken(tokenForChange(req));
   const room = optionalString(body, "room");
+  await sessionOfToken(preChecks(ctx, replica), token);
   if (room !== undefined) {
     const rooms = await replica.submit({ t: "leave", k: token, r: checkRoom(room) }, (outcome) => [...asSession(outcome).rooms]);
     sendJson(res, 200, { ok: true, rooms });
@@ -102,14 +109,22 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     ...(ctx.options.requireToken && { rq: 1 as const }),
     a: clientAddress(req, ctx.options.trustProxy),
   };
+  const checks = { ...preChecks(ctx, replica), maxSessions: ctx.options.maxSessions, sessionTtlMs: ctx.options.sessionTtlMs };
   if (message !== undefined) {
     const txn = checkTxn(query.get("txn"));
-    const id = await replica.submit({ t: "seed", ...who, x: checkText(message, ctx.options.maxMessage), ...(txn !== undefined && { i: txn }) }, asId);
+    const text = checkText(message, ctx.options.maxMessage);
+    await confirmRefusal(replica, () => seedRefusal(checks, who, txn));
+    await checkRate(checks, () => ctx.hub.session(name), txn, true);
+    const id = await replica.submit({ t: "seed", ...who, x: text, ...(txn !== undefined && { i: txn }) }, asId);
     if (json) sendJson(res, 200, { id });
     else sendText(res, 200, `ok ${id}\n`);
     return;
   }
-  const client = ready(ctx.hub.session(name), token, who.r) ?? (await replica.submit({ t: "seed", ...who }, asSession));
+  let client = ready(ctx.hub.session(name), token, who.r);
+  if (client === undefined) {
+    await confirmRefusal(replica, () => seedRefusal(checks, who));
+    client = await replica.submit({ t: "seed", ...who }, asSession);
+  }
   if (behind(ctx, client, cursor)) await replica.catchUp();
   ctx.hub.markPresent(client);
   longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
@@ -121,6 +136,10 @@ function ready(client: Session | undefined, token: string | undefined, room: str
   if (client.token !== undefined && !sameToken(client.token, token)) return undefined;
   if (room !== undefined && (!client.rooms.has(room) || client.currentRoom !== room)) return undefined;
   return client;
+}
+
+function preChecks(ctx: HttpContext, replica: Replica): PreCheckContext {
+  return { hub: ctx.hub, replica, rate: ctx.options.rate };
 }
 
 function requireToken(token: string | undefined): string {

@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Session } from "../session.js";
+import type { Hub } from "../hub.js";
 import { DEFAULT_ROOM } from "../rooms.js";
 import type { Replica } from "./replica.js";
+import { rateRefusal, type PreCheckContext } from "./pre-checks.js";
 
 /**
  * The TCP gateway's state changes with --redis (spec §10): a TCP session is
@@ -11,9 +13,11 @@ import type { Replica } from "./replica.js";
  */
 export class ClusterTcp {
   readonly #replica: Replica;
+  readonly #checks: PreCheckContext;
 
-  constructor(replica: Replica) {
+  constructor(replica: Replica, hub: Hub, rate: number) {
     this.#replica = replica;
+    this.#checks = { hub, replica, rate };
   }
 
   /** A name of its own for the connection. */
@@ -22,8 +26,11 @@ export class ClusterTcp {
     return this.#replica.submit({ t: "join", n: name, r: DEFAULT_ROOM, k: token, a: address, tcp: 1 }, (outcome) => outcome as Session);
   }
 
-  /** A line from the connection, as a post of its session (joining the room it names, as the seed does). */
+  /** A line from the connection, as a post of its session (joining the room it names, as the seed does); one past the rate limit is refused with nothing appended. */
   post(client: Session, text: string): Promise<unknown> {
+    // At once, not after an await: lines are appended in the order they came.
+    const refusal = rateRefusal(this.#checks, client.ended ? undefined : client);
+    if (refusal !== undefined) return Promise.reject(refusal);
     return this.#replica.submit({ t: "post", k: client.token!, x: text, auto: 1 }, () => undefined);
   }
 

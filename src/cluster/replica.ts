@@ -4,6 +4,7 @@ import type { Hub } from "../hub.js";
 import { applyCommand, type Outcome } from "./apply-command.js";
 import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
+import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
@@ -67,15 +68,19 @@ export class Replica {
   #doubtCheck: NodeJS.Timeout | undefined;
   /** The newest position known in the log (read or asked), for the lag on /metrics. */
   #tipSeen = START;
+  readonly #fateDeadlineMs: number;
+  readonly #tips: TipReads;
   readonly stats = { applied: 0, appended: 0, skipped: 0 };
 
-  constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string }) {
+  constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string; fateDeadlineMs?: number }) {
     this.#hub = hub;
     this.#log = log;
     this.#clock = clock;
     this.origin = opts.origin;
     this.#warn = opts.warn;
     this.#position = opts.position ?? START;
+    this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
+    this.#tips = new TipReads(() => log.tip());
     hub.observe({
       record: (record) => {
         if (this.#applying !== undefined) {
@@ -124,13 +129,14 @@ export class Replica {
    * Appends a command and resolves with `capture` of its outcome here, run the
    * moment it is applied (the hub as that entry left it). Rejects with what the
    * apply threw, or 503 when the store cannot be reached (at once) or the fate
-   * of the entry is not known within FATE_DEADLINE_MS.
+   * of the entry is not known within FATE_DEADLINE_MS. One the store has is
+   * answered once applied here, however late: a 503 would disown a delivered post.
    */
   submit<R>(command: Command, capture: (outcome: Outcome) => R): Promise<R> {
     if (this.#closed || !this.#log.connected) return Promise.reject(unavailable());
     const q = ++this.#seq;
     return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => this.#settle(q, undefined, unavailable(), false), FATE_DEADLINE_MS).unref();
+      const timer = setTimeout(() => this.#settle(q, undefined, unavailable(), false), this.#fateDeadlineMs).unref();
       this.#waiters.set(q, { capture, resolve: resolve as (value: unknown) => void, reject, timer, inDoubt: false });
       this.#pending.push(encodeRecord({ c: command, o: this.origin, q }));
       this.#pendingSeqs.push(q);
@@ -138,9 +144,9 @@ export class Replica {
     });
   }
 
-  /** Resolves once everything in the log when called is applied here: a process behind what a request presents catches up first. */
-  async catchUp(timeoutMs = FATE_DEADLINE_MS): Promise<void> {
-    const tip = await this.#log.tip().catch(() => {
+  /** Resolves once everything in the log when called is applied here: a process behind what a request presents catches up first (callers share reads of the tip: tip-reads.ts). */
+  async catchUp(timeoutMs = this.#fateDeadlineMs): Promise<void> {
+    const tip = await this.#tips.tip().catch(() => {
       throw unavailable();
     });
     this.#sawTip(tip);
@@ -189,6 +195,7 @@ export class Replica {
     this.#log.append(records).then(
       () => {
         this.stats.appended += records.length;
+        for (const q of seqs) clearTimeout(this.#waiters.get(q)?.timer); // stored: answered once applied, never 503 (spec §8)
       },
       (error: unknown) => {
         // Never sent: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.

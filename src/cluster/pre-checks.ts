@@ -1,0 +1,95 @@
+import type { Session } from "../session.js";
+import { ChatError } from "../errors.js";
+import type { Hub } from "../hub.js";
+import { sameToken } from "../same-token.js";
+import type { Replica } from "./replica.js";
+import { msOf } from "./shared-log.js";
+
+/*
+ * Cheap refusals before a command is appended to the shared log (spec §10).
+ * Every entry costs one append and one apply on every process, so anonymous
+ * junk (a made-up token, a flood past the rate limit, polls --require-token
+ * refuses) is refused here, with nothing appended. Each check only refuses
+ * what applying the command would refuse too, judged as one process judges a
+ * request when it comes; it never accepts anything: apply still decides what
+ * these let through. This replica may be behind the log, so a refusal that
+ * could be stale (a token made elsewhere a moment ago, a name's session that
+ * ended since) is made only after catching up once (shared: replica.catchUp).
+ */
+
+export interface PreCheckContext {
+  readonly hub: Hub;
+  readonly replica: Replica;
+  /** --rate, the same on every process. */
+  readonly rate: number;
+}
+
+/** The live session a token names, caught up with the log once if it is not known here; else 401. */
+export async function sessionOfToken(ctx: PreCheckContext, token: string): Promise<Session> {
+  let client = ctx.hub.sessionByToken(token);
+  if (client === undefined) {
+    await ctx.replica.catchUp();
+    client = ctx.hub.sessionByToken(token);
+  }
+  if (client === undefined) throw new ChatError("unauthorized");
+  return client;
+}
+
+/**
+ * 429 for a post its session has no token left for. The bucket here is as the
+ * last entry applied left it: entries not applied yet can only take more. A
+ * post with a txn key goes to the log whatever the bucket says: a retry is
+ * answered its id there (the hub has no cheap lookup of a key to tell here).
+ * `confirm`: the session may have changed since (the seed names a session by
+ * name): refused only if it still is once caught up.
+ */
+export async function checkRate(ctx: PreCheckContext, find: () => Session | undefined, txn: string | undefined, confirm: boolean): Promise<void> {
+  if (txn !== undefined || rateRefusal(ctx, find()) === undefined) return;
+  if (confirm) await ctx.replica.catchUp();
+  const refusal = rateRefusal(ctx, find());
+  if (refusal !== undefined) throw refusal;
+}
+
+/** What the seed endpoint's command would be refused with by the session its name has here (or its lack), before a post's rate. */
+export function seedRefusal(
+  ctx: PreCheckContext & { readonly maxSessions: number; readonly sessionTtlMs: number },
+  who: { n: string; k?: string; rq?: 1 },
+  txn?: string,
+): ChatError | undefined {
+  const existing = ctx.hub.session(who.n);
+  if (existing !== undefined) {
+    if (existing.token !== undefined && !sameToken(existing.token, who.k)) return new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
+    return undefined;
+  }
+  if (who.rq === 1) return new ChatError("unauthorized");
+  // A retry of a post the name made before (its session ended since) is answered its id, full or not.
+  if (txn !== undefined) return undefined;
+  if (ctx.hub.sessionCount >= ctx.maxSessions) return new ChatError("server_full", undefined, { retryAfter: Math.ceil(ctx.sessionTtlMs / 1000) });
+  return undefined;
+}
+
+/** `refusal()` again once caught up: throws what it still says, else lets the command through. */
+export async function confirmRefusal(replica: Replica, refusal: () => ChatError | undefined): Promise<void> {
+  if (refusal() === undefined) return;
+  await replica.catchUp();
+  const still = refusal();
+  if (still !== undefined) throw still;
+}
+
+/** 429 for a post `client` has no token left for now (see checkRate), or undefined. */
+export function rateRefusal(ctx: PreCheckContext, client: Session | undefined): ChatError | undefined {
+  if (client === undefined) return undefined;
+  const post = client.bucketStates.post;
+  // No bucket yet: full when it is made. (Reading it through `bucket` would make one at this process's clock.)
+  if (post === undefined) return undefined;
+  const [tokens, at] = post;
+  // Read, never refilled here: a bucket moves only by entries, at their times, alike on every replica.
+  const have = tokens + (Math.max(0, storeNow(ctx.replica) - at) / 1000) * ctx.rate;
+  if (have >= 1) return undefined;
+  return new ChatError("rate_limited", undefined, { retryAfter: Math.max(1, Math.ceil((1 - have) / ctx.rate)) });
+}
+
+/** The store's clock now as far as this process can tell: its own, or the newest entry's time if that is ahead (the entry is applied at about then). */
+function storeNow(replica: Replica): number {
+  return Math.max(Date.now(), msOf(replica.position) + replica.lagMs);
+}
