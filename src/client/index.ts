@@ -7,31 +7,16 @@ import { Emitter } from "./emitter.js";
 import { ClientError, field, numberField, requestJson, type Fetch } from "./http.js";
 import { Outbox, type SendOptions } from "./outbox.js";
 import { Receiver, type Transport } from "./receiver.js";
-import type { ChatEvents, ChatMessage, ChatState, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
+import type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
 
 export { ClientError } from "./http.js";
 export { SseParser } from "./sse-parser.js";
 export type { SseEvent } from "./sse-parser.js";
 export type { SendOptions } from "./outbox.js";
-export type { ChatEvents, ChatMessage, ChatState, Gap, MessageType, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
+export type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, MessageType, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
 
 /** A valid name or room (spec §2): what the server accepts, for a form to check before asking. */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
-
-export interface ConnectOptions extends Partial<ReceiveTimings> {
-  /** Join with this name (with `token` too: resume that session, and re-join with the name should it end). */
-  name?: string;
-  /** A session token from an earlier join; alone, the session is used as it is and cannot be re-joined. */
-  token?: string;
-  /** A JWT from the host application (server run with --jwt-secret): the name is its `sub`. */
-  jwt?: string;
-  /** The room to join; the server's default (`lobby`) when left out. */
-  room?: string;
-  /** Aborting it closes the chat (and a connect still joining rejects). */
-  signal?: AbortSignal;
-  /** Another fetch (a proxy agent, a test double). */
-  fetch?: Fetch;
-}
 
 const DEFAULT_TIMINGS: ReceiveTimings = {
   stream: true,
@@ -42,6 +27,8 @@ const DEFAULT_TIMINGS: ReceiveTimings = {
   streamRetryMs: 30_000,
   maxBackoffMs: 5_000,
 };
+/** A post that long unanswered rides a dead connection: it fails, and goes again with the same txn. */
+const REQUEST_TIMEOUT_MS = 15_000;
 /** Ids remembered for dedupe; older ones are below the cursor and never sent again. */
 const SEEN_IDS = 2048;
 
@@ -58,6 +45,7 @@ export class Chat extends Emitter<ChatEvents> {
   readonly #timings: ReceiveTimings;
   readonly #jwt: string | undefined;
   readonly #signal: AbortSignal | undefined;
+  readonly #requestTimeoutMs: number;
   #name: string | undefined;
   #token: string | undefined;
   /** Rooms the session is in, in the order joined; the last is the current one. */
@@ -85,7 +73,8 @@ export class Chat extends Emitter<ChatEvents> {
     this.#jwt = options.jwt;
     this.#firstRoom = options.room;
     this.#signal = options.signal;
-    const host = { base: this.#base, fetch: this.#fetch, maxBackoffMs: timings.maxBackoffMs, token: () => this.#token, recover: (t: string | undefined) => this.#recover(t) };
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    const host = { base: this.#base, fetch: this.#fetch, maxBackoffMs: timings.maxBackoffMs, requestTimeoutMs: this.#requestTimeoutMs, token: () => this.#token, recover: (t: string | undefined) => this.#recover(t) };
     this.#outbox = new Outbox(host);
   }
 
@@ -135,7 +124,7 @@ export class Chat extends Emitter<ChatEvents> {
         deliver: (messages, after) => this.#deliver(messages, after),
         connected: (transport) => {
           this.#setState("connected", { transport });
-          this.#outbox.retryNow();
+          this.#outbox.wake();
         },
         reconnecting: (attempt, error) => this.#setState("reconnecting", { attempt, error }),
         recover: (t) => this.#recover(t),
@@ -172,7 +161,7 @@ export class Chat extends Emitter<ChatEvents> {
     this.#setState("closed", reason instanceof ClientError && reason.code === "closed" ? {} : { error: reason });
   }
 
-  /** Tries again at once whatever waits out a backoff (the network is back, a user pressed "retry"). */
+  /** Tries again at once whatever waits out a backoff (the network is back, a user pressed "retry"), and a post on its way. */
   retryNow(): void {
     this.#receiver?.retryNow();
     this.#outbox.retryNow();

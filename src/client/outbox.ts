@@ -9,6 +9,8 @@ export interface OutboxHost {
   readonly base: string;
   readonly fetch: Fetch;
   readonly maxBackoffMs: number;
+  /** One post's attempt gives up after this long, and goes again with the same txn. */
+  readonly requestTimeoutMs: number;
   token(): string | undefined;
   recover(usedToken: string | undefined): Promise<void>;
 }
@@ -43,6 +45,8 @@ export class Outbox {
   #items: Item[] = [];
   #busy = false;
   #closed: Error | undefined;
+  /** The post on its way: retryNow() and close() cut it short. A dropped send's post runs its course (at most the timeout), so the next cannot overtake it. */
+  #attempt: AbortController | undefined;
 
   constructor(host: OutboxHost) {
     this.#host = host;
@@ -59,7 +63,14 @@ export class Outbox {
     });
   }
 
+  /** Cuts a back-off short, and a post on its way too (it goes again at once, same txn): its connection may be half-open. */
   retryNow(): void {
+    this.#attempt?.abort();
+    this.#waker.wake();
+  }
+
+  /** Cuts a back-off short (the server answers again); a post on its way goes on. */
+  wake(): void {
     this.#waker.wake();
   }
 
@@ -67,6 +78,7 @@ export class Outbox {
   close(reason: Error): void {
     this.#closed = reason;
     for (const item of this.#items.splice(0)) item.reject(reason);
+    this.#attempt?.abort();
     this.#waker.wake();
   }
 
@@ -89,12 +101,7 @@ export class Outbox {
         const item = this.#items[0]!;
         const usedToken = host.token();
         try {
-          const { room, to } = item.options;
-          const answer = await requestJson(host.fetch, `${host.base}/api/messages`, {
-            method: "POST",
-            token: usedToken,
-            body: { text: item.text, room, to, txn: item.txn },
-          });
+          const answer = await this.#post(item, usedToken);
           const id = field(answer, "id");
           if (typeof id !== "number") throw new ClientError(0, "bad_answer", "The server's answer to a post had no id.");
           failures = 0;
@@ -106,6 +113,8 @@ export class Outbox {
         } catch (caught) {
           if (this.#closed || this.#items[0] !== item) continue;
           let error = networkError(caught);
+          // retryNow() cut it short: the same txn goes again at once.
+          if (error.code === "aborted") continue;
           if (error.status === 401) {
             try {
               await host.recover(usedToken);
@@ -127,6 +136,24 @@ export class Outbox {
       }
     } finally {
       this.#busy = false;
+    }
+  }
+
+  /** One attempt, with its own timeout: a post that hangs must not hold up every later send. */
+  async #post(item: Item, token: string | undefined): Promise<unknown> {
+    const { room, to } = item.options;
+    const attempt = new AbortController();
+    this.#attempt = attempt;
+    try {
+      return await requestJson(this.#host.fetch, `${this.#host.base}/api/messages`, {
+        method: "POST",
+        token,
+        body: { text: item.text, room, to, txn: item.txn },
+        signal: attempt.signal,
+        timeoutMs: this.#host.requestTimeoutMs,
+      });
+    } finally {
+      if (this.#attempt === attempt) this.#attempt = undefined;
     }
   }
 }
