@@ -3,7 +3,7 @@
 // is recognised by the server and never doubles (spec §5), so each send
 // resolves once, with the one id, however often it was retried.
 
-import { backoffMs, ClientError, field, isRetryable, networkError, requestJson, Waker, type Fetch } from "./http.js";
+import { backoffMs, ClientError, field, isRetryable, networkError, onAbort, requestJson, Waker, type Fetch } from "./http.js";
 
 export interface OutboxHost {
   readonly base: string;
@@ -28,6 +28,7 @@ interface Item {
   text: string;
   options: SendOptions;
   txn: string;
+  /** Each settles the send and unhooks it from its signal. */
   resolve: (id: number) => void;
   reject: (error: Error) => void;
 }
@@ -56,9 +57,15 @@ export class Outbox {
     if (this.#closed) return Promise.reject(this.#closed);
     if (options.signal?.aborted) return Promise.reject(new ClientError(0, "aborted", "The send was aborted."));
     return new Promise((resolve, reject) => {
-      const item: Item = { text, options, txn: newTxn(), resolve, reject };
+      // Unhooked once settled: an app may pass one long-lived signal to every send.
+      let unhook = (): void => undefined;
+      const settled = <T>(settle: (value: T) => void) => (value: T): void => {
+        unhook();
+        settle(value);
+      };
+      const item: Item = { text, options, txn: newTxn(), resolve: settled(resolve), reject: settled(reject) };
       this.#items.push(item);
-      options.signal?.addEventListener("abort", () => this.#drop(item, new ClientError(0, "aborted", "The send was aborted.")), { once: true });
+      unhook = onAbort(options.signal, () => this.#drop(item, new ClientError(0, "aborted", "The send was aborted.")));
       void this.#drain();
     });
   }
