@@ -69,4 +69,23 @@ describe("client library, requests that never answer", () => {
     // "a" was not tried again: only "b" after it.
     expect(server.to("/api/messages").map((p) => (p.body as { text: string }).text)).toEqual(["a", "b"]);
   });
+
+  it("a re-join that never answers times out, and receiving and sending carry on", async () => {
+    // After the 401, the first re-join (the second join) hangs.
+    const server = new FakeChatServer((r, nth) => r.path === "/api/join" && nth === 2);
+    const chat = await chatOn(server, { requestTimeoutMs: 200 });
+    const recorder = new Recorder(chat);
+    server.forgotten.add("session1");
+    // The post gets the 401 at once, the receiver with its next poll (each is held 1 s).
+    const sent = chat.send("after the re-join");
+    await recorder.until(() => chat.token === "session3" && chat.state === "connected", "a third join, connected", 8000);
+    await expect(within(sent, 4000, "the send")).resolves.toBeTypeOf("number");
+    expect(server.to("/api/join")[1]!.signal?.aborted).toBe(true);
+  });
+
+  it("a connect whose join never answers rejects with a timeout", async () => {
+    const server = new FakeChatServer((r) => r.path === "/api/join");
+    const connecting = connect("http://chat.invalid", { name: "dora", fetch: server.fetch, requestTimeoutMs: 200 });
+    await expect(within(connecting, 4000, "connect")).rejects.toMatchObject({ status: 0, code: "timeout" });
+  });
 });

@@ -4,7 +4,7 @@
 // TextDecoder and timers: it runs in browsers and Node 20+ alike.
 
 import { Emitter } from "./emitter.js";
-import { ClientError, field, numberField, requestJson, type Fetch } from "./http.js";
+import { ClientError, field, numberField, requestJson, type Fetch, type RequestOptions } from "./http.js";
 import { Outbox, type SendOptions } from "./outbox.js";
 import { Receiver, type Transport } from "./receiver.js";
 import type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
@@ -27,7 +27,7 @@ const DEFAULT_TIMINGS: ReceiveTimings = {
   streamRetryMs: 30_000,
   maxBackoffMs: 5_000,
 };
-/** A post that long unanswered rides a dead connection: it fails, and goes again with the same txn. */
+/** A post or a join that long unanswered rides a dead connection: it fails (a post goes again, same txn). */
 const REQUEST_TIMEOUT_MS = 15_000;
 /** Ids remembered for dedupe; older ones are below the cursor and never sent again. */
 const SEEN_IDS = 2048;
@@ -148,7 +148,7 @@ export class Chat extends Emitter<ChatEvents> {
   /** Leaves a room; without one, ends the session on the server and closes. */
   async leave(room?: string): Promise<void> {
     const body = room === undefined ? {} : { room };
-    await this.#retryAfter401(() => requestJson(this.#fetch, `${this.#base}/api/leave`, { method: "POST", token: this.#token, body }));
+    await this.#retryAfter401(() => this.#request("/api/leave", { method: "POST", token: this.#token, body }));
     if (room === undefined) return this.close();
     this.#forgetRoom(room);
   }
@@ -169,19 +169,19 @@ export class Chat extends Emitter<ChatEvents> {
 
   /** GET /api/rooms. */
   async listRooms(): Promise<{ name: string; members: number }[]> {
-    const rooms = field(await requestJson(this.#fetch, `${this.#base}/api/rooms`, { token: this.#token }), "rooms");
+    const rooms = field(await this.#request("/api/rooms", { token: this.#token }), "rooms");
     return Array.isArray(rooms) ? (rooms as { name: string; members: number }[]) : [];
   }
 
   /** GET /api/rooms/R: the room's members. */
   async members(room: string): Promise<{ name: string; members: string[] }> {
-    return (await requestJson(this.#fetch, `${this.#base}/api/rooms/${encodeURIComponent(room)}`, { token: this.#token })) as { name: string; members: string[] };
+    return (await this.#request(`/api/rooms/${encodeURIComponent(room)}`, { token: this.#token })) as { name: string; members: string[] };
   }
 
   /** GET /api/rooms/R/messages: room history, newest last. */
   async history(room: string, { limit = 50, before }: { limit?: number; before?: number } = {}): Promise<ChatMessage[]> {
     const query = `limit=${limit}${before === undefined ? "" : `&before=${before}`}`;
-    const messages = field(await requestJson(this.#fetch, `${this.#base}/api/rooms/${encodeURIComponent(room)}/messages?${query}`, { token: this.#token }), "messages");
+    const messages = field(await this.#request(`/api/rooms/${encodeURIComponent(room)}/messages?${query}`, { token: this.#token }), "messages");
     return Array.isArray(messages) ? (messages as ChatMessage[]) : [];
   }
 
@@ -189,7 +189,7 @@ export class Chat extends Emitter<ChatEvents> {
   async #join(room: string | undefined, token: string | undefined, fresh: boolean): Promise<unknown> {
     const who = fresh && this.#jwt !== undefined ? { jwt: this.#jwt } : { name: this.#name };
     const body = room === undefined ? who : { ...who, room };
-    const answer = await requestJson(this.#fetch, `${this.#base}/api/join`, { method: "POST", token, body, signal: this.#signal });
+    const answer = await this.#request("/api/join", { method: "POST", token, body, signal: this.#signal });
     const newToken = field(answer, "token");
     const name = field(answer, "name");
     const joined = String(field(answer, "room"));
@@ -203,6 +203,11 @@ export class Chat extends Emitter<ChatEvents> {
       void this.#joinRooms(rooms);
     }
     return answer;
+  }
+
+  /** Every request but the receiver's: none may hang (a re-join holds up receiving and sending). */
+  #request(path: string, options: RequestOptions): Promise<unknown> {
+    return requestJson(this.#fetch, this.#base + path, { ...options, timeoutMs: this.#requestTimeoutMs });
   }
 
   /** A 401 means the server forgot the session: join again with the name (or JWT) and the same rooms, once for all callers. */

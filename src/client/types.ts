@@ -78,6 +78,6 @@ export interface ConnectOptions extends Partial<ReceiveTimings> {
   signal?: AbortSignal;
   /** Another fetch (a proxy agent, a test double). */
   fetch?: Fetch;
-  /** One attempt of a post unanswered this long fails, and goes again with the same txn. 15 s. */
+  /** A post or join (any request but a poll or the stream) unanswered this long fails; a post goes again with the same txn. 15 s. */
   requestTimeoutMs?: number;
 }
