@@ -44,4 +44,23 @@ describe("client library, listeners on the caller's signals", () => {
     expect(results.map((r) => r.status)).toEqual(["rejected", "rejected"]);
     expect(abortListeners(controller.signal)).toBe(0);
   });
+
+  it("the connect signal: one listener while the chat is open (its joins add none), none once it is closed", async () => {
+    const server = new FakeChatServer();
+    // As Node's fetch does: a listener on the request's signal, gone only when the request is collected.
+    const listening: typeof fetch = (input, init) => {
+      init?.signal?.addEventListener("abort", () => undefined);
+      return server.fetch(input, init);
+    };
+    const controller = new AbortController();
+    const chat = await connect("http://chat.invalid", { name: "dora", fetch: listening, stream: false, signal: controller.signal });
+    chats.push(chat);
+    await chat.join("dev");
+    expect(abortListeners(controller.signal)).toBe(1);
+    chat.close();
+    expect(abortListeners(controller.signal)).toBe(0);
+    // Aborting it later finds nothing to do.
+    controller.abort();
+    expect(chat.state).toBe("closed");
+  });
 });

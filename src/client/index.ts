@@ -4,7 +4,7 @@
 // TextDecoder and timers: it runs in browsers and Node 20+ alike.
 
 import { Emitter } from "./emitter.js";
-import { ClientError, field, numberField, requestJson, type Fetch, type RequestOptions } from "./http.js";
+import { ClientError, field, numberField, onAbort, requestJson, type Fetch, type RequestOptions } from "./http.js";
 import { Outbox, type SendOptions } from "./outbox.js";
 import { Receiver, type Transport } from "./receiver.js";
 import type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
@@ -46,6 +46,8 @@ export class Chat extends Emitter<ChatEvents> {
   readonly #jwt: string | undefined;
   readonly #signal: AbortSignal | undefined;
   readonly #requestTimeoutMs: number;
+  /** Takes the close off the caller's signal, which may outlive the chat. */
+  #unhookSignal = (): void => undefined;
   #name: string | undefined;
   #token: string | undefined;
   /** Rooms the session is in, in the order joined; the last is the current one. */
@@ -113,7 +115,7 @@ export class Chat extends Emitter<ChatEvents> {
       cursor = numberField(answer, "cursor");
     }
     if (signal?.aborted) throw new ClientError(0, "aborted", "Aborted while connecting.");
-    signal?.addEventListener("abort", () => this.close(), { once: true });
+    this.#unhookSignal = onAbort(signal, () => this.close());
     this.emit("session", this.#session());
     this.#receiver = new Receiver(
       {
@@ -156,6 +158,7 @@ export class Chat extends Emitter<ChatEvents> {
   /** Stops receiving and sending (queued sends reject); the session itself ends on the server after its TTL. */
   close(reason: Error = new ClientError(0, "closed", "The chat was closed.")): void {
     if (this.#state === "closed") return;
+    this.#unhookSignal();
     this.#receiver?.stop();
     this.#outbox.close(reason);
     this.#setState("closed", reason instanceof ClientError && reason.code === "closed" ? {} : { error: reason });
