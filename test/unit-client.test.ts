@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, type Chat } from "../src/client/index.js";
-import { describeRequest, jsonResponse, Recorder, type SeenRequest } from "./client-helpers.js";
+import { describeRequest, heldPoll, jsonResponse, Recorder, type SeenRequest } from "./client-helpers.js";
 
 // The client library against a scripted fetch: what it sends, for what the real server cannot show yet
 // (a JWT) or only slowly (a 429's Retry-After).
@@ -9,17 +9,6 @@ const chats: Chat[] = [];
 afterEach(() => {
   for (const chat of chats.splice(0)) chat.close();
 });
-
-/** A poll answer held until aborted or `ms` passed, as the server holds one. */
-function heldPoll(init: RequestInit | undefined, ms: number, cursor: number): Promise<Response> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => resolve(jsonResponse(200, { messages: [], cursor })), ms);
-    init?.signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(new DOMException("aborted", "AbortError"));
-    });
-  });
-}
 
 describe("client library, unit", () => {
   it("joins with { jwt } in the body, and after a 401 joins again with the JWT", async () => {

@@ -56,6 +56,8 @@ export interface RequestOptions {
   body?: unknown;
   signal?: AbortSignal;
   headers?: Record<string, string>;
+  /** Gives up after this long (ClientError 0, "timeout"): a half-open connection never answers, and a browser's fetch never gives up on its own. */
+  timeoutMs?: number;
 }
 
 /** The fetch the library uses; a program may pass its own (a proxy agent, a test double). */
@@ -67,6 +69,45 @@ export type Fetch = typeof fetch;
  * shared by every tab, and a second tab must be able to be a second person.
  */
 export async function requestJson(fetchFn: Fetch, url: string, options: RequestOptions = {}): Promise<unknown> {
+  const { signal, timeoutMs } = options;
+  if (signal === undefined && timeoutMs === undefined) return answerOf(fetchFn, url, options);
+  // A signal of our own: the caller's (maybe long-lived) one gets no listener that outlives this request, fetch's included.
+  const controller = new AbortController();
+  const unhook = onAbort(signal, () => controller.abort());
+  let timedOut = false;
+  const timer =
+    timeoutMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          controller.abort();
+        }, timeoutMs);
+  // Settles at the abort even should fetch not (a fetch that ignores its signal, a body that never ends).
+  const aborted = new Promise<never>((_, reject) => onAbort(controller.signal, () => reject(new ClientError(0, "aborted", "The request was aborted."))));
+  try {
+    return await Promise.race([answerOf(fetchFn, url, { ...options, signal: controller.signal }), aborted]);
+  } catch (error) {
+    if (timedOut) throw new ClientError(0, "timeout", `The server did not answer within ${timeoutMs} ms.`);
+    throw networkError(error, controller.signal);
+  } finally {
+    clearTimeout(timer);
+    unhook();
+  }
+}
+
+/** Calls `fn` once `signal` aborts (at once if it has); answers what unhooks it, for a signal that outlives its use. */
+export function onAbort(signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (signal === undefined) return () => undefined;
+  if (signal.aborted) {
+    fn();
+    return () => undefined;
+  }
+  signal.addEventListener("abort", fn, { once: true });
+  return () => signal.removeEventListener("abort", fn);
+}
+
+/** The request itself: the parsed body, or the ClientError of the answer's status. */
+async function answerOf(fetchFn: Fetch, url: string, options: RequestOptions): Promise<unknown> {
   const res = await send(fetchFn, url, { ...options, headers: { accept: "application/json", ...options.headers } });
   let text: string;
   try {

@@ -4,34 +4,19 @@
 // TextDecoder and timers: it runs in browsers and Node 20+ alike.
 
 import { Emitter } from "./emitter.js";
-import { ClientError, field, numberField, requestJson, type Fetch } from "./http.js";
+import { ClientError, field, numberField, onAbort, requestJson, type Fetch, type RequestOptions } from "./http.js";
 import { Outbox, type SendOptions } from "./outbox.js";
 import { Receiver, type Transport } from "./receiver.js";
-import type { ChatEvents, ChatMessage, ChatState, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
+import type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
 
 export { ClientError } from "./http.js";
 export { SseParser } from "./sse-parser.js";
 export type { SseEvent } from "./sse-parser.js";
 export type { SendOptions } from "./outbox.js";
-export type { ChatEvents, ChatMessage, ChatState, Gap, MessageType, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
+export type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, MessageType, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
 
 /** A valid name or room (spec §2): what the server accepts, for a form to check before asking. */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
-
-export interface ConnectOptions extends Partial<ReceiveTimings> {
-  /** Join with this name (with `token` too: resume that session, and re-join with the name should it end). */
-  name?: string;
-  /** A session token from an earlier join; alone, the session is used as it is and cannot be re-joined. */
-  token?: string;
-  /** A JWT from the host application (server run with --jwt-secret): the name is its `sub`. */
-  jwt?: string;
-  /** The room to join; the server's default (`lobby`) when left out. */
-  room?: string;
-  /** Aborting it closes the chat (and a connect still joining rejects). */
-  signal?: AbortSignal;
-  /** Another fetch (a proxy agent, a test double). */
-  fetch?: Fetch;
-}
 
 const DEFAULT_TIMINGS: ReceiveTimings = {
   stream: true,
@@ -42,6 +27,8 @@ const DEFAULT_TIMINGS: ReceiveTimings = {
   streamRetryMs: 30_000,
   maxBackoffMs: 5_000,
 };
+/** A post or a join that long unanswered rides a dead connection: it fails (a post goes again, same txn). */
+const REQUEST_TIMEOUT_MS = 15_000;
 /** Ids remembered for dedupe; older ones are below the cursor and never sent again. */
 const SEEN_IDS = 2048;
 
@@ -58,6 +45,9 @@ export class Chat extends Emitter<ChatEvents> {
   readonly #timings: ReceiveTimings;
   readonly #jwt: string | undefined;
   readonly #signal: AbortSignal | undefined;
+  readonly #requestTimeoutMs: number;
+  /** Takes the close off the caller's signal, which may outlive the chat. */
+  #unhookSignal = (): void => undefined;
   #name: string | undefined;
   #token: string | undefined;
   /** Rooms the session is in, in the order joined; the last is the current one. */
@@ -85,7 +75,8 @@ export class Chat extends Emitter<ChatEvents> {
     this.#jwt = options.jwt;
     this.#firstRoom = options.room;
     this.#signal = options.signal;
-    const host = { base: this.#base, fetch: this.#fetch, maxBackoffMs: timings.maxBackoffMs, token: () => this.#token, recover: (t: string | undefined) => this.#recover(t) };
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+    const host = { base: this.#base, fetch: this.#fetch, maxBackoffMs: timings.maxBackoffMs, requestTimeoutMs: this.#requestTimeoutMs, token: () => this.#token, recover: (t: string | undefined) => this.#recover(t) };
     this.#outbox = new Outbox(host);
   }
 
@@ -124,7 +115,7 @@ export class Chat extends Emitter<ChatEvents> {
       cursor = numberField(answer, "cursor");
     }
     if (signal?.aborted) throw new ClientError(0, "aborted", "Aborted while connecting.");
-    signal?.addEventListener("abort", () => this.close(), { once: true });
+    this.#unhookSignal = onAbort(signal, () => this.close());
     this.emit("session", this.#session());
     this.#receiver = new Receiver(
       {
@@ -135,7 +126,7 @@ export class Chat extends Emitter<ChatEvents> {
         deliver: (messages, after) => this.#deliver(messages, after),
         connected: (transport) => {
           this.#setState("connected", { transport });
-          this.#outbox.retryNow();
+          this.#outbox.wake();
         },
         reconnecting: (attempt, error) => this.#setState("reconnecting", { attempt, error }),
         recover: (t) => this.#recover(t),
@@ -159,7 +150,7 @@ export class Chat extends Emitter<ChatEvents> {
   /** Leaves a room; without one, ends the session on the server and closes. */
   async leave(room?: string): Promise<void> {
     const body = room === undefined ? {} : { room };
-    await this.#retryAfter401(() => requestJson(this.#fetch, `${this.#base}/api/leave`, { method: "POST", token: this.#token, body }));
+    await this.#retryAfter401(() => this.#request("/api/leave", { method: "POST", token: this.#token, body }));
     if (room === undefined) return this.close();
     this.#forgetRoom(room);
   }
@@ -167,12 +158,13 @@ export class Chat extends Emitter<ChatEvents> {
   /** Stops receiving and sending (queued sends reject); the session itself ends on the server after its TTL. */
   close(reason: Error = new ClientError(0, "closed", "The chat was closed.")): void {
     if (this.#state === "closed") return;
+    this.#unhookSignal();
     this.#receiver?.stop();
     this.#outbox.close(reason);
     this.#setState("closed", reason instanceof ClientError && reason.code === "closed" ? {} : { error: reason });
   }
 
-  /** Tries again at once whatever waits out a backoff (the network is back, a user pressed "retry"). */
+  /** Tries again at once whatever waits out a backoff (the network is back, a user pressed "retry"), and a post on its way. */
   retryNow(): void {
     this.#receiver?.retryNow();
     this.#outbox.retryNow();
@@ -180,19 +172,19 @@ export class Chat extends Emitter<ChatEvents> {
 
   /** GET /api/rooms. */
   async listRooms(): Promise<{ name: string; members: number }[]> {
-    const rooms = field(await requestJson(this.#fetch, `${this.#base}/api/rooms`, { token: this.#token }), "rooms");
+    const rooms = field(await this.#request("/api/rooms", { token: this.#token }), "rooms");
     return Array.isArray(rooms) ? (rooms as { name: string; members: number }[]) : [];
   }
 
   /** GET /api/rooms/R: the room's members. */
   async members(room: string): Promise<{ name: string; members: string[] }> {
-    return (await requestJson(this.#fetch, `${this.#base}/api/rooms/${encodeURIComponent(room)}`, { token: this.#token })) as { name: string; members: string[] };
+    return (await this.#request(`/api/rooms/${encodeURIComponent(room)}`, { token: this.#token })) as { name: string; members: string[] };
   }
 
   /** GET /api/rooms/R/messages: room history, newest last. */
   async history(room: string, { limit = 50, before }: { limit?: number; before?: number } = {}): Promise<ChatMessage[]> {
     const query = `limit=${limit}${before === undefined ? "" : `&before=${before}`}`;
-    const messages = field(await requestJson(this.#fetch, `${this.#base}/api/rooms/${encodeURIComponent(room)}/messages?${query}`, { token: this.#token }), "messages");
+    const messages = field(await this.#request(`/api/rooms/${encodeURIComponent(room)}/messages?${query}`, { token: this.#token }), "messages");
     return Array.isArray(messages) ? (messages as ChatMessage[]) : [];
   }
 
@@ -200,7 +192,7 @@ export class Chat extends Emitter<ChatEvents> {
   async #join(room: string | undefined, token: string | undefined, fresh: boolean): Promise<unknown> {
     const who = fresh && this.#jwt !== undefined ? { jwt: this.#jwt } : { name: this.#name };
     const body = room === undefined ? who : { ...who, room };
-    const answer = await requestJson(this.#fetch, `${this.#base}/api/join`, { method: "POST", token, body, signal: this.#signal });
+    const answer = await this.#request("/api/join", { method: "POST", token, body, signal: this.#signal });
     const newToken = field(answer, "token");
     const name = field(answer, "name");
     const joined = String(field(answer, "room"));
@@ -214,6 +206,11 @@ export class Chat extends Emitter<ChatEvents> {
       void this.#joinRooms(rooms);
     }
     return answer;
+  }
+
+  /** Every request but the receiver's: none may hang (a re-join holds up receiving and sending). */
+  #request(path: string, options: RequestOptions): Promise<unknown> {
+    return requestJson(this.#fetch, this.#base + path, { ...options, timeoutMs: this.#requestTimeoutMs });
   }
 
   /** A 401 means the server forgot the session: join again with the name (or JWT) and the same rooms, once for all callers. */

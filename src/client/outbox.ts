@@ -3,12 +3,14 @@
 // is recognised by the server and never doubles (spec §5), so each send
 // resolves once, with the one id, however often it was retried.
 
-import { backoffMs, ClientError, field, isRetryable, networkError, requestJson, Waker, type Fetch } from "./http.js";
+import { backoffMs, ClientError, field, isRetryable, networkError, onAbort, requestJson, Waker, type Fetch } from "./http.js";
 
 export interface OutboxHost {
   readonly base: string;
   readonly fetch: Fetch;
   readonly maxBackoffMs: number;
+  /** One post's attempt gives up after this long, and goes again with the same txn. */
+  readonly requestTimeoutMs: number;
   token(): string | undefined;
   recover(usedToken: string | undefined): Promise<void>;
 }
@@ -26,6 +28,7 @@ interface Item {
   text: string;
   options: SendOptions;
   txn: string;
+  /** Each settles the send and unhooks it from its signal. */
   resolve: (id: number) => void;
   reject: (error: Error) => void;
 }
@@ -43,6 +46,8 @@ export class Outbox {
   #items: Item[] = [];
   #busy = false;
   #closed: Error | undefined;
+  /** The post on its way: retryNow() and close() cut it short. A dropped send's post runs its course (at most the timeout), so the next cannot overtake it. */
+  #attempt: AbortController | undefined;
 
   constructor(host: OutboxHost) {
     this.#host = host;
@@ -52,14 +57,27 @@ export class Outbox {
     if (this.#closed) return Promise.reject(this.#closed);
     if (options.signal?.aborted) return Promise.reject(new ClientError(0, "aborted", "The send was aborted."));
     return new Promise((resolve, reject) => {
-      const item: Item = { text, options, txn: newTxn(), resolve, reject };
+      // Unhooked once settled: an app may pass one long-lived signal to every send.
+      let unhook = (): void => undefined;
+      const settled = <T>(settle: (value: T) => void) => (value: T): void => {
+        unhook();
+        settle(value);
+      };
+      const item: Item = { text, options, txn: newTxn(), resolve: settled(resolve), reject: settled(reject) };
       this.#items.push(item);
-      options.signal?.addEventListener("abort", () => this.#drop(item, new ClientError(0, "aborted", "The send was aborted.")), { once: true });
+      unhook = onAbort(options.signal, () => this.#drop(item, new ClientError(0, "aborted", "The send was aborted.")));
       void this.#drain();
     });
   }
 
+  /** Cuts a back-off short, and a post on its way too (it goes again at once, same txn): its connection may be half-open. */
   retryNow(): void {
+    this.#attempt?.abort();
+    this.#waker.wake();
+  }
+
+  /** Cuts a back-off short (the server answers again); a post on its way goes on. */
+  wake(): void {
     this.#waker.wake();
   }
 
@@ -67,6 +85,7 @@ export class Outbox {
   close(reason: Error): void {
     this.#closed = reason;
     for (const item of this.#items.splice(0)) item.reject(reason);
+    this.#attempt?.abort();
     this.#waker.wake();
   }
 
@@ -89,12 +108,7 @@ export class Outbox {
         const item = this.#items[0]!;
         const usedToken = host.token();
         try {
-          const { room, to } = item.options;
-          const answer = await requestJson(host.fetch, `${host.base}/api/messages`, {
-            method: "POST",
-            token: usedToken,
-            body: { text: item.text, room, to, txn: item.txn },
-          });
+          const answer = await this.#post(item, usedToken);
           const id = field(answer, "id");
           if (typeof id !== "number") throw new ClientError(0, "bad_answer", "The server's answer to a post had no id.");
           failures = 0;
@@ -106,6 +120,8 @@ export class Outbox {
         } catch (caught) {
           if (this.#closed || this.#items[0] !== item) continue;
           let error = networkError(caught);
+          // retryNow() cut it short: the same txn goes again at once.
+          if (error.code === "aborted") continue;
           if (error.status === 401) {
             try {
               await host.recover(usedToken);
@@ -127,6 +143,24 @@ export class Outbox {
       }
     } finally {
       this.#busy = false;
+    }
+  }
+
+  /** One attempt, with its own timeout: a post that hangs must not hold up every later send. */
+  async #post(item: Item, token: string | undefined): Promise<unknown> {
+    const { room, to } = item.options;
+    const attempt = new AbortController();
+    this.#attempt = attempt;
+    try {
+      return await requestJson(this.#host.fetch, `${this.#host.base}/api/messages`, {
+        method: "POST",
+        token,
+        body: { text: item.text, room, to, txn: item.txn },
+        signal: attempt.signal,
+        timeoutMs: this.#host.requestTimeoutMs,
+      });
+    } finally {
+      if (this.#attempt === attempt) this.#attempt = undefined;
     }
   }
 }

@@ -1,3 +1,5 @@
+import type { Fetch } from "./http.js";
+
 /** What the server sends (spec §2). */
 export type MessageType = "message" | "private" | "join" | "leave" | "system" | "gap";
 
@@ -61,4 +63,21 @@ export interface ReceiveTimings {
   streamRetryMs: number;
   /** The longest wait between retries. */
   maxBackoffMs: number;
+}
+
+export interface ConnectOptions extends Partial<ReceiveTimings> {
+  /** Join with this name (with `token` too: resume that session, and re-join with the name should it end). */
+  name?: string;
+  /** A session token from an earlier join; alone, the session is used as it is and cannot be re-joined. */
+  token?: string;
+  /** A JWT from the host application (server run with --jwt-secret): the name is its `sub`. */
+  jwt?: string;
+  /** The room to join; the server's default (`lobby`) when left out. */
+  room?: string;
+  /** Aborting it closes the chat (and a connect still joining rejects). */
+  signal?: AbortSignal;
+  /** Another fetch (a proxy agent, a test double). */
+  fetch?: Fetch;
+  /** A post or join (any request but a poll or the stream) unanswered this long fails; a post goes again with the same txn. 15 s. */
+  requestTimeoutMs?: number;
 }
