@@ -1,18 +1,6 @@
-/** What travels to clients (spec §2). */
-export type MessageType = "message" | "private" | "join" | "leave" | "system" | "gap";
+import type { ChatMessage } from "./chat-message.js";
 
-export interface ChatMessage {
-  id: number;
-  type: MessageType;
-  room: string;
-  from: string;
-  text: string;
-  ts: number;
-  /** Recipient of a private message. */
-  to?: string;
-  /** Messages a gap stands for; null when the count cannot be known (a cursor from before a restart). */
-  missed?: number | null;
-}
+export type { ChatMessage, MessageType } from "./chat-message.js";
 
 /**
  * A message plus its serialisations, made at most once per message however

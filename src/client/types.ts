@@ -1,20 +1,8 @@
+import type { ChatMessage } from "../chat-message.js";
 import type { Fetch } from "./http.js";
 
-/** What the server sends (spec §2). */
-export type MessageType = "message" | "private" | "join" | "leave" | "system" | "gap";
-
-export interface ChatMessage {
-  id: number;
-  type: MessageType;
-  room: string;
-  from: string;
-  text: string;
-  ts: number;
-  /** The recipient of a private message. */
-  to?: string;
-  /** On a gap: how many messages were missed; null when the server cannot know (a cursor from before a restart). */
-  missed?: number | null;
-}
+/** What the server sends (spec §2): the server's own wire types. */
+export type { ChatMessage, MessageType } from "../chat-message.js";
 
 /** A `gap` event: the gap message, and `after`, the cursor the client had when it was told (where it lost track). */
 export interface Gap extends ChatMessage {
