@@ -23,6 +23,9 @@ export interface HttpServer {
 /** How long close() lets answers drain before cutting the connections that remain. */
 const CLOSE_GRACE_MS = 3000;
 
+const ASKED = Symbol("pollchat.asked");
+type AskedSocket = Socket & { [ASKED]?: true };
+
 /** Everything the handlers are given, less the open polls and streams, which are HTTP's own. */
 export type HttpParts = Omit<HttpContext, "openPolls" | "streams">;
 
@@ -31,6 +34,8 @@ export function createHttpServer(parts: HttpParts): HttpServer {
   const openPolls = new PollDeadlines();
   const streams = new OpenResponses();
   const handle = createRequestHandler({ ...parts, openPolls, streams });
+  // For close(): which connections ever sent a request (ops.connections knows which are open).
+  // Marked on the socket by the server's one request listener (a second listener would make every emit copy its list).
   const server = createServer(
     {
       headersTimeout: options.headersTimeoutMs,
@@ -39,16 +44,16 @@ export function createHttpServer(parts: HttpParts): HttpServer {
       // Check header and request timeouts every second, not every 30: a slowloris is cut near its deadline.
       connectionsCheckingInterval: 1000,
     },
-    handle,
+    (req, res) => {
+      (req.socket as AskedSocket)[ASKED] = true;
+      handle(req, res);
+    },
   );
   ops.connections.watch(server);
   // A client that stops reading an answer loses its connection once the answer stops moving.
-  destroyStalledWriters(server, options.writeTimeoutMs);
+  const stalledWriters = destroyStalledWriters(options.writeTimeoutMs, () => ops.connections.sockets());
   // Streams end with a reason, through the same hooks an embedding program can add to.
   ops.shutdown.onClose(() => streams.finishAll());
-  // For close(): which connections ever sent a request (ops.connections knows which are open).
-  const asked = new WeakSet<Socket>();
-  server.on("request", (req: IncomingMessage) => asked.add(req.socket));
 
   return {
     server,
@@ -74,6 +79,7 @@ export function createHttpServer(parts: HttpParts): HttpServer {
       return new Promise<void>((resolve) => {
         // Mounted in someone else's server, the held polls are still ours to answer.
         if (!server.listening) {
+          stalledWriters.stop();
           openPolls.finishAll();
           return resolve();
         }
@@ -81,6 +87,7 @@ export function createHttpServer(parts: HttpParts): HttpServer {
         server.prependListener("request", (_req, res: ServerResponse) => res.setHeader("Connection", "close"));
         server.close(() => {
           clearInterval(sweep);
+          stalledWriters.stop();
           resolve();
         });
         openPolls.finishAll();
@@ -89,7 +96,7 @@ export function createHttpServer(parts: HttpParts): HttpServer {
         // spare, a slowloris): with nothing to answer on it, it is closed too.
         const closeIdle = (): void => {
           server.closeIdleConnections();
-          for (const socket of [...ops.connections.sockets()]) if (!asked.has(socket)) socket.destroy();
+          for (const socket of [...ops.connections.sockets()]) if ((socket as AskedSocket)[ASKED] !== true) socket.destroy();
         };
         const sweep = setInterval(closeIdle, 25).unref();
         closeIdle();

@@ -2,6 +2,10 @@ import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import { addressKey } from "../address-key.js";
 
+/** Set on a connection past its address's cap: a property, since every request asks (refuses()). */
+const OVER = Symbol("pollchat.overCap");
+type OverSocket = Socket & { [OVER]?: true };
+
 /**
  * Counts open connections per remote address (addressKey: IPv6 per /64,
  * ::ffff:a.b.c.d as a.b.c.d). A connection past the cap is
@@ -14,7 +18,6 @@ export class ConnectionLimit {
   readonly #perAddress = new Map<string, number>();
   /** Every open connection and the address key it counts under: what its close gives back. */
   readonly #open = new Map<Socket, string>();
-  readonly #over = new WeakSet<Socket>();
   /** One `close` listener for every connection of this limit (`this` is the socket): no closure per connection. */
   readonly #onClose: (this: Socket) => void;
 
@@ -48,7 +51,7 @@ export class ConnectionLimit {
 
   /** True when this connection is past its address's cap: answer 503 and close. */
   refuses(socket: Socket): boolean {
-    return this.#over.has(socket);
+    return (socket as OverSocket)[OVER] === true;
   }
 
   /**
@@ -62,7 +65,7 @@ export class ConnectionLimit {
     this.#open.set(socket, address);
     socket.on("close", this.#onClose);
     if (this.#max > 0 && n > this.#max) {
-      this.#over.add(socket);
+      (socket as OverSocket)[OVER] = true;
       const cut = setTimeout(() => socket.destroy(), OVER_CAP_GRACE_MS).unref();
       socket.once("close", () => clearTimeout(cut));
       return false;
