@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { ChatError } from "../src/errors.js";
 import { codeOf } from "./helpers.js";
 import { characterCount, checkName, checkRoom, checkText, checkTxn, nameKey, parseCursor, parseTimeout } from "../src/validate.js";
@@ -40,7 +41,7 @@ describe("parseCursor", () => {
   });
 
   it("refuses anything else with invalid_cursor", () => {
-    for (const bad of ["", "-1", "1.5", "1e3", "abc", " 1", "0x10", "12345678901234567"]) {
+    for (const bad of ["", "-1", "1.5", "1e3", "abc", " 1", "1 ", "+1", "\u0661", "0x10", "12345678901234567"]) {
       expect(codeOf(() => parseCursor(bad)), bad).toBe("invalid_cursor");
     }
   });
@@ -60,9 +61,26 @@ describe("parseTimeout", () => {
   });
 
   it("refuses what is not a whole number with invalid_timeout", () => {
-    for (const bad of ["", "-", "1.5", "abc", "1e3"]) {
+    for (const bad of ["", "-", "--1", "-+1", "+1", "1.5", "abc", "1e3", "1-", "\u0661"]) {
       expect(codeOf(() => parseTimeout(bad, 4500, 30_000)), bad).toBe("invalid_timeout");
     }
+  });
+});
+
+describe("parseCursor and parseTimeout against the patterns they replace", () => {
+  // The hand-written digit checks (no regex per poll, issue 14) accept exactly what /^\d{1,16}$/ and /^-?\d+$/ did.
+  const text = fc.string({ unit: fc.constantFrom("0", "1", "9", "-", "+", " ", ".", "e", "a", "\u0661", "\u00b2"), maxLength: 20 });
+  it("accept and refuse the same strings", () => {
+    fc.assert(
+      fc.property(text, (value) => {
+        const cursorOk = /^\d{1,16}$/.test(value);
+        expect(codeOf(() => parseCursor(value)) === undefined).toBe(cursorOk);
+        if (cursorOk) expect(parseCursor(value)).toBe(Number(value));
+        const timeoutOk = /^-?\d+$/.test(value);
+        expect(codeOf(() => parseTimeout(value, 4500, 30_000)) === undefined).toBe(timeoutOk);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
