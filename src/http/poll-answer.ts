@@ -19,7 +19,7 @@ export function answerPoll(sub: Subscription, res: ServerResponse, { cursor, for
   const entries = answerEntries(sub.pending(), format);
   const next = sub.cursorAfter(entries);
   const body = answerBody(entries, format, next);
-  const type = format === "json" ? "application/json; charset=utf-8" : "text/plain; charset=utf-8";
+  const type = CONTENT_TYPES[format];
   // Without a cursor nothing else will acknowledge these: they leave the queue once handed over whole.
   if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => sub.ack(next));
   else sendAnswer(res, type, body, next);
@@ -29,14 +29,16 @@ export function answerPoll(sub: Subscription, res: ServerResponse, { cursor, for
 export interface AnswerBody {
   readonly text: string;
   readonly bytes: number;
+  /** A shared solo body's whole header list (its cursor is its one entry's id): built once, written by every answer (Node only reads it). */
+  readonly headers?: string[];
 }
 
 /**
  * The last answer of exactly one message, per format: a post to a room of
  * 1,000 wakes 1,000 polls that each answer just that message with its id as
- * the cursor, and they share one body (built, flattened and measured once).
+ * the cursor, and they share one body and one header list (built, flattened and measured once).
  */
-const lastSolo = { text: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } }, json: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } } };
+const lastSolo = { text: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } as AnswerBody }, json: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } as AnswerBody } };
 
 /** The body of an answer carrying `entries` with `cursor` to send next (pollBody), measured from its entries' cached lengths. */
 export function answerBody(entries: readonly Envelope[], format: PollFormat, cursor: number): AnswerBody {
@@ -46,18 +48,24 @@ export function answerBody(entries: readonly Envelope[], format: PollFormat, cur
   for (const e of entries) bytes += format === "json" ? e.jsonBytes : e.lineBytes;
   // '{"messages":[' ... '],"cursor":' N '}', and a comma between entries.
   if (format === "json") bytes += 13 + Math.max(0, entries.length - 1) + 11 + String(cursor).length + 1;
-  const body = { text: pollBody(entries, format, cursor), bytes };
-  if (solo !== undefined) {
-    solo.entry = entries[0];
-    solo.body = body;
-  }
-  return body;
+  const text = pollBody(entries, format, cursor);
+  if (solo === undefined) return { text, bytes };
+  solo.entry = entries[0];
+  solo.body = { text, bytes, headers: answerHeaders(CONTENT_TYPES[format], bytes, cursor) };
+  return solo.body;
 }
 
-/** send() of respond.ts for a poll answer, its header list written out: no header object and key list per answer. */
+const CONTENT_TYPES = { json: "application/json; charset=utf-8", text: "text/plain; charset=utf-8" } as const;
+
+/** The header list of a poll answer (writeHead's flat form: no header object and key list per answer). */
+function answerHeaders(contentType: string, bytes: number, cursor: number): string[] {
+  return ["Content-Type", contentType, "Content-Length", String(bytes), "Cache-Control", "no-store", "X-Cursor", String(cursor)];
+}
+
+/** send() of respond.ts for a poll answer. */
 function sendAnswer(res: ServerResponse, contentType: string, body: AnswerBody, cursor: number): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, ["Content-Type", contentType, "Content-Length", body.bytes, "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
+  res.writeHead(200, body.headers ?? answerHeaders(contentType, body.bytes, cursor));
   res.end(body.text);
 }
 
@@ -111,7 +119,7 @@ export function sendAcknowledged(
   handedOver: () => void,
 ): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, ["Content-Type", contentType, "Content-Length", body.bytes, "Cache-Control", "no-store", "X-Cursor", String(cursor)]);
+  res.writeHead(200, body.headers ?? answerHeaders(contentType, body.bytes, cursor));
   res.write(body.text, (error) => {
     const socket = res.socket;
     if (error == null && socket !== null && !socket.destroyed && !res.destroyed) handedOver();

@@ -67,6 +67,8 @@ const ORIGIN = /^https?:\/\/[^/?#]*/i;
  */
 export function originForm(url: string | undefined): string {
   const target = url ?? "/";
+  // The usual origin-form ("/..."): no regex.
+  if (target.charCodeAt(0) === 47) return target;
   const origin = ORIGIN.exec(target);
   if (!origin) return target;
   const rest = target.slice(origin[0].length);
