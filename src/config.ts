@@ -81,8 +81,8 @@ export interface ChatOptions {
   keepAliveTimeoutMs?: number;
   /**
    * A connection whose answer waits unsent (the client does not read) and has not
-   * moved for this long is closed, in ms; Node checks on its idle timer, so the cut
-   * comes within twice this. Its answer was not handed over: nothing in it is acknowledged. @default 30000
+   * moved for this long is closed, in ms; a sweep checks once a second (sooner for a
+   * short timeout), so the cut comes within this plus one sweep. Its answer was not handed over: nothing in it is acknowledged. @default 30000
    */
   writeTimeoutMs?: number;
   /** SSE streams get a `:` comment this often, in ms, so proxies and clients see they are alive. @default 15000 */
