@@ -6,6 +6,7 @@ import type { ChatOptions } from "../src/config.js";
 import { get, seedUrl } from "./core-helpers.js";
 import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
 import { nowSeconds, SECRET, signJwt } from "./jwt-helpers.js";
+import { slowLog } from "./cluster-log-wrappers.js";
 import { LineClient, SseClient } from "./transport-clients.js";
 
 /*
@@ -195,6 +196,26 @@ describe("--jwt-secret with servers sharing one log", () => {
     await stream.waitFor((e) => e.event === "message" && e.data.includes("from a"), "the post");
     stream.close();
     expect(a.chat.hub.session("carol")!.token).toBe(b.chat.hub.session("carol")!.token);
+  });
+
+  it("an SSE stream by JWT with a cursor from a server further on waits until this one caught up: no replay", async () => {
+    const log = new MemoryLog();
+    const a = await start(log, { jwtSecret: SECRET });
+    const slow = slowLog(log.client(), { readDelayMs: 300 });
+    const b = await startServer({ jwtSecret: SECRET, sharedLog: slow });
+    servers.push(b);
+    const joined = await postJson(`${a.url}/api/join`, {}, bearer(jwtOf("carol")));
+    const deadline = Date.now() + 3000;
+    while (b.chat.hub.session("carol") === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(b.chat.hub.session("carol")).toBeDefined();
+    const seen = (await postJson(`${a.url}/api/messages`, { text: "seen on a" }, bearer(joined.body.token))).body.id as number;
+    // B reads that post 300 ms late; the client already has it.
+    const stream = new SseClient(`${b.url}/api/events?cursor=${seen}`, bearer(jwtOf("carol")));
+    expect(await stream.status).toBe(200);
+    expect((await postJson(`${a.url}/api/messages`, { text: "next" }, bearer(joined.body.token))).status).toBe(201);
+    await stream.waitFor((e) => e.event === "message" && e.data.includes("next"), "the next post");
+    stream.close();
+    expect(stream.events.filter((e) => e.event === "message").map((e) => e.id)).not.toContain(String(seen));
   });
 
   it("TCP /token <jwt> on B speaks as the session made on A", async () => {
