@@ -24,7 +24,7 @@ const FLAGS = {
   "require-token": { type: "boolean", help: "every client must join through POST /api/join first" },
   "jwt-secret": {
     type: "string",
-    help: `names only from JWTs signed HS256 with this secret, ${MIN_SECRET_BYTES}+ bytes (env PCHAT_JWT_SECRET, which ps cannot show)`,
+    help: `names only from JWTs signed HS256 with this secret, ${MIN_SECRET_BYTES}+ bytes (env PCHAT_JWT_SECRET, which ps cannot show; with --redis: the same on every process)`,
   },
   "cors-origin": { type: "string", help: "allow a page from this origin (answers OPTIONS preflights)" },
   "data-dir": { type: "string", help: "keep a message log in this directory and restore from it" },
@@ -103,7 +103,6 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     }
   }
   if (redis !== undefined && v["data-dir"] !== undefined) throw new Error("--data-dir and --redis do not combine: with --redis, Redis is the store");
-  if (redis !== undefined && jwtSecret !== undefined) throw new Error("--jwt-secret and --redis do not combine yet: with --redis, joins go through the shared log, which does not carry a JWT's proof");
   return {
     host: v.host ?? fromEnv(env, "HOST"),
     port: integer("port", v.port ?? fromEnv(env, "PORT")),

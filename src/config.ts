@@ -32,12 +32,14 @@ export interface ChatOptions {
    * A name is taken only with a JWT signed HS256 with this secret (at least 32
    * bytes), its `sub` the name (spec §4): POST /api/join, `/` and SSE in
    * `Authorization: Bearer`, TCP with `/token`. An optional `rooms` claim limits the rooms.
+   * With redis: verified by the process a request comes to, the name proven logged; every process needs one (the same).
    */
   jwtSecret?: string;
   /**
    * The embedding program's login decides who a request is: called wherever a
    * request would create a session or claim a name, it returns the name (or a
    * promise of it), or undefined for 401. With it, a name is taken only so.
+   * With redis: asked by the process a request comes to; every process needs an identity source.
    */
   authenticate?: Authenticate;
   /** Origin allowed to call from a browser page elsewhere; no CORS headers without it. */
@@ -195,9 +197,6 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   if ((o.redis !== undefined || o.sharedLog !== undefined) && o.dataDir !== undefined) throw new RangeError("dataDir and redis do not combine: Redis is the store");
   wholeNumber("redisSnapshotEvery", o.redisSnapshotEvery, 1);
   if (!/^[\x21-\x7e]{1,64}$/.test(o.redisPrefix)) throw new RangeError(`redisPrefix must be 1-64 printable characters without spaces, not ${o.redisPrefix}`);
-  if ((o.redis !== undefined || o.sharedLog !== undefined) && (o.jwtSecret !== undefined || o.authenticate !== undefined)) {
-    throw new RangeError("jwtSecret/authenticate and redis do not combine yet: the shared log does not carry a JWT's or the host's proof");
-  }
   o.pollTimeoutMs = Math.min(o.pollTimeoutMs, o.maxPollTimeoutMs);
   // node:http refuses a headers timeout above the request timeout (0 turns the latter off).
   if (o.requestTimeoutMs > 0) o.headersTimeoutMs = Math.min(o.headersTimeoutMs, o.requestTimeoutMs);

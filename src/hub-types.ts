@@ -37,6 +37,8 @@ export interface SessionRequest {
   address?: string;
   /** The host vouches for this name: its session (or a new one, with a token) is this request's, whatever token it carries. */
   identity?: Identity | undefined;
+  /** The token a session made for `identity` gets instead of a random one: --redis makes it before the record, so every replica gives the same. */
+  newToken?: string | undefined;
 }
 
 export interface PostInput {

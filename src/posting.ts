@@ -42,21 +42,21 @@ export class Posting {
     const existing = this.#parts.sessions.authorize(name, opts);
     const room = input.room === undefined ? undefined : checkRoom(input.room);
     const first = room ?? (existing ? undefined : (defaultRoomOf(opts.identity?.rooms) ?? DEFAULT_ROOM));
-    const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address, opts.identity);
+    const id = this.#submit({ name, client: existing, first }, { ...input, room, autoJoin: true }, opts.address, opts.identity, opts.newToken);
     if (existing) this.#presence.seen(existing);
     return id;
   }
 
   /** Posts text as a client; returns the id the client is answered with. */
   post(client: Session, input: PostInput): number {
-    return this.#submit({ name: client.name, client, first: undefined }, input, undefined, undefined);
+    return this.#submit({ name: client.name, client, first: undefined }, input, undefined, undefined, undefined);
   }
 
   /**
    * Checks a post whole, then does it: a sender without a session gets one only now.
    * `identity`: the host vouches for the sender; its rooms claim limits the joins, and a new session gets a token.
    */
-  #submit(sender: Sender, input: PostInput, address: string | undefined, identity: Identity | undefined): number {
+  #submit(sender: Sender, input: PostInput, address: string | undefined, identity: Identity | undefined, newToken: string | undefined): number {
     const parts = this.#parts;
     parts.checkWritable();
     const now = parts.now();
@@ -75,7 +75,7 @@ export class Posting {
     if (txn !== undefined) parts.txns.checkRoom(now);
     if (!client) parts.sessions.checkRoomFor(address);
     // Everything is checked: from here on the post happens whole.
-    const from = client ?? this.#createSession(sender.name, plan.joins[0]!, this.#newSession(address, identity));
+    const from = client ?? this.#createSession(sender.name, plan.joins[0]!, this.#newSession(address, identity, newToken));
     for (const room of plan.joins) this.#membership.join(from, room);
     from.bucket.take();
     const id = this.#dispatch(from, plan);
@@ -87,8 +87,8 @@ export class Posting {
   }
 
   /** A sender's new session: a name the host vouches for gets a token (nobody else can act as it) and its rooms claim. */
-  #newSession(address: string | undefined, identity: Identity | undefined): NewSession {
-    return identity === undefined ? { address } : { address, token: this.#parts.sessions.newToken(), allowedRooms: identity.rooms };
+  #newSession(address: string | undefined, identity: Identity | undefined, token: string | undefined): NewSession {
+    return identity === undefined ? { address } : { address, token: token ?? this.#parts.sessions.newToken(), allowedRooms: identity.rooms };
   }
 
   #dispatch(client: Session, { parsed, room }: PostPlan): number {

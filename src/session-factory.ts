@@ -37,7 +37,7 @@ export class SessionFactory {
     if (!existing) {
       const first = room ?? defaultRoomOf(identity?.rooms) ?? DEFAULT_ROOM;
       // A name the host vouches for gets a token, so nobody else can act as it: POST /api/join with its JWT hands it out.
-      return this.create(name, first, identity === undefined ? { address: opts.address } : this.#vouched(identity, opts.address));
+      return this.create(name, first, identity === undefined ? { address: opts.address } : this.#vouched(identity, opts.address, opts.newToken));
     }
     if (room !== undefined) {
       this.#parts.rooms.checkJoins(existing, [room], identity?.rooms);
@@ -46,8 +46,8 @@ export class SessionFactory {
     return existing;
   }
 
-  #vouched(identity: Identity, address: string | undefined): NewSession {
-    return { token: this.#parts.sessions.newToken(), address, allowedRooms: identity.rooms };
+  #vouched(identity: Identity, address: string | undefined, token: string | undefined): NewSession {
+    return { token: token ?? this.#parts.sessions.newToken(), address, allowedRooms: identity.rooms };
   }
 
   /**

@@ -3,6 +3,7 @@ import { once } from "node:events";
 import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, cliPerTest, ensureBuilt, joinApi, postJson } from "./helpers.js";
 import { redisPerTest } from "./redis-harness.js";
+import { parseCli } from "../src/cli-options.js";
 
 /** Faults with --redis (issue 12, spec §10): Redis gone at start or mid-run, processes killed, Redis killed. */
 
@@ -64,10 +65,9 @@ describe("faults with --redis", () => {
   it("usage errors exit 2: --data-dir with --redis, a bad URL; --redis wins over REDIS_URL", async () => {
     expect((await runToExit(["--redis", "redis://127.0.0.1:1", "--data-dir", "/tmp/x"])).code).toBe(2);
     expect((await runToExit(["--redis", "http://127.0.0.1"])).code).toBe(2);
-    // Not yet together: the shared log does not carry a JWT's proof, and a name must never be claimable without one.
-    const withJwt = await runToExit(["--redis", "redis://127.0.0.1:1", "--jwt-secret", "x".repeat(32)]);
-    expect(withJwt.code).toBe(2);
-    expect(withJwt.err).toMatch(/--jwt-secret and --redis do not combine yet/);
+    // With --jwt-secret (or PCHAT_JWT_SECRET) it is no usage error: the proof is checked where a request comes in (cluster-identity*.test.ts).
+    expect(parseCli(["--redis", "redis://127.0.0.1:1", "--jwt-secret", "x".repeat(32)], {})).toMatchObject({ redis: "redis://127.0.0.1:1", jwtSecret: "x".repeat(32) });
+    expect(parseCli(["--redis", "redis://127.0.0.1:1"], { PCHAT_JWT_SECRET: "y".repeat(32) })).toMatchObject({ jwtSecret: "y".repeat(32) });
     const redis = await startRedis();
     const [p] = await Promise.all([startCli(CLI, ["--port", "0", "--redis", redis.url], { env: { PATH: process.env.PATH, REDIS_URL: "redis://127.0.0.1:1" } })]);
     expect((await fetch(`${p!.url}/healthz`)).status).toBe(200);

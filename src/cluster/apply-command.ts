@@ -1,6 +1,8 @@
 import type { Session } from "../session.js";
 import { ChatError } from "../errors.js";
-import type { Hub } from "../hub.js";
+import { DEFAULT_ROOM, type Hub, type Identity } from "../hub.js";
+import { defaultRoomOf } from "../rooms.js";
+import { nameKey } from "../validate.js";
 import { compareIds } from "./shared-log.js";
 import type { Command } from "./commands.js";
 
@@ -11,6 +13,12 @@ export interface ApplyContext {
   readonly hub: Hub;
   /** The log position a session was made at ("0-0" for one a snapshot brought): tells a name's sessions apart. */
   madeAt(client: Session): string;
+  /**
+   * An identity source is set (--jwt-secret, authenticate; the same on every process: cluster.ts):
+   * a name is claimed only by a record carrying the proof's outcome (vouch, a seed's v), as one
+   * process takes a name only with a proof (spec §4). Any other that would claim one is refused, alike everywhere.
+   */
+  readonly vouchedOnly: boolean;
 }
 
 /**
@@ -25,11 +33,19 @@ export function applyCommand(ctx: ApplyContext, c: Command): Outcome {
   const { hub } = ctx;
   switch (c.t) {
     case "join":
+      // With an identity source a token join only adds a room to one's own session (vouched.ts does so in one process).
+      if (ctx.vouchedOnly && hub.sessionByToken(c.o)?.key !== nameKey(c.n)) throw new ChatError("unauthorized");
       return hub.joinWithToken(c.n, c.r, { token: c.o, address: c.a, newToken: c.k, resumable: c.tcp !== 1 });
+    case "vouch": {
+      const identity = vouched(ctx, c.n, c.ar);
+      const room = c.r ?? (c.j === 1 ? (defaultRoomOf(identity.rooms) ?? defaultRoomOf(hub.session(c.n)?.allowedRooms) ?? DEFAULT_ROOM) : undefined);
+      return hub.sessionForName(c.n, { identity, room, requireToken: true, address: c.a, newToken: c.k });
+    }
     case "post":
       return hub.post(byToken(hub, c.k), { text: c.x, room: c.r, to: c.to, txn: c.i, autoJoin: c.auto === 1 });
     case "seed": {
-      const who = { token: c.k, requireToken: c.rq === 1, address: c.a };
+      const identity = c.v === 1 ? vouched(ctx, c.n, c.ar) : undefined;
+      const who = { token: c.k, requireToken: c.rq === 1 || ctx.vouchedOnly, address: c.a, identity, newToken: c.nk };
       if (c.x !== undefined) return hub.postAs(c.n, { text: c.x, room: c.r, txn: c.i }, who);
       return hub.sessionForName(c.n, { ...who, room: c.r });
     }
@@ -53,6 +69,12 @@ export function applyCommand(ctx: ApplyContext, c: Command): Outcome {
       }
       return undefined;
   }
+}
+
+/** The identity a record says was proven where it was appended; a cluster without an identity source takes no such claim. */
+function vouched(ctx: ApplyContext, name: string, claim: readonly string[] | undefined): Identity {
+  if (!ctx.vouchedOnly) throw new ChatError("unauthorized", "This server takes no identity from the host application.");
+  return { name, rooms: claim === undefined ? undefined : new Set(claim) };
 }
 
 function byToken(hub: Hub, token: string): Session {

@@ -11,6 +11,7 @@ import { clientAddress } from "../http/client-address.js";
 import type { HttpContext, Request } from "../http/context.js";
 import { longPoll } from "../http/long-poll.js";
 import { sendJson, sendText, wantsJson } from "../http/respond.js";
+import { provenSeed, seedClaim, vouchedJoin, type JoinCommand } from "./cluster-vouched.js";
 import type { Replica } from "./replica.js";
 import { checkRate, confirmRefusal, seedRefusal, sessionOfToken, type PreCheckContext } from "./pre-checks.js";
 
@@ -30,16 +31,25 @@ const asId = (outcome: unknown): number => outcome as number;
 
 export async function join(ctx: HttpContext, replica: Replica, { req, res }: Request): Promise<void> {
   const body = await readJsonObject(req, MAX_BODY_BYTES);
+  // With --jwt-secret or authenticate the request proves here what it may do, before anything is appended (cluster-vouched.ts).
+  const command = ctx.identity ? await vouchedJoin(ctx, ctx.identity, replica, req, body) : joinByName(ctx, req, body);
+  const answer = await replica.submit(command, (outcome) => {
+    const client = asSession(outcome);
+    // Only a session made without a token (none is, with an identity source) has none to hand out.
+    if (client.token === undefined) throw new ChatError("name_taken", `${client.name} is taken.`);
+    ctx.hub.markPresent(client);
+    const room = command.r ?? client.currentRoom;
+    return { token: client.token, name: client.name, room, cursor: client.queue.since, members: ctx.hub.room(room)?.memberNames() ?? [] };
+  });
+  sendJson(res, 200, answer, { "Set-Cookie": tokenCookie(answer.token, cameOverTls(req, ctx.options.trustProxy)) });
+}
+
+function joinByName(ctx: HttpContext, req: Request["req"], body: Record<string, unknown>): JoinCommand {
   const name = checkName(requiredString(body, "name"));
   const room = checkRoom(optionalString(body, "room") ?? DEFAULT_ROOM);
   const own = changeToken(req);
   const command = { t: "join", n: name, r: room, k: randomBytes(24).toString("base64url"), a: clientAddress(req, ctx.options.trustProxy) } as const;
-  const answer = await replica.submit(own === undefined ? command : { ...command, o: own }, (outcome) => {
-    const client = asSession(outcome);
-    ctx.hub.markPresent(client);
-    return { token: client.token!, name: client.name, room, cursor: client.queue.since, members: ctx.hub.room(room)?.memberNames() ?? [] };
-  });
-  sendJson(res, 200, answer, { "Set-Cookie": tokenCookie(answer.token, cameOverTls(req, ctx.options.trustProxy)) });
+  return own === undefined ? command : { ...command, o: own };
 }
 
 export async function postMessage(ctx: HttpContext, replica: Replica, { req, res }: Request): Promise<void> {
@@ -83,6 +93,11 @@ export async function leave(ctx: HttpContext, replica: Replica, { req, res }: Re
 export async function caughtUpFor(ctx: HttpContext, replica: Replica, { req, query }: Request): Promise<void> {
   const cursor = lenientCursor(req.headers["last-event-id"]) ?? lenientCursor(query.get("cursor"));
   const token = tokenOf(req);
+  // A JWT (it has dots, a session token none) is judged by the handler: caught up first only if its cursor is past this replica.
+  if (ctx.identity !== undefined && (token === undefined || token.includes("."))) {
+    if (cursor !== undefined && cursor > ctx.hub.deliveredUpTo) await replica.catchUp();
+    return;
+  }
   if (token === undefined) return;
   const client = ctx.hub.sessionByToken(token);
   if (client === undefined || behind(ctx, client, cursor)) await replica.catchUp();
@@ -95,9 +110,11 @@ function behind(ctx: HttpContext, client: Session, cursor: number | undefined): 
 
 /** The seed endpoint (spec §3) with --redis: a post is a command; a poll is one too when it makes the session or joins a room. */
 export async function seed(ctx: HttpContext, replica: Replica, { req, res, query }: Request): Promise<void> {
-  const name = checkName(query.get("name"));
   const message = query.get("message");
   const room = query.get("room");
+  // With --jwt-secret or authenticate, a name without its session token is proven here, before any append (cluster-vouched.ts).
+  const vouched = ctx.identity && (await provenSeed(ctx, ctx.identity, replica, req, query.get("name") ?? "", message !== undefined || room !== undefined));
+  const name = checkName(query.get("name"));
   const json = wantsJson(req.headers.accept, query.get("format"));
   const cursor = parseCursor(query.get("cursor"));
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
@@ -106,8 +123,9 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     n: name,
     ...(room !== undefined && { r: checkRoom(room) }),
     ...(token !== undefined && { k: token }),
-    ...(ctx.options.requireToken && { rq: 1 as const }),
+    ...((ctx.options.requireToken || ctx.identity !== undefined) && { rq: 1 as const }),
     a: clientAddress(req, ctx.options.trustProxy),
+    ...seedClaim(vouched),
   };
   const checks = { ...preChecks(ctx, replica), maxSessions: ctx.options.maxSessions, sessionTtlMs: ctx.options.sessionTtlMs };
   if (message !== undefined) {
@@ -120,7 +138,7 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     else sendText(res, 200, `ok ${id}\n`);
     return;
   }
-  let client = ready(ctx.hub.session(name), token, who.r);
+  let client = ready(ctx.hub.session(name), token, who.r, vouched !== undefined);
   if (client === undefined) {
     await confirmRefusal(replica, () => seedRefusal(checks, who));
     client = await replica.submit({ t: "seed", ...who }, asSession);
@@ -130,10 +148,10 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
   longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
 }
 
-/** A name's session that a poll may read at once: the token fits, and the poll joins no room it is not in (else: a command). */
-function ready(client: Session | undefined, token: string | undefined, room: string | undefined): Session | undefined {
+/** A name's session that a poll may read at once: the token fits (or the name is proven), and the poll joins no room it is not in (else: a command). */
+function ready(client: Session | undefined, token: string | undefined, room: string | undefined, proven: boolean): Session | undefined {
   if (!client || client.ended) return undefined;
-  if (client.token !== undefined && !sameToken(client.token, token)) return undefined;
+  if (!proven && client.token !== undefined && !sameToken(client.token, token)) return undefined;
   if (room !== undefined && (!client.rooms.has(room) || client.currentRoom !== room)) return undefined;
   return client;
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Session } from "../session.js";
-import type { Hub } from "../hub.js";
+import type { Hub, Identity } from "../hub.js";
+import { vouchedSession } from "./cluster-vouched.js";
 import { DEFAULT_ROOM } from "../rooms.js";
 import type { Replica } from "./replica.js";
 import { rateRefusal, type PreCheckContext } from "./pre-checks.js";
@@ -24,6 +25,11 @@ export class ClusterTcp {
   claim(name: string, address: string): Promise<Session> {
     const token = randomBytes(24).toString("base64url");
     return this.#replica.submit({ t: "join", n: name, r: DEFAULT_ROOM, k: token, a: address, tcp: 1 }, (outcome) => outcome as Session);
+  }
+
+  /** `/token <jwt>`: the session of the name the JWT proved here (verified before this: cluster-vouched.ts). */
+  vouch(identity: Identity, address: string): Promise<Session> {
+    return vouchedSession(this.#checks.hub, this.#replica, identity, address);
   }
 
   /** A line from the connection, as a post of its session (joining the room it names, as the seed does); one past the rate limit is refused with nothing appended. */

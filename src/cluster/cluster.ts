@@ -32,7 +32,7 @@ export interface Cluster {
  */
 export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void, lost: (reason: string) => void): Cluster {
   const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
-  const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn });
+  const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn, vouchedOnly: identityOn(options) });
   let presence: SharedPresence | undefined;
   let saver: SnapshotSaver | undefined;
   return {
@@ -83,13 +83,24 @@ const SHARED_LIMITS = [
   "requireToken",
 ] as const;
 
-/** Refuses to start (one line) with limits other than those the deployment's first process set in Redis. */
+/** An identity source is set: names are taken only with a proof (--jwt-secret, authenticate). */
+function identityOn(options: ResolvedOptions): boolean {
+  return options.jwtSecret !== undefined || options.authenticate !== undefined;
+}
+
+/**
+ * Refuses to start (one line) with limits other than those the deployment's first process set in Redis.
+ * `identity` is agreed too, as on or off only (the secret stays out of Redis): replicas with and without
+ * a source would disagree on who may claim a name. Off, it is left out, as processes before it wrote the key.
+ */
 async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<void> {
-  const mine = Object.fromEntries(SHARED_LIMITS.map((name) => [name, options[name]]));
+  const mine: Record<string, unknown> = Object.fromEntries(SHARED_LIMITS.map((name) => [name, options[name]]));
+  if (identityOn(options)) mine.identity = "on";
   const theirs = JSON.parse(await log.agree("limits", JSON.stringify(mine))) as Record<string, unknown>;
-  const differ = SHARED_LIMITS.filter((name) => theirs[name] !== mine[name]);
+  const differ = [...SHARED_LIMITS, "identity"].filter((name) => theirs[name] !== mine[name]);
   if (differ.length === 0) return;
-  const what = differ.map((name) => `${name} ${String(mine[name])} (the cluster's: ${String(theirs[name])})`).join(", ");
+  const shown = (value: unknown): string => String(value ?? "off");
+  const what = differ.map((name) => `${name} ${shown(mine[name])} (the cluster's: ${shown(theirs[name])})`).join(", ");
   log.close();
   throw new Error(`redis: this process's limits differ from the cluster's: ${what}; run every process with the same, or stop them all and delete ${options.redisPrefix}:limits to change them`);
 }

@@ -53,15 +53,16 @@ export async function checkRate(ctx: PreCheckContext, find: () => Session | unde
 /** What the seed endpoint's command would be refused with by the session its name has here (or its lack), before a post's rate. */
 export function seedRefusal(
   ctx: PreCheckContext & { readonly maxSessions: number; readonly sessionTtlMs: number },
-  who: { n: string; k?: string; rq?: 1 },
+  who: { n: string; k?: string; rq?: 1; v?: 1 },
   txn?: string,
 ): ChatError | undefined {
   const existing = ctx.hub.session(who.n);
+  // A name proven here (v) is its session's, whatever token the request carries.
   if (existing !== undefined) {
-    if (existing.token !== undefined && !sameToken(existing.token, who.k)) return new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
+    if (who.v === undefined && existing.token !== undefined && !sameToken(existing.token, who.k)) return new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
     return undefined;
   }
-  if (who.rq === 1) return new ChatError("unauthorized");
+  if (who.rq === 1 && who.v === undefined) return new ChatError("unauthorized");
   // A retry of a post the name made before (its session ended since) is answered its id, full or not.
   if (txn !== undefined) return undefined;
   if (ctx.hub.sessionCount >= ctx.maxSessions) return new ChatError("server_full", undefined, { retryAfter: Math.ceil(ctx.sessionTtlMs / 1000) });

@@ -70,9 +70,10 @@ export class Replica {
   #tipSeen = START;
   readonly #fateDeadlineMs: number;
   readonly #tips: TipReads;
+  readonly #vouchedOnly: boolean;
   readonly stats = { applied: 0, appended: 0, skipped: 0 };
 
-  constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string; fateDeadlineMs?: number }) {
+  constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string; fateDeadlineMs?: number; vouchedOnly?: boolean }) {
     this.#hub = hub;
     this.#log = log;
     this.#clock = clock;
@@ -80,6 +81,7 @@ export class Replica {
     this.#warn = opts.warn;
     this.#position = opts.position ?? START;
     this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
+    this.#vouchedOnly = opts.vouchedOnly ?? false;
     this.#tips = new TipReads(() => log.tip());
     hub.observe({
       record: (record) => {
@@ -265,7 +267,7 @@ export class Replica {
     this.#clock.at = msOf(entry.id);
     this.#applying = entry.id;
     try {
-      if (record) outcome = applyCommand({ hub: this.#hub, madeAt: (client) => this.madeAt(client) }, record.c);
+      if (record) outcome = applyCommand({ hub: this.#hub, madeAt: (client) => this.madeAt(client), vouchedOnly: this.#vouchedOnly }, record.c);
       else this.stats.skipped++;
     } catch (thrown) {
       error = thrown;

@@ -6,6 +6,7 @@ import type { Identity } from "../hub-types.js";
 import { defaultRoomOf } from "../rooms.js";
 import type { IdentitySource } from "../identity/identity-source.js";
 import { checkName, checkRoom, nameKey } from "../validate.js";
+import { vouchedSession } from "../cluster/cluster-vouched.js";
 import { changeToken, tokenOf } from "./auth.js";
 import { isJsonContentType, optionalString } from "./body.js";
 import { clientAddress } from "./client-address.js";
@@ -28,30 +29,47 @@ import type { HttpContext } from "./context.js";
  * asked only for a JSON body, which no form can send (as the cookie rule of spec §4).
  */
 export async function joinVouched(ctx: HttpContext, identity: IdentitySource, req: IncomingMessage, body: Record<string, unknown>): Promise<{ client: Session; room: string }> {
+  const proven = await proveJoin(identity, req, body, () => ctx.hub.sessionByToken(changeToken(req)));
+  if ("own" in proven) {
+    ctx.hub.join(proven.own, proven.room);
+    return { client: proven.own, room: proven.room };
+  }
+  const { who } = proven;
+  // With no room named: the first its claim lists, else the first its session's claim lists, else lobby.
+  const joined = proven.room ?? defaultRoomOf(who.rooms) ?? defaultRoomOf(ctx.hub.session(who.name)?.allowedRooms) ?? DEFAULT_ROOM;
+  const client = ctx.hub.sessionForName(who.name, { identity: who, room: joined, requireToken: true, address: clientAddress(req, ctx.options.trustProxy) });
+  // Only a session made without a token (impossible once a source is set: server.ts ends those at start) has none to hand out.
+  if (client.token === undefined) throw new ChatError("name_taken", `${client.name} is taken.`);
+  return { client, room: joined };
+}
+
+/**
+ * What a join with an identity source may do, decided before anything changes
+ * (401 otherwise): add a room to one's own session (its token, no JWT), or take
+ * the session of the name proven (`room` undefined: none named). `findOwn` gives
+ * the session of the request's token; with --redis it catches up first (cluster-vouched.ts).
+ */
+export async function proveJoin(
+  identity: IdentitySource,
+  req: IncomingMessage,
+  body: Record<string, unknown>,
+  findOwn: () => Session | undefined | Promise<Session | undefined>,
+): Promise<{ own: Session; room: string } | { who: Identity; room: string | undefined }> {
   const name = optionalString(body, "name");
   if (name !== undefined) checkName(name);
   const given = optionalString(body, "room");
   const room = given === undefined ? undefined : checkRoom(given);
   const jwt = optionalString(body, "jwt") ?? identity.presentedJwt(req);
   if (jwt === undefined) {
-    const own = ctx.hub.sessionByToken(changeToken(req));
-    if (own && (name === undefined || nameKey(name) === own.key)) {
-      const joined = room ?? defaultRoomOf(own.allowedRooms) ?? DEFAULT_ROOM;
-      ctx.hub.join(own, joined);
-      return { client: own, room: joined };
-    }
+    const own = await findOwn();
+    if (own && (name === undefined || nameKey(name) === own.key)) return { own, room: room ?? defaultRoomOf(own.allowedRooms) ?? DEFAULT_ROOM };
   }
   if (jwt === undefined && !isJsonContentType(req.headers["content-type"])) {
     throw new ChatError("unsupported_media_type", "Joining with the application's login takes Content-Type: application/json (or a JWT).");
   }
   const who = await identity.ofRequest(req, jwt);
   if (name !== undefined && nameKey(name) !== nameKey(who.name)) throw new ChatError("unauthorized", `Your identity is ${who.name}, not ${name}.`);
-  // With no room named: the first its claim lists, else the first its session's claim lists, else lobby.
-  const joined = room ?? defaultRoomOf(who.rooms) ?? defaultRoomOf(ctx.hub.session(who.name)?.allowedRooms) ?? DEFAULT_ROOM;
-  const client = ctx.hub.sessionForName(who.name, { identity: who, room: joined, requireToken: true, address: clientAddress(req, ctx.options.trustProxy) });
-  // Only a session made without a token (impossible once a source is set: server.ts ends those at start) has none to hand out.
-  if (client.token === undefined) throw new ChatError("name_taken", `${client.name} is taken.`);
-  return { client, room: joined };
+  return { who, room };
 }
 
 /**
@@ -80,7 +98,9 @@ export async function seedIdentity(identity: IdentitySource, ctx: HttpContext, r
  */
 export async function streamSession(identity: IdentitySource, ctx: HttpContext, req: IncomingMessage): Promise<Session> {
   const who = await identity.ofRequest(req);
-  const client = ctx.hub.sessionForName(who.name, { identity: who, requireToken: true, address: clientAddress(req, ctx.options.trustProxy) });
+  const address = clientAddress(req, ctx.options.trustProxy);
+  // With --redis a session is made by the shared log, the proof's outcome in the record.
+  const client = ctx.cluster ? await vouchedSession(ctx.hub, ctx.cluster, who, address) : ctx.hub.sessionForName(who.name, { identity: who, requireToken: true, address });
   ctx.hub.markPresent(client);
   return client;
 }

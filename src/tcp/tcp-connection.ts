@@ -225,7 +225,7 @@ export class TcpConnection {
     }
     const token = TOKEN_LINE.exec(trimmed);
     // A JWT (it has dots; a session token has none) proves a name: that name's session, shared as one of /api/join is.
-    if (token?.[1]?.includes(".") && this.#options.vouch) return this.#speakAs(this.#vouched(token[1]), false);
+    if (token?.[1]?.includes(".") && this.#options.vouch) return this.#vouched(this.#options.vouch(token[1]));
     if (token && cluster && token[1]) return this.#settle(cluster.byToken(token[1], (t) => this.#hub.sessionByToken(t)), false);
     if (token) return this.#speakAs(this.#sessionOf(token[1]), false);
     if (this.#options.requireToken) {
@@ -239,11 +239,11 @@ export class TcpConnection {
     this.#speakAs(this.#hub.joinWithToken(trimmed, DEFAULT_ROOM, { resumable: false, address }), true);
   }
 
-  /** The session of the name a JWT proves, made (with a token, in its claim's first room) if it has none. */
-  #vouched(jwt: string): Session {
-    const identity = this.#options.vouch!(jwt);
+  /** Speaks as the session of the name a JWT proved, made (with a token, in its claim's first room) if it has none; with --redis by the shared log. */
+  #vouched(identity: Identity): void {
     const address = addressKey(this.socket.remoteAddress ?? "");
-    return this.#hub.sessionForName(identity.name, { identity, address, requireToken: true });
+    if (this.#options.cluster) return this.#settle(this.#options.cluster.vouch(identity, address), false);
+    this.#speakAs(this.#hub.sessionForName(identity.name, { identity, address, requireToken: true }), false);
   }
 
   /** The live session a presented token names (a Map lookup by token: nothing is compared char by char). */
