@@ -1,7 +1,8 @@
-import { beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { RedisClient } from "../src/redis/index.js";
-import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, type RunningCli } from "./helpers.js";
+import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, startServer, type RunningCli, type TestServer } from "./helpers.js";
 import { redisPerTest, type RedisServer } from "./redis-harness.js";
+import { LineClient, SseClient } from "./transport-clients.js";
 
 /**
  * Redis that lost its data (spec §10): the processes reset in place into a new
@@ -11,6 +12,12 @@ import { redisPerTest, type RedisServer } from "./redis-harness.js";
 
 const startCli = cliPerTest();
 const startRedis = redisPerTest();
+const servers: TestServer[] = [];
+const open: { close(): void }[] = [];
+afterEach(async () => {
+  for (const c of open.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
 
 beforeAll(ensureBuilt, 60_000);
 
@@ -53,14 +60,19 @@ async function until(ok: () => Promise<boolean>, deadlineMs = 8000): Promise<boo
   return false;
 }
 
-async function flushAll(redis: RedisServer): Promise<void> {
+/** One command to Redis on a connection of its own. */
+async function redisCommand(redis: RedisServer, command: string[]): Promise<unknown> {
   const client = new RedisClient({ url: redis.url });
   try {
     await client.connect();
-    await client.send(["FLUSHALL"]);
+    return await client.send(command);
   } finally {
     await client.close();
   }
+}
+
+async function flushAll(redis: RedisServer): Promise<void> {
+  await redisCommand(redis, ["FLUSHALL"]);
 }
 
 const LOSSES: [string, (redis: RedisServer) => Promise<void>][] = [
@@ -150,4 +162,32 @@ describe.each(LOSSES)("Redis that lost its data (%s)", (_how, loseData) => {
     expect(late.body.id).toBeGreaterThan(posted.at(-1)!);
     expect(await collect(a!.url, bob2.auth, posted.at(-1)!, 1)).toEqual([late.body.id]);
   }, 20_000);
+});
+
+describe("Redis that lost its data, on every transport", () => {
+  it("a TCP connection is told in one line and closed, an SSE stream ends, and nothing of the old epoch is written to the new log", async () => {
+    const redis = await startRedis();
+    const a = await startServer({ redis: redis.url, tcpPort: 0, logLevel: "silent" });
+    const b = await startServer({ redis: redis.url, tcpPort: 0, logLevel: "silent" });
+    servers.push(a, b);
+    const streamer = await joinApi(b.url, "streamer");
+    const stream = new SseClient(`${b.url}/api/events`, streamer.auth);
+    open.push(stream);
+    const line = await LineClient.named(a.tcpPort!, "liner");
+    open.push({ close: () => line.socket.destroy() });
+    line.send("before\n");
+    await stream.waitFor((e) => e.event === "message" && JSON.parse(e.data).text === "before", "the TCP line on SSE");
+    await flushAll(redis);
+    await line.waitFor((l) => l === "* your session ended", "the TCP goodbye");
+    await line.closed;
+    await stream.waitFor((e) => e.event === "close", "the SSE stream's end");
+    expect(stream.events.filter((e) => e.event === "leave")).toEqual([]);
+    expect(await until(async () => a.chat.cluster!.epochResets === 1 && b.chat.cluster!.epochResets === 1)).toBe(true);
+    // The name is free again in the new epoch, and a post there is the new log's first entry after the floors.
+    const liner = await joinApi(b.url, "liner");
+    expect((await postJson(`${a.url}/api/messages`, { text: "after" }, liner.auth)).status).toBe(201);
+    const entries = (await redisCommand(redis, ["XRANGE", "pollchat:log", "-", "+"])) as [Buffer, Buffer[]][];
+    const kinds = entries.map(([, fields]) => (JSON.parse(fields[1]!.toString()) as { c: { t: string } }).c.t).filter((t) => t !== "acks");
+    expect(kinds).toEqual(["floor", "floor", "join", "post"]);
+  });
 });
