@@ -188,6 +188,8 @@ describe("Redis that lost its data, on every transport", () => {
     expect((await postJson(`${a.url}/api/messages`, { text: "after" }, liner.auth)).status).toBe(201);
     const entries = (await redisCommand(redis, ["XRANGE", "pollchat:log", "-", "+"])) as [Buffer, Buffer[]][];
     const kinds = entries.map(([, fields]) => (JSON.parse(fields[1]!.toString()) as { c: { t: string } }).c.t).filter((t) => t !== "acks");
-    expect(kinds).toEqual(["floor", "floor", "join", "post"]);
+    // A floor goes with every batch until one is stored (applying it twice changes nothing): one or more per process, first.
+    expect(kinds.slice(0, 2)).toEqual(["floor", "floor"]);
+    expect(kinds.filter((t) => t !== "floor")).toEqual(["join", "post"]);
   });
 });
