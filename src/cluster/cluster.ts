@@ -42,6 +42,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
   let presence: SharedPresence | undefined;
   let saver: SnapshotSaver | undefined;
   let epochResets = 0;
+  let closed = false;
   const startOver = (reason: string): void => {
     epochResets++;
     warn(`pollchat: ${reason}: every session ends (their tokens get 401, their cursors a gap)`);
@@ -60,7 +61,13 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       return latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined;
     });
     // The new epoch's first process sets them again; one that set others meanwhile cannot be followed.
-    agreeOnLimits(options, log).catch((error: unknown) => lost((error as Error).message));
+    // (Redis gone again before they could be said: said again once it answers, a few times a minute at most.)
+    const agree = (tries: number): void =>
+      void agreeOnLimits(options, log).then(
+        (differ) => differ !== undefined && lost(differ),
+        () => tries > 0 && resets === epochResets && !closed && void setTimeout(() => agree(tries - 1), 2000).unref(),
+      );
+    agree(30);
   };
   return {
     hub,
@@ -73,7 +80,8 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     async start() {
       await log.open?.();
       log.onNewEpoch?.(startOver);
-      await agreeOnLimits(options, log);
+      const differ = await agreeOnLimits(options, log);
+      if (differ !== undefined) throw new Error(differ);
       // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
       const latest = await log.snapshots.latest();
       await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));
@@ -90,6 +98,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       registry.gauge("pollchat_redis_epoch_resets", "Times Redis was found to have lost its data and this process started over in a new epoch.", () => epochResets);
     },
     async close() {
+      closed = true;
       presence?.close();
       saver?.close();
       replica.close();
@@ -114,13 +123,13 @@ const SHARED_LIMITS = [
   "requireToken",
 ] as const;
 
-/** Refuses to start (one line) with limits other than those the deployment's first process set in Redis. */
-async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<void> {
+/** Why this process cannot join (one line): its limits differ from those the deployment's (or epoch's) first process set in Redis; undefined when they are the same. */
+async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<string | undefined> {
   const mine = Object.fromEntries(SHARED_LIMITS.map((name) => [name, options[name]]));
   const theirs = JSON.parse(await log.agree("limits", JSON.stringify(mine))) as Record<string, unknown>;
   const differ = SHARED_LIMITS.filter((name) => theirs[name] !== mine[name]);
-  if (differ.length === 0) return;
+  if (differ.length === 0) return undefined;
   const what = differ.map((name) => `${name} ${String(mine[name])} (the cluster's: ${String(theirs[name])})`).join(", ");
   log.close();
-  throw new Error(`redis: this process's limits differ from the cluster's: ${what}; run every process with the same, or stop them all and delete ${options.redisPrefix}:limits to change them`);
+  return `redis: this process's limits differ from the cluster's: ${what}; run every process with the same, or stop them all and delete ${options.redisPrefix}:limits to change them`;
 }
