@@ -3,6 +3,8 @@ import { RedisClient } from "../src/redis/index.js";
 import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, startServer, type RunningCli, type TestServer } from "./helpers.js";
 import { redisPerTest, type RedisServer } from "./redis-harness.js";
 import { LineClient, SseClient } from "./transport-clients.js";
+import { connect, type Chat } from "../src/client/index.js";
+import { Recorder } from "./client-helpers.js";
 
 /**
  * Redis that lost its data (spec §10): the processes reset in place into a new
@@ -14,7 +16,9 @@ const startCli = cliPerTest();
 const startRedis = redisPerTest();
 const servers: TestServer[] = [];
 const open: { close(): void }[] = [];
+const chats: Chat[] = [];
 afterEach(async () => {
+  for (const chat of chats.splice(0)) chat.close();
   for (const c of open.splice(0)) c.close();
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
@@ -191,5 +195,34 @@ describe("Redis that lost its data, on every transport", () => {
     // A floor goes with every batch until one is stored (applying it twice changes nothing): one or more per process, first.
     expect(kinds.slice(0, 2)).toEqual(["floor", "floor"]);
     expect(kinds.filter((t) => t !== "floor")).toEqual(["join", "post"]);
+  });
+});
+
+describe("Redis that lost its data, seen by the client library", () => {
+  it("a client joins again by itself after the 401, is told of a gap, and goes on receiving in the new epoch", async () => {
+    const redis = await startRedis();
+    const a = await startServer({ redis: redis.url, logLevel: "silent" });
+    const b = await startServer({ redis: redis.url, logLevel: "silent" });
+    servers.push(a, b);
+    const quick = { firstEventMs: 2000, streamRetryMs: 300, pollTimeoutMs: 1000, maxBackoffMs: 300 };
+    const chat = await connect(a.url, { ...quick, name: "reader" });
+    chats.push(chat);
+    const reader = new Recorder(chat);
+    await reader.until(() => chat.state === "connected", "connected");
+    const writer = await joinApi(b.url, "writer");
+    expect((await postJson(`${b.url}/api/messages`, { text: "old" }, writer.auth)).status).toBe(201);
+    await reader.received("old");
+    await flushAll(redis);
+    expect(await until(async () => a.chat.cluster!.epochResets === 1 && b.chat.cluster!.epochResets === 1)).toBe(true);
+    await reader.until(() => reader.gaps.length > 0, "a gap");
+    const writer2 = await joinApi(b.url, "writer");
+    // Posted until the client's new session is in the room (it joins again on its own schedule).
+    const deadline = Date.now() + 8000;
+    for (let i = 0; !reader.texts().some((t) => t.startsWith("new")) && Date.now() < deadline; i++) {
+      expect((await postJson(`${b.url}/api/messages`, { text: `new${i}` }, writer2.auth)).status).toBe(201);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(reader.texts().filter((t) => t === "old")).toEqual(["old"]);
+    expect(reader.texts().some((t) => t.startsWith("new"))).toBe(true);
   });
 });
