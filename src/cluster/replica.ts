@@ -57,7 +57,7 @@ export class Replica {
   /** Bumped by startOver(): a read or tip asked before it is of the old epoch's log. */
   #generation = 0;
   /** After startOver(): the new epoch's snapshot being loaded; reading waits for it. */
-  #restoring: Promise<void> | undefined;
+  #restoring: Promise<void> = Promise.resolve();
   #doubtCheck: NodeJS.Timeout | undefined;
   /** The newest position known in the log (read or asked), for the lag on /metrics. */
   #tipSeen = START;
@@ -223,11 +223,8 @@ export class Replica {
     while (!this.#closed) {
       let entries: LogEntry[];
       const restoring = this.#restoring;
-      if (restoring !== undefined) {
-        await restoring;
-        if (this.#restoring === restoring) this.#restoring = undefined;
-        continue;
-      }
+      await restoring; // after startOver(), the new epoch's snapshot is loaded before anything is read
+      if (restoring !== this.#restoring) continue; // another startOver() meanwhile
       const generation = this.#generation;
       try {
         entries = await this.#log.read(this.#position, READ_BATCH, READ_BLOCK_MS);
