@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
   const chat = createChatServer({
     ...options,
-    // Redis lost its data: this process's state is of an epoch that is gone. Exit; restarted, it starts the new one.
+    // This process cannot go on with the shared store (it fell behind the log's trim): exit; restarted, it loads the newest snapshot.
     onStoreLost: (reason) => {
       process.stderr.write(`pollchat: ${reason}\n`);
       process.exit(1);

@@ -1,20 +1,13 @@
 import type { Session } from "./session.js";
-import { Cursors } from "./cursors.js";
-import { HistoryBudget } from "./history-budget.js";
+import type { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
 import { TokenBucket } from "./rate-limiter.js";
 import type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
-import type { HubParts } from "./hub-parts.js";
-import { Membership } from "./membership.js";
-import { Posting } from "./posting.js";
-import { SessionFactory } from "./session-factory.js";
+import { emptyTables, type HubTables } from "./hub-tables.js";
 import { restore } from "./restore.js";
 import type { Room } from "./room.js";
-import { Rooms, type RoomPage, type RoomSummary } from "./rooms.js";
-import { Presence } from "./presence.js";
-import { Sessions } from "./sessions.js";
+import type { RoomPage, RoomSummary } from "./rooms.js";
 import { Subscription } from "./subscription.js";
-import { TxnKeys } from "./txn-keys.js";
 import { checkRoom } from "./validate.js";
 import type { HubObserver } from "./hub-observer.js";
 import { MemoryJournal, type EndReason, type Journal, type MessageRecord, type SessionRecord } from "./journal.js";
@@ -39,20 +32,11 @@ export { DEFAULT_ROOM } from "./rooms.js";
 export class Hub {
   readonly options: HubOptions;
   readonly #now: () => number;
-  readonly #sessions: Sessions;
-  readonly #presence: Presence;
-  readonly #rooms: Rooms;
-  /** Idempotency keys of posts, by name: they outlive sessions (spec §5). */
-  readonly #txns = new TxnKeys();
-  /** What membership, posting and restore share of the hub (hub-parts.ts). */
-  readonly #parts: HubParts;
-  readonly #membership: Membership;
-  readonly #posting: Posting;
-  readonly #factory: SessionFactory;
+  /** Sessions, rooms, idempotency keys, cursors and the parts that work on them (hub-tables.ts): empty at first, and again after startOver(). */
+  #t: HubTables;
   /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see deliveredUpTo. */
-  #lastId: number;
-  /** The newest id delivered to queues, and acknowledgements clamped to it (cursors.ts). */
-  readonly #cursors: Cursors;
+  #lastId = 0;
+  readonly #sweeps: boolean;
   /** Where records go ahead of being applied: memory, or with --data-dir the log (nothing is accepted when it cannot be written). */
   #journal: Journal = new MemoryJournal();
   readonly #observers: HubObserver[] = [];
@@ -66,31 +50,40 @@ export class Hub {
     this.#journal.register(this.#apply);
     this.options = options;
     this.#now = opts.now ?? Date.now;
+    this.#sweeps = opts.sweep !== false;
+    this.#t = this.#emptyTables(opts.lastId ?? 0);
+  }
+
+  #emptyTables(lastId: number): HubTables {
     // Ids are microsecond timestamps, bumped by one when two meet: they increase,
     // and a restarted hub (with or without a log) never issues an id again.
-    this.#lastId = Math.max(opts.lastId ?? 0, this.#now() * 1000);
-    // What a store restores is in queues already.
-    this.#cursors = new Cursors(this.#lastId, (record) => this.#record(record));
-    // A slot frees when a session expires: that is how long a refused client should wait.
-    const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
-    this.#rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
-    this.#sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
-    this.#presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now: this.#now, sweep: opts.sweep === false ? undefined : () => this.sweep() });
-    this.#parts = {
-      options,
-      now: this.#now,
-      sessions: this.#sessions,
-      rooms: this.#rooms,
-      txns: this.#txns,
+    this.#lastId = Math.max(lastId, this.#now() * 1000);
+    return emptyTables(this.options, this.#now, this.#lastId, {
       newBucket: this.#newBucket,
       checkWritable: () => this.#journal.checkWritable(),
       publish: (fields, recipients, room, keys) => this.#publish(fields, recipients, room, keys),
       record: (record) => this.#record(record),
-    };
-    this.#membership = new Membership(this.#parts);
-    this.#factory = new SessionFactory(this.#parts, this.#membership, (now) => this.#nextId(now));
-    const createSession = this.#factory.create.bind(this.#factory);
-    this.#posting = new Posting(this.#parts, { membership: this.#membership, presence: this.#presence, commands: this, createSession });
+      nextId: (now) => this.#nextId(now),
+      sweep: this.#sweeps ? () => this.sweep() : undefined,
+      commands: this,
+    });
+  }
+
+  /**
+   * --redis: the store lost its data, and this replica starts over in its new epoch
+   * (cluster/cluster.ts): the tables empty again, as a hub made with `lastId` has
+   * them. Every session ends without a record or a notice (nothing of the old epoch
+   * may reach the new one), and is woken so its transports finish: a held poll is
+   * answered, a stream or TCP connection ends; the next request with its token gets 401.
+   */
+  startOver(lastId: number): void {
+    const ended = [...this.#t.sessions.values()];
+    this.#t.presence.close();
+    this.#t = this.#emptyTables(lastId);
+    for (const client of ended) {
+      client.ended = true;
+      client.wake();
+    }
   }
 
   /** The newest id issued, delivered or not: for a store. Clients are told deliveredUpTo. */
@@ -100,62 +93,62 @@ export class Hub {
 
   /** The newest id delivered to queues: the most a client may be told or acknowledge. */
   get deliveredUpTo(): number {
-    return this.#cursors.deliveredUpTo;
+    return this.#t.cursors.deliveredUpTo;
   }
 
   /** --max-history-bytes across all rooms: a store's kept rooms count in it too. */
   get historyBudget(): HistoryBudget {
-    return this.#rooms.historyBudget;
+    return this.#t.rooms.historyBudget;
   }
 
   get sessionCount(): number {
-    return this.#sessions.size;
+    return this.#t.sessions.size;
   }
   sessions(): IterableIterator<Session> {
-    return this.#sessions.values();
+    return this.#t.sessions.values();
   }
 
   session(name: string): Session | undefined {
-    return this.#sessions.byName(name);
+    return this.#t.sessions.byName(name);
   }
 
   sessionByToken(token: string | undefined): Session | undefined {
-    return this.#sessions.byToken(token);
+    return this.#t.sessions.byToken(token);
   }
 
   /** The session a name-based request (the seed endpoint, the TCP gateway, a name the host vouches for) acts as (session-factory.ts). */
   sessionForName(name: string, opts: SessionRequest & { room?: string }): Session {
-    return this.#factory.forName(name, opts);
+    return this.#t.factory.forName(name, opts);
   }
 
   /** POST /api/join: a new session with a token, or, with the token of an existing one, one more room. */
   joinWithToken(name: string, room: string, opts: JoinOptions = {}): Session {
-    return this.#factory.withToken(name, room, opts);
+    return this.#t.factory.withToken(name, room, opts);
   }
 
   /** Joins a room and makes it current, with a presence notice (membership.ts). Throws with nothing changed past a cap. */
   join(client: Session, roomName: string): Room {
-    return this.#membership.join(client, roomName);
+    return this.#t.membership.join(client, roomName);
   }
 
   /** Leaves one room; the notice reaches the leaver too, as confirmation. */
   leave(client: Session, roomName: string): void {
-    this.#membership.leave(client, roomName);
+    this.#t.membership.leave(client, roomName);
   }
 
   /** Ends a session: leaves its rooms, frees its name and token, wakes its transports so they finish. */
   endSession(client: Session, reason: EndReason): void {
-    this.#membership.end(client, reason);
+    this.#t.membership.end(client, reason);
   }
 
   /** The seed endpoint's post, checked whole before anything changes (posting.ts). */
   postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
-    return this.#posting.postAs(name, input, opts);
+    return this.#t.posting.postAs(name, input, opts);
   }
 
   /** Posts text as a client; returns the id the client is answered with. */
   post(client: Session, input: PostInput): number {
-    return this.#posting.post(client, input);
+    return this.#t.posting.post(client, input);
   }
 
   #nextId(now: number): number {
@@ -188,9 +181,9 @@ export class Hub {
   /** A durable message into its room's history and every recipient's queue, with a wake each: what journals call. */
   readonly #apply = ({ envelope, room, recipients }: MessageRecord): void => {
     // Synchronous with the pushes below: nobody sees it raised before the message is queued.
-    this.#cursors.delivered(envelope.id);
+    this.#t.cursors.delivered(envelope.id);
     // A room forgotten since (its last member left) is the Room kept with its history; one made again since takes it.
-    if (room) (this.#rooms.get(room.name) ?? room).remember(envelope);
+    if (room) (this.#t.rooms.get(room.name) ?? room).remember(envelope);
     for (const client of recipients) {
       const dropped = client.queue.push(envelope);
       if (dropped > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", dropped);
@@ -211,17 +204,17 @@ export class Hub {
 
   /** Acknowledges by cursor (spec §5), clamped to what was delivered (cursors.ts). */
   resume(client: Session, cursor: number): void {
-    this.#cursors.resume(client, cursor);
+    this.#t.cursors.resume(client, cursor);
   }
 
   /** The client has everything up to this id (its answer was completely written). */
   ack(client: Session, upTo: number): void {
-    this.#cursors.ack(client, upTo);
+    this.#t.cursors.ack(client, upTo);
   }
 
   /** The cursor a client should send next after receiving `entries`. */
   cursorAfter(client: Session, entries: readonly Envelope[]): number {
-    return this.#cursors.cursorAfter(client, entries);
+    return this.#t.cursors.cursorAfter(client, entries);
   }
 
   /**
@@ -236,65 +229,65 @@ export class Hub {
 
   /** Presence (presence.ts): counted by a Subscription while it waits. */
   holdPresence(client: Session): void {
-    this.#presence.hold(client);
+    this.#t.presence.hold(client);
   }
 
   releasePresence(client: Session): void {
-    this.#presence.release(client);
+    this.#t.presence.release(client);
   }
 
   /** A request of the session counts as presence: its --session-ttl starts again. */
   markPresent(client: Session): void {
-    this.#presence.seen(client);
+    this.#t.presence.seen(client);
   }
 
   /** Ends sessions that had no poll, stream or connection for --session-ttl, and forgets idempotency keys past their window. */
   sweep(): void {
-    for (const client of this.#presence.expired(this.#sessions.values())) this.endSession(client, "expired");
-    this.#txns.forgetExpired(this.#now());
+    for (const client of this.#t.presence.expired(this.#t.sessions.values())) this.endSession(client, "expired");
+    this.#t.txns.forgetExpired(this.#now());
   }
 
   get roomCount(): number {
-    return this.#rooms.size;
+    return this.#t.rooms.size;
   }
   /** Every room with its member count, in name order: for a store and tests. Clients get pages (roomsPage). */
   rooms(): RoomSummary[] {
-    return this.#rooms.page(undefined, Infinity).rooms;
+    return this.#t.rooms.page(undefined, Infinity).rooms;
   }
 
   /** Idempotency keys in their window, oldest first, as [name key, txn, id, at]: what a store saves. */
   txnKeys(now: number): Generator<RestoredTxn> {
-    return this.#txns.live(now);
+    return this.#t.txns.live(now);
   }
 
   /** GET /api/rooms: up to `limit` rooms named after `after`, in name order, and where the next page starts. */
   roomsPage(after: string | undefined, limit: number): RoomPage {
-    return this.#rooms.page(after, limit);
+    return this.#t.rooms.page(after, limit);
   }
 
   room(name: string): Room | undefined {
-    return this.#rooms.get(checkRoom(name));
+    return this.#t.rooms.get(checkRoom(name));
   }
 
   /** The room whose history GET /api/rooms/NAME/history pages: one with members, or an emptied one whose history is kept. */
   roomWithHistory(name: string): Room | undefined {
-    return this.#rooms.withHistory(checkRoom(name));
+    return this.#t.rooms.withHistory(checkRoom(name));
   }
 
   /** Rooms without members whose history is kept: what a store's snapshot writes besides live rooms. */
   keptRooms(): IterableIterator<Room> {
-    return this.#rooms.kept();
+    return this.#t.rooms.kept();
   }
 
   /** Puts back what a store saved, before serving (restore.ts); ids continue above `lastId`. Records nothing. */
   restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = [], lastId = 0): void {
     this.#lastId = Math.max(this.#lastId, lastId);
-    this.#cursors.delivered(lastId);
-    restore(this.#parts, sessions, history, txns);
+    this.#t.cursors.delivered(lastId);
+    restore(this.#t.parts, sessions, history, txns);
   }
 
   /** Stops the sweeper (`sweep: false`: there is none); sessions stay as they are (a store may save them). */
   close(): void {
-    this.#presence.close();
+    this.#t.presence.close();
   }
 }

@@ -68,6 +68,10 @@ export function applyCommand(ctx: ApplyContext, c: Command): Outcome {
         if (client && compareIds(ctx.madeAt(client), madeAt) === 0) hub.endSession(client, "expired");
       }
       return undefined;
+    case "floor":
+      // Ids go on above it, as after a store's restore (nothing else is restored: the lists are empty).
+      if (Number.isSafeInteger(c.f) && c.f > 0) hub.restore([], new Map(), [], c.f);
+      return undefined;
   }
 }
 

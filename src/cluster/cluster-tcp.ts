@@ -40,9 +40,9 @@ export class ClusterTcp {
     return this.#replica.submit({ t: "post", k: client.token!, x: text, auto: 1 }, () => undefined);
   }
 
-  /** The connection of a claimed name closed: its session ends, on every process. */
+  /** The connection of a claimed name closed: its session ends, on every process (one ended already, by the log or a new epoch, needs no entry). */
   release(client: Session): void {
-    if (client.token !== undefined) void this.#replica.submit({ t: "leave", k: client.token }, () => undefined).catch(() => {});
+    if (client.token !== undefined && !client.ended) void this.#replica.submit({ t: "leave", k: client.token }, () => undefined).catch(() => {});
   }
 
   /** The session a token names, once this process has caught up with the log if it does not know it yet. */

@@ -20,30 +20,68 @@ export interface Cluster {
   failure(): string | undefined;
   /** Saves the shared state now and then (undefined before start()). */
   saver(): SnapshotSaver | undefined;
+  /** Times the store was found to have lost its data, and this process started over in a new epoch. */
+  readonly epochResets: number;
   /** The store's state on /metrics. */
   registerMetrics(registry: Metrics): void;
   close(): Promise<void>;
 }
 
 /**
- * `lost`: the shared log lost its data (a new epoch). This process's state is of the old one and
- * cannot be reconciled with the new log: it must stop (the CLI exits 1), and a process started
- * then begins the new epoch: ids above all before, old cursors answered with a gap.
+ * When the shared log lost its data (Redis restarted empty, flushed), this process
+ * starts over in the new epoch, in place (same process, same sockets): its hub is
+ * made empty as a new replica's is (every session ends, without a notice: old tokens
+ * get 401, and a client joining again with its old cursor gets a gap), and its first
+ * append is a floor record with its last id, so ids go on above every id it issued.
+ * `lost`: this process cannot go on with the store (it fell behind the log's trim,
+ * or its limits differ from the ones set in the new epoch): the CLI exits 1.
  */
 export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void, lost: (reason: string) => void): Cluster {
   const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
   const replica = new Replica(hub, log, clock, { origin: randomBytes(6).toString("base64url"), warn, vouchedOnly: identityOn(options) });
   let presence: SharedPresence | undefined;
   let saver: SnapshotSaver | undefined;
+  let epochResets = 0;
+  let closed = false;
+  const startOver = (reason: string): void => {
+    epochResets++;
+    warn(`pollchat: ${reason}: every session ends (their tokens get 401, their cursors a gap)`);
+    const floor = hub.lastId;
+    // Empty as a replica made now is (replica-hub.ts): every replica applies the new log to the same state.
+    clock.at = 0;
+    try {
+      hub.startOver(0);
+    } finally {
+      clock.at = undefined;
+    }
+    const resets = epochResets;
+    replica.startOver(floor, async () => {
+      // The new epoch's newest snapshot, if one was saved already (its log may be trimmed below it).
+      const latest = await log.snapshots.latest();
+      return latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined;
+    });
+    // The new epoch's first process sets them again; one that set others meanwhile cannot be followed.
+    // (Redis gone again before they could be said: said again once it answers, a few times a minute at most.)
+    const agree = (tries: number): void =>
+      void agreeOnLimits(options, log).then(
+        (differ) => differ !== undefined && lost(differ),
+        () => tries > 0 && resets === epochResets && !closed && void setTimeout(() => agree(tries - 1), 2000).unref(),
+      );
+    agree(30);
+  };
   return {
     hub,
     replica,
     log,
     saver: () => saver,
+    get epochResets() {
+      return epochResets;
+    },
     async start() {
       await log.open?.();
-      log.onLost?.(lost);
-      await agreeOnLimits(options, log);
+      log.onNewEpoch?.(startOver);
+      const differ = await agreeOnLimits(options, log);
+      if (differ !== undefined) throw new Error(differ);
       // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
       const latest = await log.snapshots.latest();
       await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));
@@ -57,8 +95,10 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       registry.gauge("pollchat_redis_reconnects", "Times the link to the shared store came back after a loss.", () => log.reconnects ?? 0);
       registry.gauge("pollchat_redis_snapshots_saved", "Snapshots of the shared state this process saved.", () => saver?.saved.count ?? 0);
       registry.gauge("pollchat_redis_applied_total", "Entries of the shared log applied by this process.", () => replica.stats.applied);
+      registry.gauge("pollchat_redis_epoch_resets", "Times Redis was found to have lost its data and this process started over in a new epoch.", () => epochResets);
     },
     async close() {
+      closed = true;
       presence?.close();
       saver?.close();
       replica.close();
@@ -89,18 +129,19 @@ function identityOn(options: ResolvedOptions): boolean {
 }
 
 /**
- * Refuses to start (one line) with limits other than those the deployment's first process set in Redis.
+ * Why this process cannot join (one line): its limits differ from those the deployment's (or epoch's)
+ * first process set in Redis; undefined when they are the same.
  * `identity` is agreed too, as on or off only (the secret stays out of Redis): replicas with and without
  * a source would disagree on who may claim a name. Off, it is left out, as processes before it wrote the key.
  */
-async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<void> {
+async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<string | undefined> {
   const mine: Record<string, unknown> = Object.fromEntries(SHARED_LIMITS.map((name) => [name, options[name]]));
   if (identityOn(options)) mine.identity = "on";
   const theirs = JSON.parse(await log.agree("limits", JSON.stringify(mine))) as Record<string, unknown>;
   const differ = [...SHARED_LIMITS, "identity"].filter((name) => theirs[name] !== mine[name]);
-  if (differ.length === 0) return;
+  if (differ.length === 0) return undefined;
   const shown = (value: unknown): string => String(value ?? "off");
   const what = differ.map((name) => `${name} ${shown(mine[name])} (the cluster's: ${shown(theirs[name])})`).join(", ");
   log.close();
-  throw new Error(`redis: this process's limits differ from the cluster's: ${what}; run every process with the same, or stop them all and delete ${options.redisPrefix}:limits to change them`);
+  return `redis: this process's limits differ from the cluster's: ${what}; run every process with the same, or stop them all and delete ${options.redisPrefix}:limits to change them`;
 }

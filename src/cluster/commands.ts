@@ -33,7 +33,12 @@ export type Command =
   /** Where queues stand after polls without a cursor (or with one): [name key, acknowledged up to]. */
   | { t: "acks"; a: [string, number][] }
   /** Sessions no process has seen for --session-ttl, as [name key, position made at]: each ends once, with one leave. */
-  | { t: "expire"; s: [string, string][] };
+  | { t: "expire"; s: [string, string][] }
+  /**
+   * A process that found Redis lost its data starts over in the new epoch and appends its
+   * last id (f) before anything else: applying it raises every replica's ids above it.
+   */
+  | { t: "floor"; f: number };
 
 /** A record of the shared log: a command, and who waits for its outcome (the process and its request number). */
 export interface LogRecord {
@@ -48,7 +53,7 @@ export function encodeRecord(record: LogRecord): string {
   return JSON.stringify(record);
 }
 
-const KINDS = new Set(["join", "vouch", "post", "seed", "leave", "acks", "expire"]);
+const KINDS = new Set(["join", "vouch", "post", "seed", "leave", "acks", "expire", "floor"]);
 
 /** A log entry back into a record; undefined for one that is not (another version's, garbage): every replica skips it alike. */
 export function decodeRecord(data: string): LogRecord | undefined {

@@ -36,6 +36,12 @@ export class MemoryLog {
     for (const wake of [...this.#waiters]) wake();
   }
 
+  /** Redis restarted empty: every entry and agreed value gone (the clock goes on). Replicas are told by the test (cluster.ts does it with Redis). */
+  loseData(): void {
+    this.#entries.length = 0;
+    this.agreed.clear();
+  }
+
   readonly agreed = new Map<string, string>();
 
   /** One client of the log, as each process holds its own connection. */

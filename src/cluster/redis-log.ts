@@ -11,7 +11,7 @@ const REPLY_TIMEOUT_MS = 3000;
 /** XREAD BLOCK waits up to 2 s (replica.ts) for an entry: its reply may take that long. */
 const READ_REPLY_TIMEOUT_MS = 6000;
 
-/** How often a process checks that the shared log is still the one it read (Redis did not lose its data). */
+/** How often a process checks that the shared log is still the one of its epoch (Redis did not lose its data). */
 const EPOCH_CHECK_MS = 1000;
 
 /**
@@ -44,7 +44,10 @@ export class RedisLog implements SharedLog, PresenceStore {
   readonly #prefix: string;
   #epoch: string | undefined;
   #epochTimer: NodeJS.Timeout | undefined;
-  #onLost: ((reason: string) => void) | undefined;
+  /** The epoch is gone, and the new one not joined yet: nothing is appended meanwhile. */
+  #changing = false;
+  #checking = false;
+  #onNewEpoch: ((reason: string) => void) | undefined;
 
   constructor(url: string, prefix: string) {
     // A Redis that hangs or vanishes without a reset is taken for lost in seconds (posts 503, /healthz 503).
@@ -53,8 +56,8 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#reader = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS, replyTimeoutMs: READ_REPLY_TIMEOUT_MS });
     this.#logKey = `${prefix}:log`;
     this.#seenKey = `${prefix}:seen`;
-    this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey);
     this.#epochKey = `${prefix}:epoch`;
+    this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey, { key: this.#epochKey, now: () => this.#epoch ?? "" });
     this.#prefix = prefix;
   }
 
@@ -62,8 +65,9 @@ export class RedisLog implements SharedLog, PresenceStore {
     return this;
   }
 
+  /** False too while the epoch is being changed: appends wait for the new one (503 meanwhile). */
   get connected(): boolean {
-    return this.#client.state === "connected";
+    return this.#client.state === "connected" && !this.#changing;
   }
 
   /** Times a connection came back after a loss. */
@@ -76,8 +80,7 @@ export class RedisLog implements SharedLog, PresenceStore {
     try {
       await Promise.all([this.#client.connect(), this.#reader.connect()]);
       // The first process of a deployment names its epoch; the others read it.
-      await this.#client.send(["SET", this.#epochKey, randomBytes(8).toString("hex"), "NX"]);
-      this.#epoch = text((await this.#client.send(["GET", this.#epochKey]))!);
+      this.#epoch = await this.#nameEpoch();
     } catch (error) {
       this.close();
       throw new Error(`redis: cannot connect to ${this.#client.target.display}: ${(error as Error).message}`);
@@ -85,36 +88,75 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#epochTimer = setInterval(() => void this.#checkEpoch(), EPOCH_CHECK_MS).unref();
   }
 
-  /** Told once if the log is found to have lost its data: this process's state is of an epoch that is gone. */
-  onLost(listener: (reason: string) => void): void {
-    this.#onLost = listener;
+  /** Told each time the log is found to have lost its data, once this process has joined the new epoch: its state must start over. */
+  onNewEpoch(listener: (reason: string) => void): void {
+    this.#onNewEpoch = listener;
+  }
+
+  /** The first process of a deployment (or of a new epoch) names it; the others read it. */
+  async #nameEpoch(): Promise<string> {
+    await this.#client.send(["SET", this.#epochKey, randomBytes(8).toString("hex"), "NX"]);
+    return text((await this.#client.send(["GET", this.#epochKey]))!);
   }
 
   async append(records: readonly string[]): Promise<void> {
     try {
       await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], [this.#epoch ?? "", ...records]);
     } catch (error) {
-      if (error instanceof RedisReplyError && error.code === "EPOCH") this.#lost();
+      // Refused whole by the script: nothing of it was stored.
+      if (error instanceof RedisReplyError && error.code === "EPOCH") {
+        this.#lost();
+        throw new NotStored(error.message);
+      }
       if (error instanceof RedisConnectionError && !error.sent) throw new NotStored(error.message);
       throw error;
     }
   }
 
+  /**
+   * Whether the epoch is still this process's; if not (Redis lost its data), joins
+   * the new one (named by the first process to notice, as open() does) and says so.
+   * Tried again on the next tick while Redis cannot be asked.
+   */
   async #checkEpoch(): Promise<void> {
-    if (!this.connected) return;
-    const reply = await this.#client.send(["GET", this.#epochKey]).catch(() => undefined);
-    if (reply !== undefined && (reply === null || text(reply) !== this.#epoch)) this.#lost();
+    if (this.#client.state !== "connected" || this.#checking) return;
+    this.#checking = true;
+    try {
+      const reply = await this.#client.send(["GET", this.#epochKey]);
+      if (reply !== null && text(reply) === this.#epoch) {
+        this.#changing = false; // an append refused for an epoch this process had already left
+        return;
+      }
+      this.#changing = true;
+      const old = this.#epoch;
+      this.#epoch = await this.#nameEpoch();
+      this.#changing = false;
+      const reason = `redis: the shared log at ${this.#client.target.display} lost its data (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
+      this.#onNewEpoch?.(reason);
+    } catch {
+      // Redis cannot be asked now: the next tick asks again.
+    } finally {
+      this.#checking = false;
+    }
   }
 
+  /** Found by an append or a read: appends stop until the new epoch is joined. */
   #lost(): void {
-    const listener = this.#onLost;
-    this.#onLost = undefined;
-    clearInterval(this.#epochTimer);
-    listener?.(`redis: the shared log at ${this.#client.target.display} lost its data (its epoch ${this.#epoch} is gone); a process restarted now starts a new epoch`);
+    this.#changing = true;
+    void this.#checkEpoch();
   }
 
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
-    const reply = await this.#reader.send(["XREAD", "COUNT", count, "BLOCK", blockMs, "STREAMS", this.#logKey, after]);
+    const epoch = this.#epoch;
+    // The epoch, asked right after the read on its connection: entries read once Redis lost its data may be the new log's, never to be applied to this state.
+    const [reply, current] = await Promise.all([
+      this.#reader.send(["XREAD", "COUNT", count, "BLOCK", blockMs, "STREAMS", this.#logKey, after]),
+      this.#reader.send(["GET", this.#epochKey]),
+    ]);
+    if (current === null || text(current) !== epoch) {
+      this.#lost();
+      throw new Error("redis: the shared log is not this epoch's");
+    }
     if (!Array.isArray(reply) || reply.length === 0) return [];
     const stream = reply[0];
     return Array.isArray(stream) && Array.isArray(stream[1]) ? stream[1].map(toEntry) : [];

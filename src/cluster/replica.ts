@@ -4,6 +4,7 @@ import type { Hub } from "../hub.js";
 import { applyCommand, type Outcome } from "./apply-command.js";
 import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
+import { AppendBatch } from "./append-batch.js";
 import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
@@ -12,14 +13,6 @@ export const FATE_DEADLINE_MS = 10_000;
 /** Entries read at once, and how long one read waits for the first. */
 const READ_BATCH = 1000;
 const READ_BLOCK_MS = 2000;
-/**
- * Acknowledgements reach the other replicas at most this often: a poll with a
- * cursor carries its own (any replica trims by it), so the others need them only
- * to bound their copies and for clients without a cursor, who may get a message
- * twice when they hop between processes (never lose one). One entry per process
- * per turn cost every replica a read and an apply per poll answered anywhere.
- */
-const ACK_EVERY_MS = 200;
 /** What a refused writer is told to wait, in seconds. */
 export const RETRY_AFTER_S = 2;
 
@@ -41,7 +34,7 @@ export function unavailable(): ChatError {
  * commands of its requests (one batch per turn of the event loop), reads the
  * log in order, its own entries included, applies each one to the hub at the
  * entry's time, and answers a request with the outcome its own entry had here.
- * Acknowledgements made here (polls) are appended too, batched (ACK_EVERY_MS), so the
+ * Acknowledgements made here (polls) are appended too, batched (append-batch.ts), so the
  * other replicas trim their copies of the queues.
  */
 export class Replica {
@@ -57,14 +50,14 @@ export class Replica {
   #applying: string | undefined;
   #seq = 0;
   readonly #waiters = new Map<number, Waiter>();
-  #pending: string[] = [];
-  #pendingSeqs: number[] = [];
-  readonly #acked = new Set<Session>();
-  #ackTimer: NodeJS.Timeout | undefined;
-  #scheduled = false;
+  readonly #batch: AppendBatch;
   #barriers: { tip: string; done: () => void }[] = [];
   #closed = false;
   #tailing: Promise<void> | undefined;
+  /** Bumped by startOver(): a read or tip asked before it is of the old epoch's log. */
+  #generation = 0;
+  /** After startOver(): the new epoch's snapshot being loaded; reading waits for it. */
+  #restoring: Promise<void> = Promise.resolve();
   #doubtCheck: NodeJS.Timeout | undefined;
   /** The newest position known in the log (read or asked), for the lag on /metrics. */
   #tipSeen = START;
@@ -83,20 +76,29 @@ export class Replica {
     this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
     this.#vouchedOnly = opts.vouchedOnly ?? false;
     this.#tips = new TipReads(() => log.tip());
+    this.#batch = new AppendBatch(log, {
+      stored: (seqs, records) => {
+        this.stats.appended += records;
+        for (const q of seqs) clearTimeout(this.#waiters.get(q)?.timer); // stored: answered once applied, never 503 (spec §8)
+      },
+      failed: (seqs, error) => {
+        // Never sent: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
+        if (error instanceof NotStored) return void seqs.forEach((q) => this.#settle(q, undefined, unavailable(), false));
+        for (const q of seqs) {
+          const waiter = this.#waiters.get(q);
+          if (waiter) waiter.inDoubt = true;
+        }
+        this.#checkDoubts();
+      },
+    });
     hub.observe({
       record: (record) => {
         if (this.#applying !== undefined) {
           if (record.kind === "session") this.#madeAt.set(record.session, this.#applying);
           return;
         }
-        // Made here, outside any entry: a poll moved a queue. The others hear it within ACK_EVERY_MS.
-        if (record.kind === "ack") {
-          this.#acked.add(record.session);
-          this.#ackTimer ??= setTimeout(() => {
-            this.#ackTimer = undefined;
-            this.#schedule();
-          }, ACK_EVERY_MS).unref();
-        }
+        // Made here, outside any entry: a poll moved a queue.
+        if (record.kind === "ack") this.#batch.acked(record.session);
       },
     });
   }
@@ -140,17 +142,45 @@ export class Replica {
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => this.#settle(q, undefined, unavailable(), false), this.#fateDeadlineMs).unref();
       this.#waiters.set(q, { capture, resolve: resolve as (value: unknown) => void, reject, timer, inDoubt: false });
-      this.#pending.push(encodeRecord({ c: command, o: this.origin, q }));
-      this.#pendingSeqs.push(q);
-      this.#schedule();
+      this.#batch.add(encodeRecord({ c: command, o: this.origin, q }), q);
     });
+  }
+
+  /**
+   * The store lost its data and this process joined its new epoch, its hub made empty
+   * (cluster.ts). Requests waiting for an entry of the old log get 503 (never an id for
+   * what Redis does not have); reading starts again at the new log's start, or after the
+   * snapshot `restore` loads; this process's first append is `floor`, its last id.
+   */
+  startOver(floor: number, restore: () => Promise<string | undefined>): void {
+    this.#generation++;
+    for (const q of [...this.#waiters.keys()]) this.#settle(q, undefined, unavailable(), false);
+    this.#batch.clear();
+    clearTimeout(this.#doubtCheck);
+    this.#doubtCheck = undefined;
+    this.#position = START;
+    this.#tipSeen = START;
+    const generation = this.#generation;
+    // None read (Redis gone again): from the start; a log trimmed past it stops this process (snapshot-saver.ts).
+    this.#restoring = restore().then(
+      (from) => {
+        if (from !== undefined && generation === this.#generation) this.#position = from;
+      },
+      () => {},
+    );
+    // Waiting for a tip of the old log: there is nothing more to wait for (a token of it is unknown now: 401).
+    for (const barrier of this.#barriers) barrier.done();
+    this.#barriers = [];
+    this.#batch.floor(floor);
   }
 
   /** Resolves once everything in the log when called is applied here: a process behind what a request presents catches up first (callers share reads of the tip: tip-reads.ts). */
   async catchUp(timeoutMs = this.#fateDeadlineMs): Promise<void> {
+    const generation = this.#generation;
     const tip = await this.#tips.tip().catch(() => {
       throw unavailable();
     });
+    if (generation !== this.#generation) return; // the old log's tip: that log is gone
     this.#sawTip(tip);
     if (compareIds(this.#position, tip) >= 0) return;
     await new Promise<void>((resolve, reject) => {
@@ -170,45 +200,8 @@ export class Replica {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#doubtCheck);
-    clearTimeout(this.#ackTimer);
+    this.#batch.close();
     for (const q of [...this.#waiters.keys()]) this.#settle(q, undefined, unavailable(), false);
-  }
-
-  #schedule(): void {
-    if (this.#scheduled) return;
-    this.#scheduled = true;
-    setImmediate(() => {
-      this.#scheduled = false;
-      this.#flush();
-    });
-  }
-
-  /** One append for everything this turn made: its commands, then where the queues acknowledged here stand. */
-  #flush(): void {
-    const records = this.#pending;
-    const seqs = this.#pendingSeqs;
-    this.#pending = [];
-    this.#pendingSeqs = [];
-    const acks: [string, number][] = [];
-    for (const client of this.#acked) if (!client.ended) acks.push([client.key, client.queue.since]);
-    this.#acked.clear();
-    if (acks.length > 0) records.push(encodeRecord({ c: { t: "acks", a: acks } }));
-    if (records.length === 0 || this.#closed) return;
-    this.#log.append(records).then(
-      () => {
-        this.stats.appended += records.length;
-        for (const q of seqs) clearTimeout(this.#waiters.get(q)?.timer); // stored: answered once applied, never 503 (spec §8)
-      },
-      (error: unknown) => {
-        // Never sent: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
-        if (error instanceof NotStored) return void seqs.forEach((q) => this.#settle(q, undefined, unavailable(), false));
-        for (const q of seqs) {
-          const waiter = this.#waiters.get(q);
-          if (waiter) waiter.inDoubt = true;
-        }
-        this.#checkDoubts();
-      },
-    );
   }
 
   /** Once caught up with the log after a broken append, what is still not applied was not stored: 503. */
@@ -231,6 +224,10 @@ export class Replica {
     let backoff = 50;
     while (!this.#closed) {
       let entries: LogEntry[];
+      const restoring = this.#restoring;
+      await restoring; // after startOver(), the new epoch's snapshot is loaded before anything is read
+      if (restoring !== this.#restoring) continue; // another startOver() meanwhile
+      const generation = this.#generation;
       try {
         entries = await this.#log.read(this.#position, READ_BATCH, READ_BLOCK_MS);
         backoff = 50;
@@ -241,6 +238,8 @@ export class Replica {
         continue;
       }
       if (this.#closed) return;
+      // Read after a position of the old epoch's log: read the new one from its start.
+      if (generation !== this.#generation) continue;
       this.#applyAll(entries);
     }
   }

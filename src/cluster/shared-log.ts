@@ -35,8 +35,11 @@ export interface SharedLog {
   agree(name: string, value: string): Promise<string>;
   /** Connects (Redis); rejects with a one-line reason when it cannot. */
   open?(): Promise<void>;
-  /** Told once if the log lost its data (Redis restarted empty): this process's state belongs to an epoch that is gone. */
-  onLost?(listener: (reason: string) => void): void;
+  /**
+   * Told each time the log is found to have lost its data (Redis restarted empty, flushed),
+   * once this process has joined the new epoch: its state is of one that is gone and must start over (cluster.ts).
+   */
+  onNewEpoch?(listener: (reason: string) => void): void;
   /** Times the link came back after a loss (/metrics). */
   readonly reconnects?: number;
   /** Stops everything; pending calls reject. */

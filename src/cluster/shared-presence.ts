@@ -1,4 +1,5 @@
 import type { Hub } from "../hub.js";
+import type { Session } from "../session.js";
 import { sweepEvery } from "../presence.js";
 import type { Replica } from "./replica.js";
 
@@ -44,18 +45,19 @@ export class SharedPresence {
     this.#running = true;
     try {
       const seen: [string, number][] = [];
-      const candidates: { key: string; madeAt: string }[] = [];
+      const candidates: { client: Session; key: string; madeAt: string }[] = [];
       const cutoff = now - this.#ttlMs;
       for (const client of this.#hub.sessions()) {
         if (client.presenceHolds > 0) seen.push([client.key, now]);
         else if (client.lastSeen > this.#lastMark) seen.push([client.key, client.lastSeen]);
-        else if (client.lastSeen <= cutoff) candidates.push({ key: client.key, madeAt: this.#replica.madeAt(client) });
+        else if (client.lastSeen <= cutoff) candidates.push({ client, key: client.key, madeAt: this.#replica.madeAt(client) });
       }
       if (seen.length > 0) await this.#store.mark(seen);
       this.#lastMark = now;
       if (candidates.length > 0) {
         const times = await this.#store.lastSeen(candidates.map((c) => c.key));
-        const expired = candidates.filter((_, i) => (times[i] ?? 0) <= cutoff).map((c): [string, string] => [c.key, c.madeAt]);
+        // (Not one that ended meanwhile: a new epoch ended every session, and its log must not hear of them.)
+        const expired = candidates.filter((c, i) => (times[i] ?? 0) <= cutoff && !c.client.ended).map((c): [string, string] => [c.key, c.madeAt]);
         if (expired.length > 0) await this.#replica.submit({ t: "expire", s: expired }, () => undefined).catch(() => {});
       }
       // Now and then, names nobody saw for two TTLs: their sessions are gone or going.

@@ -70,7 +70,7 @@ export class SnapshotSaver {
 
   /**
    * A replica left behind by a trim (it could not read for two snapshot intervals while the
-   * others went on: a partition) has missed entries it can never read: it stops, as on a lost log.
+   * others went on: a partition) has missed entries it can never read: it stops (cluster.ts lost).
    */
   async #checkNotTrimmedPast(): Promise<void> {
     const trimmed = await this.store.trimmedBelow().catch(() => undefined);

@@ -1,4 +1,4 @@
-import type { RedisClient, RespReply } from "../redis/index.js";
+import { RedisReplyError, RedisScript, type RedisClient, type RespReply } from "../redis/index.js";
 
 /** Where replicas keep the shared state at one position of the log, in chunks (a Redis string stops at 512 MB). */
 export interface SnapshotStore {
@@ -25,6 +25,13 @@ interface Pointer {
 /** A saver holds the lock this long at most (it is released when done). */
 const LOCK_MS = 30_000;
 
+/** Points at a saved snapshot only in the epoch it was taken in: one of a state Redis has lost must never be loaded in the new one. */
+const SET_POINTER = new RedisScript(`
+if redis.call('GET', KEYS[2]) ~= ARGV[2] then return redis.error_reply('EPOCH the snapshot is of an epoch that is gone') end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+`);
+
 /**
  * Keys: `<prefix>:snapshot` (the pointer, JSON), `<prefix>:snapshot:<pos>:<i>`
  * (chunk i), `<prefix>:snapshot-lock`. Two snapshots are kept: the newest and
@@ -34,11 +41,14 @@ export class RedisSnapshots implements SnapshotStore {
   readonly #client: RedisClient;
   readonly #prefix: string;
   readonly #logKey: string;
+  /** The epoch key, and the epoch this process's state is of now. */
+  readonly #epoch: { key: string; now: () => string };
 
-  constructor(client: RedisClient, prefix: string, logKey: string) {
+  constructor(client: RedisClient, prefix: string, logKey: string, epoch: { key: string; now: () => string }) {
     this.#client = client;
     this.#prefix = prefix;
     this.#logKey = logKey;
+    this.#epoch = epoch;
   }
 
   async latest(): Promise<{ pos: string; chunks: Buffer[] } | undefined> {
@@ -61,6 +71,8 @@ export class RedisSnapshots implements SnapshotStore {
   }
 
   async save(pos: string, chunks: readonly Buffer[]): Promise<boolean> {
+    // Taken now, with the chunks (synchronously before this call): the epoch the state is of.
+    const epoch = this.#epoch.now();
     const lock = `${this.#prefix}:snapshot-lock`;
     if ((await this.#client.send(["SET", lock, pos, "NX", "PX", LOCK_MS])) === null) return false;
     try {
@@ -68,7 +80,13 @@ export class RedisSnapshots implements SnapshotStore {
       if (previous !== undefined && previous.pos === pos) return false;
       await Promise.all(chunks.map((chunk, i) => this.#client.send(["SET", this.#chunkKey(pos, i), chunk])));
       const pointer: Pointer = { pos, n: chunks.length, ...(previous && { prev: { pos: previous.pos, n: previous.n } }) };
-      await this.#client.send(["SET", `${this.#prefix}:snapshot`, JSON.stringify(pointer)]);
+      try {
+        await this.#client.runScript(SET_POINTER, [`${this.#prefix}:snapshot`, this.#epoch.key], [JSON.stringify(pointer), epoch]);
+      } catch (error) {
+        if (!(error instanceof RedisReplyError && error.code === "EPOCH")) throw error;
+        await this.#client.send(["DEL", ...chunks.map((_, i) => this.#chunkKey(pos, i))]);
+        return false;
+      }
       if (previous !== undefined) {
         await this.#client.send(["XTRIM", this.#logKey, "MINID", previous.pos]);
         const old = previous.prev;
