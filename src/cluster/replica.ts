@@ -5,6 +5,7 @@ import { applyCommand, type Outcome } from "./apply-command.js";
 import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
 import { AppendBatch } from "./append-batch.js";
+import { CatchUpBarriers } from "./catch-up-barriers.js";
 import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
@@ -51,7 +52,7 @@ export class Replica {
   #seq = 0;
   readonly #waiters = new Map<number, Waiter>();
   readonly #batch: AppendBatch;
-  #barriers: { tip: string; done: () => void }[] = [];
+  readonly #barriers = new CatchUpBarriers();
   #closed = false;
   #tailing: Promise<void> | undefined;
   /** Bumped by startOver(): a read or tip asked before it is of the old epoch's log. */
@@ -126,7 +127,11 @@ export class Replica {
   async start(from?: string): Promise<void> {
     if (from !== undefined && this.#tailing === undefined) this.#position = from;
     this.#tailing ??= this.#tail();
-    await this.catchUp();
+    const generation = this.#generation;
+    // Redis lost its data meanwhile: this replica started over in the new epoch, which it reads from here on.
+    await this.catchUp().catch((error: unknown) => {
+      if (generation === this.#generation) throw error;
+    });
   }
 
   /**
@@ -168,9 +173,9 @@ export class Replica {
       },
       () => {},
     );
-    // Waiting for a tip of the old log: there is nothing more to wait for (a token of it is unknown now: 401).
-    for (const barrier of this.#barriers) barrier.done();
-    this.#barriers = [];
+    // Waiting for a tip of the old log: 503, to be asked again. Not done: what the request presents
+    // (a token, a cursor) may be of the new epoch, from a process that reset first, and this one has not read it yet.
+    this.#barriers.failAll(unavailable);
     this.#batch.floor(floor);
   }
 
@@ -180,20 +185,11 @@ export class Replica {
     const tip = await this.#tips.tip().catch(() => {
       throw unavailable();
     });
-    if (generation !== this.#generation) return; // the old log's tip: that log is gone
+    // The old log's tip: that log is gone, and this replica has not read the new one yet (as above: 503).
+    if (generation !== this.#generation) throw unavailable();
     this.#sawTip(tip);
     if (compareIds(this.#position, tip) >= 0) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#barriers = this.#barriers.filter((b) => b.done !== done);
-        reject(unavailable());
-      }, timeoutMs).unref();
-      const done = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.#barriers.push({ tip, done });
-    });
+    await this.#barriers.wait(tip, timeoutMs, unavailable);
   }
 
   /** Stops reading and appending; requests still waiting get 503. */
@@ -250,13 +246,7 @@ export class Replica {
       this.#apply(entry);
     }
     if (entries.length > 0) this.#sawTip(entries.at(-1)!.id);
-    if (this.#barriers.length === 0) return;
-    const waiting: { tip: string; done: () => void }[] = [];
-    for (const barrier of this.#barriers) {
-      if (compareIds(this.#position, barrier.tip) >= 0) barrier.done();
-      else waiting.push(barrier);
-    }
-    this.#barriers = waiting;
+    this.#barriers.release(this.#position);
   }
 
   #apply(entry: LogEntry): void {

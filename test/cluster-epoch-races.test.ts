@@ -1,0 +1,119 @@
+import { afterEach, expect, it } from "vitest";
+import type { Hub } from "../src/hub.js";
+import { ChatError } from "../src/errors.js";
+import { resolveOptions } from "../src/config.js";
+import { applyCommand } from "../src/cluster/apply-command.js";
+import { decodeRecord } from "../src/cluster/commands.js";
+import { MemoryLog } from "../src/cluster/memory-log.js";
+import type { RecordClock } from "../src/cluster/record-clock.js";
+import { Replica } from "../src/cluster/replica.js";
+import { replicaHub } from "../src/cluster/replica-hub.js";
+import type { SharedLog } from "../src/cluster/shared-log.js";
+
+/*
+ * Races around a new epoch (Redis lost its data), on the memory log: a replica
+ * that notices late, and two resets before the first floor was stored.
+ */
+
+interface Node {
+  hub: Hub;
+  replica: Replica;
+  clock: RecordClock;
+  /** While true, reads fail as RedisLog's do once the epoch key changed and before this process noticed. */
+  gate: { stale: boolean };
+}
+const nodes: Node[] = [];
+afterEach(() => {
+  for (const { hub, replica } of nodes.splice(0)) {
+    replica.close();
+    hub.close();
+  }
+});
+
+function gated(log: MemoryLog, gate: { stale: boolean }): SharedLog {
+  const client = log.client();
+  return new Proxy(client, {
+    get(target, prop) {
+      if (prop === "read") {
+        return async (...args: [string, number, number]) => {
+          if (gate.stale) {
+            await new Promise((resolve) => setTimeout(resolve, 20));
+            throw new Error("not this epoch");
+          }
+          const entries = await target.read(...args);
+          // A read under way when the epoch changed: RedisLog's GET of the epoch behind it throws its entries away.
+          if (gate.stale) throw new Error("not this epoch");
+          return entries;
+        };
+      }
+      const value: unknown = Reflect.get(target, prop);
+      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+async function node(log: MemoryLog, origin: string): Promise<Node> {
+  const gate = { stale: false };
+  const { hub, clock } = replicaHub(resolveOptions({ rate: 1000 }), { lastId: 0, at: 0 });
+  const replica = new Replica(hub, gated(log, gate), clock, { origin, warn: () => {} });
+  await replica.start();
+  const n = { hub, replica, clock, gate };
+  nodes.push(n);
+  return n;
+}
+
+/** What cluster.ts does when this process notices the new epoch. */
+function startOver({ hub, replica, clock, gate }: Node): void {
+  const floor = hub.lastId;
+  clock.at = 0;
+  hub.startOver(0);
+  clock.at = undefined;
+  gate.stale = false;
+  replica.startOver(floor, async () => undefined);
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  if (!check()) throw new Error(`timed out: ${what}`);
+}
+
+it("a request with a new epoch's token waiting on a replica that notices late gets 503 (asked again), never 401", async () => {
+  const log = new MemoryLog();
+  const a = await node(log, "a");
+  const b = await node(log, "b");
+  await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: "old" }, (o) => o);
+  await b.replica.catchUp();
+  log.loseData();
+  // Redis' new stream starts at its clock, past every id of the old one (the memory log's clock goes on too).
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  b.gate.stale = true; // b has not noticed yet
+  startOver(a);
+  await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: "new" }, (o) => o);
+  // A request with the new token reaches b, which catches up first (cluster-http, pre-checks) ...
+  const waited = b.replica.catchUp().then(
+    () => b.hub.sessionByToken("new")?.name ?? "unknown: 401",
+    (error: unknown) => (error instanceof ChatError ? error.code : String(error)),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  startOver(b); // ... and b notices the new epoch while it waits.
+  expect(await waited).toBe("store_unavailable");
+  // Asked again, b has read the new log: the token is known.
+  await until(() => b.hub.sessionByToken("new") !== undefined, "b read the new epoch's join");
+  await b.replica.catchUp();
+  expect(b.hub.sessionByToken("new")?.name).toBe("ann");
+});
+
+it("a second reset before the first floor is stored keeps the higher floor", async () => {
+  const log = new MemoryLog();
+  const a = await node(log, "a");
+  a.clock.at = 1000;
+  applyCommand({ hub: a.hub, madeAt: () => "0-0", vouchedOnly: false }, { t: "floor", f: 9e15 });
+  a.clock.at = undefined;
+  expect(a.hub.lastId).toBe(9e15);
+  log.loseData();
+  startOver(a); // floor 9e15 waits to be appended
+  startOver(a); // Redis lost its data again in the same turn: this hub's lastId is 0 now
+  await until(() => log.entries.length > 0, "the floor appended");
+  const floors = log.entries.map((e) => decodeRecord(e.data)!.c).filter((c) => c.t === "floor");
+  expect(floors).toEqual([{ t: "floor", f: 9e15 }]);
+});
