@@ -61,7 +61,8 @@ export class AppendBatch {
 
   /** The first thing appended from now on, until stored. */
   floor(id: number): void {
-    this.#floor = id;
+    // Two resets before one was stored: the higher floor goes (cluster.ts keeps the max too).
+    this.#floor = Math.max(this.#floor ?? 0, id);
     this.#schedule();
   }
 

@@ -43,10 +43,12 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
   let saver: SnapshotSaver | undefined;
   let epochResets = 0;
   let closed = false;
+  /** The highest id this process has known in any epoch: a reset before the last floor was stored must not forget it. */
+  let floor = 0;
   const startOver = (reason: string): void => {
     epochResets++;
     warn(`pollchat: ${reason}: every session ends (their tokens get 401, their cursors a gap)`);
-    const floor = hub.lastId;
+    floor = Math.max(floor, hub.lastId);
     // Empty as a replica made now is (replica-hub.ts): every replica applies the new log to the same state.
     clock.at = 0;
     try {
@@ -61,13 +63,14 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       return latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined;
     });
     // The new epoch's first process sets them again; one that set others meanwhile cannot be followed.
-    // (Redis gone again before they could be said: said again once it answers, a few times a minute at most.)
-    const agree = (tries: number): void =>
+    // (Redis gone again before they could be said: said again every 2 s until it answers, as long as this epoch lasts:
+    // a process that gave up would let a later one set other limits, and replicas would apply the log differently.)
+    const agree = (): void =>
       void agreeOnLimits(options, log).then(
         (differ) => differ !== undefined && lost(differ),
-        () => tries > 0 && resets === epochResets && !closed && void setTimeout(() => agree(tries - 1), 2000).unref(),
+        () => resets === epochResets && !closed && void setTimeout(agree, 2000).unref(),
       );
-    agree(30);
+    agree();
   };
   return {
     hub,
