@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { RedisReplyError, RedisScript, type RedisClient, type RespReply } from "../redis/index.js";
 
 /** Where replicas keep the shared state at one position of the log, in chunks (a Redis string stops at 512 MB). */
@@ -30,6 +31,12 @@ const SET_POINTER = new RedisScript(`
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then return redis.error_reply('EPOCH the snapshot is of an epoch that is gone') end
 redis.call('SET', KEYS[1], ARGV[1])
 return 1
+`);
+
+/** Releases the saver's lock only while it is still this saver's (it may have expired and been taken by another, of a new epoch). */
+const RELEASE_LOCK = new RedisScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `);
 
 /**
@@ -74,7 +81,8 @@ export class RedisSnapshots implements SnapshotStore {
     // Taken now, with the chunks (synchronously before this call): the epoch the state is of.
     const epoch = this.#epoch.now();
     const lock = `${this.#prefix}:snapshot-lock`;
-    if ((await this.#client.send(["SET", lock, pos, "NX", "PX", LOCK_MS])) === null) return false;
+    const owner = `${pos} ${randomBytes(8).toString("hex")}`;
+    if ((await this.#client.send(["SET", lock, owner, "NX", "PX", LOCK_MS])) === null) return false;
     try {
       const previous = await this.#pointer();
       if (previous !== undefined && previous.pos === pos) return false;
@@ -94,7 +102,7 @@ export class RedisSnapshots implements SnapshotStore {
       }
       return true;
     } finally {
-      await this.#client.send(["DEL", lock]).catch(() => {});
+      await this.#client.runScript(RELEASE_LOCK, [lock], [owner]).catch(() => {});
     }
   }
 
