@@ -6,6 +6,7 @@ import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
 import { AppendBatch } from "./append-batch.js";
 import { CatchUpBarriers } from "./catch-up-barriers.js";
+import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
@@ -59,6 +60,7 @@ export class Replica {
   #generation = 0;
   /** After startOver(): the new epoch's snapshot being loaded; reading waits for it. */
   #restoring: Promise<void> = Promise.resolve();
+  #loading = false;
   #doubtCheck: NodeJS.Timeout | undefined;
   /** The newest position known in the log (read or asked), for the lag on /metrics. */
   #tipSeen = START;
@@ -166,17 +168,22 @@ export class Replica {
     this.#position = START;
     this.#tipSeen = START;
     const generation = this.#generation;
-    // None read (Redis gone again): from the start; a log trimmed past it stops this process (snapshot-saver.ts).
-    this.#restoring = restore().then(
-      (from) => {
-        if (from !== undefined && generation === this.#generation) this.#position = from;
-      },
-      () => {},
-    );
+    // Not read (Redis gone again): tried again, never the log from its start over an empty hub (it may be trimmed).
+    this.#loading = true;
+    this.#restoring = retryWhile(restore, () => generation === this.#generation && !this.#closed).then((from) => {
+      if (generation !== this.#generation) return;
+      if (from !== undefined) this.#position = from;
+      this.#loading = false;
+    });
     // Waiting for a tip of the old log: 503, to be asked again. Not done: what the request presents
     // (a token, a cursor) may be of the new epoch, from a process that reset first, and this one has not read it yet.
     this.#barriers.failAll(unavailable);
     this.#batch.floor(floor);
+  }
+
+  /** While starting over: the new epoch's snapshot not loaded yet (the saver neither saves nor checks the trim meanwhile). */
+  get restoring(): boolean {
+    return this.#loading;
   }
 
   /** Resolves once everything in the log when called is applied here: a process behind what a request presents catches up first (callers share reads of the tip: tip-reads.ts). */

@@ -34,7 +34,8 @@ export class SnapshotSaver {
 
   /** Saves one when due; never rejects (a failed save is tried again on a later check). */
   async check(force = false): Promise<boolean> {
-    if (this.#running) return false;
+    // Starting over in a new epoch: this replica is at no position yet (replica.ts).
+    if (this.#running || this.replica.restoring) return false;
     await this.#checkNotTrimmedPast();
     if (!force && this.replica.stats.applied - this.#appliedAt < this.opts.every) return false;
     this.#running = true;
