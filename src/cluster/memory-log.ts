@@ -1,5 +1,5 @@
 import { MemorySnapshots } from "./snapshot-store.js";
-import { compareIds, START, type LogEntry, type SharedLog } from "./shared-log.js";
+import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /**
  * A shared log in memory: hubs of one process (tests) share one, as processes
@@ -43,6 +43,35 @@ export class MemoryLog {
   }
 
   readonly agreed = new Map<string, string>();
+
+  /** The epoch, as `<prefix>:epoch` names it: changed only when a client finds the log lost its end (tailLost). */
+  epoch = 1;
+
+  /**
+   * Redis restarted from an older RDB/AOF: the newest `n` entries are gone, the epoch is
+   * kept, and new ids go on from the newest entry left (last-generated-id went back).
+   */
+  loseTail(n: number): void {
+    this.#entries.splice(Math.max(0, this.#entries.length - n));
+    const last = this.#entries.at(-1)?.id ?? START;
+    const dash = last.indexOf("-");
+    this.#last = [Number(last.slice(0, dash)), Number(last.slice(dash + 1))];
+  }
+
+  /** As the Lua of redis-log.ts: the log no longer has `highest`, which was read, and did not trim it. */
+  tailLost(highest: string): boolean {
+    if (highest === START || this.#entries.some((e) => e.id === highest)) return false;
+    if (compareIds(`${this.#last[0]}-${this.#last[1]}`, highest) < 0) return true;
+    const first = this.#entries[0];
+    return first !== undefined && compareIds(first.id, highest) < 0;
+  }
+
+  /** A new epoch for a log that lost its end, if it is still `epoch` (compare-and-set), its entries dropped. */
+  newEpoch(epoch: number): void {
+    if (this.epoch !== epoch) return;
+    this.epoch++;
+    this.#entries.length = 0;
+  }
 
   /** One client of the log, as each process holds its own connection. */
   client(): SharedLog {
@@ -104,9 +133,28 @@ export class MemoryLog {
 class MemoryLogClient implements SharedLog {
   readonly #log: MemoryLog;
   #closed = false;
+  #epoch: number;
+  /** The newest entry read in this epoch (redis-log.ts). */
+  #highest = START;
+  #onNewEpoch: ((reason: string) => void) | undefined;
 
   constructor(log: MemoryLog) {
     this.#log = log;
+    this.#epoch = log.epoch;
+  }
+
+  onNewEpoch(listener: (reason: string) => void): void {
+    this.#onNewEpoch = listener;
+  }
+
+  /** Whether this client's epoch still holds; if not, joins the new one (setting it if the log lost its end) and says so. */
+  #checkEpoch(): boolean {
+    if (this.#log.epoch === this.#epoch && !this.#log.tailLost(this.#highest)) return true;
+    this.#log.newEpoch(this.#epoch);
+    this.#epoch = this.#log.epoch;
+    this.#highest = START;
+    this.#onNewEpoch?.("the shared log lost its data (entries this process had read are gone)");
+    return false;
   }
 
   get connected(): boolean {
@@ -123,14 +171,21 @@ class MemoryLogClient implements SharedLog {
 
   async append(records: readonly string[]): Promise<void> {
     await Promise.resolve();
+    if (!this.#checkEpoch()) throw new NotStored("the shared log lost entries this process read");
     this.#log.append(records);
   }
 
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
-    const now = this.#log.after(after, count);
-    if (now.length > 0 || this.#closed) return now;
-    await this.#log.wait(blockMs);
-    return this.#closed ? [] : this.#log.after(after, count);
+    let now = this.#log.after(after, count);
+    if (now.length === 0 && !this.#closed) {
+      await this.#log.wait(blockMs);
+      now = this.#closed ? [] : this.#log.after(after, count);
+    }
+    const epoch = this.#epoch;
+    if (!this.#checkEpoch()) throw new Error("the shared log is not this epoch's");
+    const last = now.at(-1)?.id;
+    if (last !== undefined && epoch === this.#epoch && compareIds(last, this.#highest) > 0) this.#highest = last;
+    return now;
   }
 
   async tip(): Promise<string> {
