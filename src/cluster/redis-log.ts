@@ -17,10 +17,12 @@ const EPOCH_CHECK_MS = 1000;
 /**
  * Lua: whether the log lost its end while the epoch key stayed (Redis restarted from an
  * older RDB/AOF, failover to a lagging replica): `h`, the newest entry this process read,
- * is gone. Trimming (XTRIM MINID/MAXLEN) only removes the oldest entries, so a missing `h`
- * with older entries still there, or a last-generated-id below `h`, means lost. Redis'
- * docs: last-generated-id is "the ID of the last entry added" and XADD ids only grow,
- * XDEL and XTRIM leave it as it is; only a lost data set makes it go back. (pollchat never XDELs.)
+ * is gone. No false alarm in a healthy Redis: XTRIM evicts "older entries (entries with lower
+ * IDs)" only (redis.io, XTRIM), so a missing `h` with an older entry still there means lost; and
+ * stream ids are never reused and keep moving forward after deletions (XDEL, XTRIM: last-generated-id
+ * stays, checked on 7.0 with XTRIM MAXLEN 0), so a last-generated-id below `h` means lost too.
+ * (pollchat never XDELs.) The second case alone would miss a loss once any process appended after
+ * the restart, hence the first.
  */
 const TAIL_LOST = `
 local function parse(id)
