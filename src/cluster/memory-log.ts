@@ -11,6 +11,8 @@ export class MemoryLog {
   readonly #waiters = new Set<() => void>();
   readonly #now: () => number;
   #last: [number, number] = [0, 0];
+  /** After loseTail(): the clock's time then. */
+  #notBefore = 0;
   #up = true;
   /** The next append breaks the link after it was sent: "stored" keeps its records, "lost" drops them (tests of a post's fate). */
   breakNextAppend: "stored" | "lost" | undefined;
@@ -49,9 +51,11 @@ export class MemoryLog {
 
   /**
    * Redis restarted from an older RDB/AOF: the newest `n` entries are gone, the epoch is
-   * kept, and new ids go on from the newest entry left (last-generated-id went back).
+   * kept, and last-generated-id went back to the newest entry left; the clock went on meanwhile
+   * (a restart takes more than a millisecond), so new ids are above the lost ones, as with Redis.
    */
   loseTail(n: number): void {
+    this.#notBefore = this.#last[0] + 1;
     this.#entries.splice(Math.max(0, this.#entries.length - n));
     const last = this.#entries.at(-1)?.id ?? START;
     const dash = last.indexOf("-");
@@ -97,7 +101,7 @@ export class MemoryLog {
 
   #store(records: readonly string[]): void {
     for (const data of records) {
-      const ms = Math.max(this.#now(), this.#last[0]);
+      const ms = Math.max(this.#now(), this.#last[0], this.#notBefore);
       const seq = ms === this.#last[0] ? this.#last[1] + 1 : 0;
       this.#last = [ms, seq];
       this.#entries.push({ id: `${ms}-${seq}`, data });
