@@ -1,5 +1,5 @@
 import { MemorySnapshots } from "./snapshot-store.js";
-import { compareIds, START, type LogEntry, type SharedLog } from "./shared-log.js";
+import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /**
  * A shared log in memory: hubs of one process (tests) share one, as processes
@@ -11,6 +11,8 @@ export class MemoryLog {
   readonly #waiters = new Set<() => void>();
   readonly #now: () => number;
   #last: [number, number] = [0, 0];
+  /** After loseTail(): the clock's time then. */
+  #notBefore = 0;
   #up = true;
   /** The next append breaks the link after it was sent: "stored" keeps its records, "lost" drops them (tests of a post's fate). */
   breakNextAppend: "stored" | "lost" | undefined;
@@ -44,6 +46,37 @@ export class MemoryLog {
 
   readonly agreed = new Map<string, string>();
 
+  /** The epoch, as `<prefix>:epoch` names it: changed only when a client finds the log lost its end (tailLost). */
+  epoch = 1;
+
+  /**
+   * Redis restarted from an older RDB/AOF: the newest `n` entries are gone, the epoch is
+   * kept, and last-generated-id went back to the newest entry left; the clock went on meanwhile
+   * (a restart takes more than a millisecond), so new ids are above the lost ones, as with Redis.
+   */
+  loseTail(n: number): void {
+    this.#notBefore = this.#last[0] + 1;
+    this.#entries.splice(Math.max(0, this.#entries.length - n));
+    const last = this.#entries.at(-1)?.id ?? START;
+    const dash = last.indexOf("-");
+    this.#last = [Number(last.slice(0, dash)), Number(last.slice(dash + 1))];
+  }
+
+  /** As the Lua of redis-log.ts: the log no longer has `highest`, which was read, and did not trim it. */
+  tailLost(highest: string): boolean {
+    if (highest === START || this.#entries.some((e) => e.id === highest)) return false;
+    if (compareIds(`${this.#last[0]}-${this.#last[1]}`, highest) < 0) return true;
+    const first = this.#entries[0];
+    return first !== undefined && compareIds(first.id, highest) < 0;
+  }
+
+  /** A new epoch for a log that lost its end, if it is still `epoch` (compare-and-set), its entries dropped. */
+  newEpoch(epoch: number): void {
+    if (this.epoch !== epoch) return;
+    this.epoch++;
+    this.#entries.length = 0;
+  }
+
   /** One client of the log, as each process holds its own connection. */
   client(): SharedLog {
     return new MemoryLogClient(this);
@@ -68,7 +101,7 @@ export class MemoryLog {
 
   #store(records: readonly string[]): void {
     for (const data of records) {
-      const ms = Math.max(this.#now(), this.#last[0]);
+      const ms = Math.max(this.#now(), this.#last[0], this.#notBefore);
       const seq = ms === this.#last[0] ? this.#last[1] + 1 : 0;
       this.#last = [ms, seq];
       this.#entries.push({ id: `${ms}-${seq}`, data });
@@ -104,9 +137,28 @@ export class MemoryLog {
 class MemoryLogClient implements SharedLog {
   readonly #log: MemoryLog;
   #closed = false;
+  #epoch: number;
+  /** The newest entry read in this epoch (redis-log.ts). */
+  #highest = START;
+  #onNewEpoch: ((reason: string) => void) | undefined;
 
   constructor(log: MemoryLog) {
     this.#log = log;
+    this.#epoch = log.epoch;
+  }
+
+  onNewEpoch(listener: (reason: string) => void): void {
+    this.#onNewEpoch = listener;
+  }
+
+  /** Whether this client's epoch still holds; if not, joins the new one (setting it if the log lost its end) and says so. */
+  #checkEpoch(): boolean {
+    if (this.#log.epoch === this.#epoch && !this.#log.tailLost(this.#highest)) return true;
+    this.#log.newEpoch(this.#epoch);
+    this.#epoch = this.#log.epoch;
+    this.#highest = START;
+    this.#onNewEpoch?.("the shared log lost its data (entries this process had read are gone)");
+    return false;
   }
 
   get connected(): boolean {
@@ -123,14 +175,21 @@ class MemoryLogClient implements SharedLog {
 
   async append(records: readonly string[]): Promise<void> {
     await Promise.resolve();
+    if (!this.#checkEpoch()) throw new NotStored("the shared log lost entries this process read");
     this.#log.append(records);
   }
 
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
-    const now = this.#log.after(after, count);
-    if (now.length > 0 || this.#closed) return now;
-    await this.#log.wait(blockMs);
-    return this.#closed ? [] : this.#log.after(after, count);
+    let now = this.#log.after(after, count);
+    if (now.length === 0 && !this.#closed) {
+      await this.#log.wait(blockMs);
+      now = this.#closed ? [] : this.#log.after(after, count);
+    }
+    const epoch = this.#epoch;
+    if (!this.#checkEpoch()) throw new Error("the shared log is not this epoch's");
+    const last = now.at(-1)?.id;
+    if (last !== undefined && epoch === this.#epoch && compareIds(last, this.#highest) > 0) this.#highest = last;
+    return now;
   }
 
   async tip(): Promise<string> {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { RedisClient, RedisConnectionError, RedisReplyError, RedisScript, type RespReply } from "../redis/index.js";
 import type { PresenceStore } from "./shared-presence.js";
 import { RedisSnapshots } from "./snapshot-store.js";
-import { NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
+import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
 const CONNECT_TIMEOUT_MS = 4000;
@@ -15,15 +15,78 @@ const READ_REPLY_TIMEOUT_MS = 6000;
 const EPOCH_CHECK_MS = 1000;
 
 /**
+ * Lua: whether the log lost its end while the epoch key stayed (Redis restarted from an
+ * older RDB/AOF, failover to a lagging replica): `h`, the newest entry this process read,
+ * is gone. No false alarm in a healthy Redis: XTRIM evicts "older entries (entries with lower
+ * IDs)" only (redis.io, XTRIM), so a missing `h` with an older entry still there means lost; and
+ * stream ids are never reused and keep moving forward after deletions (XDEL, XTRIM: last-generated-id
+ * stays, checked on 7.0 with XTRIM MAXLEN 0), so a last-generated-id below `h` means lost too.
+ * (pollchat never XDELs.) The second case alone would miss a loss once any process appended after
+ * the restart, hence the first.
+ */
+const TAIL_LOST = `
+local function parse(id)
+  local d = string.find(id, '-', 1, true)
+  if not d then return tonumber(id), 0 end
+  return tonumber(string.sub(id, 1, d - 1)), tonumber(string.sub(id, d + 1))
+end
+local function below(a, b)
+  local am, as = parse(a)
+  local bm, bs = parse(b)
+  if am ~= bm then return am < bm end
+  return as < bs
+end
+local function tailLost(log, h)
+  if h == '0-0' then return false end
+  if #redis.call('XRANGE', log, h, h) > 0 then return false end
+  if redis.call('EXISTS', log) == 0 then return true end
+  local info = redis.call('XINFO', 'STREAM', log)
+  local last, first = '0-0', false
+  for i = 1, #info, 2 do
+    if info[i] == 'last-generated-id' then last = info[i + 1] elseif info[i] == 'first-entry' then first = info[i + 1] end
+  end
+  if below(last, h) then return true end
+  return first ~= false and below(first[1], h)
+end
+`;
+
+/**
  * Appends a batch of records, all or none, and only to the log of this epoch:
  * a Redis that lost its data (restarted empty, flushed) has no epoch key, or
- * another, so a process still holding the old state can append nothing to the new log.
+ * another, and one that lost the end of the log lacks the newest entry this process
+ * read (ARGV[2]): a process still holding the old state can append nothing to the new log.
  */
-const APPEND = new RedisScript(`
+const APPEND = new RedisScript(`${TAIL_LOST}
 local epoch = redis.call('GET', KEYS[2])
 if epoch ~= ARGV[1] then return redis.error_reply('EPOCH the shared log is not the one this process read (Redis lost its data?)') end
-for i = 2, #ARGV do redis.call('XADD', KEYS[1], '*', 'r', ARGV[i]) end
-return #ARGV - 1
+if tailLost(KEYS[1], ARGV[2]) then return redis.error_reply('TAIL the shared log lost entries this process read (Redis restarted from older data?)') end
+for i = 3, #ARGV do redis.call('XADD', KEYS[1], '*', 'r', ARGV[i]) end
+return #ARGV - 2
+`);
+
+/**
+ * 0: the epoch is still ARGV[1] and the log has the newest entry this process read (ARGV[2]).
+ * 1: the epoch changed. 2: the log lost its end: a new epoch, ARGV[3], is set, only if the epoch
+ * is still the one this process read (compare-and-set: several processes noticing at once make
+ * one), and the old epoch's entries and snapshot pointer are dropped (ids go on above them:
+ * XTRIM keeps last-generated-id), so every process starts the new epoch from the same empty state.
+ */
+const CHECK = new RedisScript(`${TAIL_LOST}
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 1 end
+if not tailLost(KEYS[1], ARGV[2]) then return 0 end
+redis.call('SET', KEYS[2], ARGV[3])
+redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)
+local pointer = redis.call('GET', KEYS[3])
+redis.call('DEL', KEYS[3])
+if pointer then
+  local ok, p = pcall(cjson.decode, pointer)
+  for _, s in ipairs(ok and type(p) == 'table' and { p, p.prev } or {}) do
+    if type(s) == 'table' and type(s.pos) == 'string' and type(s.n) == 'number' then
+      for i = 0, s.n - 1 do redis.call('DEL', KEYS[3] .. ':' .. s.pos .. ':' .. i) end
+    end
+  end
+end
+return 2
 `);
 
 /**
@@ -47,6 +110,8 @@ export class RedisLog implements SharedLog, PresenceStore {
   /** The epoch is gone, and the new one not joined yet: nothing is appended meanwhile. */
   #changing = false;
   #checking = false;
+  /** The newest entry this process read in this epoch: the log must still have it (or have trimmed it). */
+  #highest = START;
   #onNewEpoch: ((reason: string) => void) | undefined;
 
   constructor(url: string, prefix: string) {
@@ -86,6 +151,8 @@ export class RedisLog implements SharedLog, PresenceStore {
       throw new Error(`redis: cannot connect to ${this.#client.target.display}: ${(error as Error).message}`);
     }
     this.#epochTimer = setInterval(() => void this.#checkEpoch(), EPOCH_CHECK_MS).unref();
+    // Back from a loss: Redis may have restarted from older data; asked before anything else can be.
+    this.#client.on("connected", () => void this.#checkEpoch());
   }
 
   /** Told each time the log is found to have lost its data, once this process has joined the new epoch: its state must start over. */
@@ -101,10 +168,10 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   async append(records: readonly string[]): Promise<void> {
     try {
-      await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], [this.#epoch ?? "", ...records]);
+      await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], [this.#epoch ?? "", this.#highest, ...records]);
     } catch (error) {
       // Refused whole by the script: nothing of it was stored.
-      if (error instanceof RedisReplyError && error.code === "EPOCH") {
+      if (error instanceof RedisReplyError && (error.code === "EPOCH" || error.code === "TAIL")) {
         this.#lost();
         throw new NotStored(error.message);
       }
@@ -114,30 +181,39 @@ export class RedisLog implements SharedLog, PresenceStore {
   }
 
   /**
-   * Whether the epoch is still this process's; if not (Redis lost its data), joins
+   * Whether the epoch is still this process's and the log still has what this process
+   * read; if not (Redis lost its data, or the end of the log: then a new epoch is set), joins
    * the new one (named by the first process to notice, as open() does) and says so.
    * Tried again on the next tick while Redis cannot be asked.
    */
   async #checkEpoch(): Promise<void> {
-    if (this.#client.state !== "connected" || this.#checking) return;
+    if (this.#client.state !== "connected" || this.#checking || this.#epoch === undefined) return;
     this.#checking = true;
     try {
-      const reply = await this.#client.send(["GET", this.#epochKey]);
-      if (reply !== null && text(reply) === this.#epoch) {
+      const reply = await this.#check(this.#client, this.#epoch, this.#highest);
+      if (reply === 0) {
         this.#changing = false; // an append refused for an epoch this process had already left
         return;
       }
       this.#changing = true;
       const old = this.#epoch;
       this.#epoch = await this.#nameEpoch();
+      this.#highest = START;
       this.#changing = false;
-      const reason = `redis: the shared log at ${this.#client.target.display} lost its data (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
+      const what = reply === 2 ? "lost its data (entries this process had read are gone: Redis came back with older data)" : "lost its data";
+      const reason = `redis: the shared log at ${this.#client.target.display} ${what} (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
       this.#onNewEpoch?.(reason);
     } catch {
       // Redis cannot be asked now: the next tick asks again.
     } finally {
       this.#checking = false;
     }
+  }
+
+  /** 0 all well, 1 the epoch changed, 2 the end of the log was lost (a new epoch is set now): CHECK above. */
+  async #check(client: RedisClient, epoch: string | undefined, highest: string): Promise<number> {
+    const keys = [this.#logKey, this.#epochKey, `${this.#prefix}:snapshot`];
+    return Number(await client.runScript(CHECK, keys, [epoch ?? "", highest, randomBytes(8).toString("hex")]));
   }
 
   /** Found by an append or a read: appends stop until the new epoch is joined. */
@@ -148,18 +224,23 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
     const epoch = this.#epoch;
-    // The epoch, asked right after the read on its connection: entries read once Redis lost its data may be the new log's, never to be applied to this state.
+    const highest = compareIds(after, this.#highest) > 0 ? after : this.#highest;
+    // The epoch and the log's end, asked right after the read on its connection: entries read once Redis lost its data
+    // (or the entries this process read) may be the new log's, never to be applied to this state.
     const [reply, current] = await Promise.all([
       this.#reader.send(["XREAD", "COUNT", count, "BLOCK", blockMs, "STREAMS", this.#logKey, after]),
-      this.#reader.send(["GET", this.#epochKey]),
+      this.#check(this.#reader, epoch, highest),
     ]);
-    if (current === null || text(current) !== epoch) {
+    if (current !== 0) {
       this.#lost();
       throw new Error("redis: the shared log is not this epoch's");
     }
     if (!Array.isArray(reply) || reply.length === 0) return [];
     const stream = reply[0];
-    return Array.isArray(stream) && Array.isArray(stream[1]) ? stream[1].map(toEntry) : [];
+    const entries = Array.isArray(stream) && Array.isArray(stream[1]) ? stream[1].map(toEntry) : [];
+    const last = entries.at(-1)?.id;
+    if (last !== undefined && epoch === this.#epoch && compareIds(last, this.#highest) > 0) this.#highest = last;
+    return entries;
   }
 
   async agree(name: string, value: string): Promise<string> {
