@@ -1,7 +1,6 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { RedisClient } from "../src/redis/index.js";
 import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, startServer, type RunningCli, type TestServer } from "./helpers.js";
-import { redisPerTest, type RedisServer } from "./redis-harness.js";
+import { metric, redisCommand, redisPerTest, until, type RedisServer } from "./redis-harness.js";
 import { LineClient, SseClient } from "./transport-clients.js";
 import { connect, type Chat } from "../src/client/index.js";
 import { Recorder } from "./client-helpers.js";
@@ -46,33 +45,6 @@ async function collect(url: string, auth: Record<string, string>, cursor: number
     cursor = body.cursor;
   }
   return got;
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
-  return line ? Number(line[1]) : NaN;
-}
-
-/** Waits (bounded) until `ok` holds; returns whether it did. */
-async function until(ok: () => Promise<boolean>, deadlineMs = 8000): Promise<boolean> {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    if (await ok()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
-
-/** One command to Redis on a connection of its own. */
-async function redisCommand(redis: RedisServer, command: string[]): Promise<unknown> {
-  const client = new RedisClient({ url: redis.url });
-  try {
-    await client.connect();
-    return await client.send(command);
-  } finally {
-    await client.close();
-  }
 }
 
 async function flushAll(redis: RedisServer): Promise<void> {

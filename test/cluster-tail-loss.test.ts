@@ -1,9 +1,8 @@
 import { beforeAll, expect, it } from "vitest";
-import { RedisClient } from "../src/redis/index.js";
 import { RedisLog } from "../src/cluster/redis-log.js";
 import { NotStored } from "../src/cluster/shared-log.js";
 import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, type RunningCli } from "./helpers.js";
-import { redisPerTest, type RedisServer } from "./redis-harness.js";
+import { metric, redisCommand, redisPerTest, until } from "./redis-harness.js";
 
 /**
  * Redis that comes back with the end of the shared log missing but its epoch key kept
@@ -18,31 +17,6 @@ beforeAll(ensureBuilt, 60_000);
 
 async function processes(n: number, url: string): Promise<RunningCli[]> {
   return Promise.all(Array.from({ length: n }, () => startCli(CLI, ["--port", "0", "--redis", url, "--log-level", "warn", "--rate", "1000"])));
-}
-
-async function metric(url: string, name: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const line = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
-  return line ? Number(line[1]) : NaN;
-}
-
-async function until(ok: () => Promise<boolean>, deadlineMs = 8000): Promise<boolean> {
-  const deadline = Date.now() + deadlineMs;
-  while (Date.now() < deadline) {
-    if (await ok()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return false;
-}
-
-async function redisCommand(redis: RedisServer, command: string[]): Promise<unknown> {
-  const client = new RedisClient({ url: redis.url });
-  try {
-    await client.connect();
-    return await client.send(command);
-  } finally {
-    await client.close();
-  }
 }
 
 it("kill -9 of Redis restarted from an older RDB (the log's end lost, the epoch kept): every process resets, old tokens 401, new ids above all before, one state everywhere", async () => {

@@ -1,3 +1,4 @@
+import { RedisClient } from "../src/redis/index.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -201,4 +202,32 @@ function answersPing(port: number): Promise<boolean> {
       if (reply.includes("\r\n")) done(reply.startsWith("+PONG") || reply.startsWith("-NOAUTH"));
     });
   });
+}
+
+/** One command to Redis on a connection of its own. */
+export async function redisCommand(redis: RedisServer, command: string[]): Promise<unknown> {
+  const client = new RedisClient({ url: redis.url });
+  try {
+    await client.connect();
+    return await client.send(command);
+  } finally {
+    await client.close();
+  }
+}
+
+/** A value of a process's /metrics (NaN when it is not there). */
+export async function metric(url: string, name: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = new RegExp(`^${name} (\\S+)$`, "m").exec(text);
+  return line ? Number(line[1]) : NaN;
+}
+
+/** Waits (bounded) until `ok` holds; returns whether it did. */
+export async function until(ok: () => Promise<boolean>, deadlineMs = 8000): Promise<boolean> {
+  const deadline = Date.now() + deadlineMs;
+  while (Date.now() < deadline) {
+    if (await ok()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
 }
