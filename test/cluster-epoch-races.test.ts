@@ -4,11 +4,12 @@ import { ChatError } from "../src/errors.js";
 import { resolveOptions } from "../src/config.js";
 import { applyCommand } from "../src/cluster/apply-command.js";
 import { decodeRecord } from "../src/cluster/commands.js";
+import { createCluster, type Cluster } from "../src/cluster/cluster.js";
 import { MemoryLog } from "../src/cluster/memory-log.js";
 import type { RecordClock } from "../src/cluster/record-clock.js";
 import { Replica } from "../src/cluster/replica.js";
 import { replicaHub } from "../src/cluster/replica-hub.js";
-import type { SharedLog } from "../src/cluster/shared-log.js";
+import { START, type SharedLog } from "../src/cluster/shared-log.js";
 
 /*
  * Races around a new epoch (Redis lost its data), on the memory log: a replica
@@ -23,10 +24,15 @@ interface Node {
   gate: { stale: boolean };
 }
 const nodes: Node[] = [];
-afterEach(() => {
+const clusters: Cluster[] = [];
+afterEach(async () => {
   for (const { hub, replica } of nodes.splice(0)) {
     replica.close();
     hub.close();
+  }
+  for (const cluster of clusters.splice(0)) {
+    await cluster.close();
+    cluster.hub.close();
   }
 });
 
@@ -145,3 +151,49 @@ it("a new epoch's snapshot that cannot be read at first is read again: the log i
   // Read after the snapshot's position only: ann (in the snapshot, which this test does not load) was not applied from the log.
   expect(b.hub.sessionByToken("ann-token")).toBeUndefined();
 });
+
+it("Redis losing its data while a process starts loads no old snapshot: the process starts in the new epoch as the others reset into it", async () => {
+  const log = new MemoryLog();
+  // An old epoch with a session in its snapshot.
+  const a = createCluster(resolveOptions({ rate: 1000 }), log.client(), () => {}, () => {});
+  clusters.push(a);
+  await a.start();
+  await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: "old-token" }, (o) => o);
+  expect(await a.saver()!.check(true)).toBe(true);
+  // C starts: it has the old snapshot in hand when Redis loses its data (the new epoch has no snapshot yet),
+  // and notices the new epoch before it loads that snapshot.
+  const client = log.client();
+  let asked = 0;
+  const snapshots = {
+    latest: async () => {
+      const latest = ++asked === 1 ? await log.snapshots.latest() : undefined;
+      if (asked === 1) {
+        log.newEpoch(log.epoch);
+        await client.read(START, 1, 0).catch(() => undefined); // C's client sees the epoch change: C starts over
+      }
+      return latest;
+    },
+  };
+  const c = createCluster(resolveOptions({ rate: 1000 }), withSnapshots(client, snapshots), () => {}, () => {});
+  clusters.push(c);
+  await c.start();
+  expect(c.epochResets).toBe(1);
+  // The new epoch's state, the same as every other replica's: the old session is not there, a new join is.
+  await c.replica.submit({ t: "join", n: "bob", r: "lobby", k: "new-token" }, (o) => o);
+  expect(c.hub.sessionByToken("old-token")).toBeUndefined();
+  expect(c.hub.session("ann")).toBeUndefined();
+  expect(c.hub.sessionByToken("new-token")?.name).toBe("bob");
+});
+
+/** `client` with its snapshots' `latest` replaced (everything else as the memory log's). */
+function withSnapshots(client: SharedLog, replaced: Pick<SharedLog["snapshots"], "latest">): SharedLog {
+  const snapshots = new Proxy(client.snapshots, {
+    get: (target, prop) => (prop === "latest" ? replaced.latest : bound(target, prop)),
+  });
+  return new Proxy(client, { get: (target, prop) => (prop === "snapshots" ? snapshots : bound(target, prop)) });
+}
+
+function bound(target: object, prop: string | symbol): unknown {
+  const value: unknown = Reflect.get(target, prop);
+  return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+}

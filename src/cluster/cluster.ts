@@ -86,8 +86,10 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       const differ = await agreeOnLimits(options, log);
       if (differ !== undefined) throw new Error(differ);
       // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
+      const resets = epochResets;
       const latest = await log.snapshots.latest();
-      await replica.start(latest && restoreSnapshot(hub, clock, replica, options, latest.chunks));
+      // Redis lost its data meanwhile: startOver() loads the new epoch's snapshot instead (never two in one hub).
+      await replica.start(latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined);
       presence ??= new SharedPresence(hub, replica, log.presence, options);
       saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn, lost });
     },
