@@ -33,8 +33,11 @@ const ARGS = ["--port", "0", "--tcp-port", "0", "--max-sessions-per-ip", "0", "-
  * flood), small posts otherwise, at most GRAVEYARD unread streams of 64 KiB of
  * pending output each, and sessions that expire after --session-ttl (30 s).
  * Measured over 80 runs on Node 20: 60-145 MiB, flat after the first floods.
- * 256 leaves room for other Node majors and V8's lazy collection, and is
- * crossed by a leak that keeps each flood (10-20 MiB) for the file's 20 runs.
+ * Left to itself V8 collects lazily, more so on later majors (Node 24 reached
+ * 237-260 MiB over 20 runs, with nothing leaked): the server runs with its old
+ * generation capped (OLD_SPACE_MIB, property-hostile-server.ts), where the 20
+ * runs stay at 80-170 MiB on Node 24. A leak that keeps each flood (10-20 MiB)
+ * for the file's 20 runs crosses 256, or runs the server out of memory.
  */
 const RSS_BOUND_MIB = 256;
 /** Unread SSE streams kept open across runs (so heartbeats, every 15 s, meet streams whose session ended). */
