@@ -220,7 +220,7 @@ describe("Redis client: faults", () => {
     expect(redis.reconnects).toBe(1);
     expect(await redis.call("PING")).toBe("PONG");
     expect(seen).toEqual(["disconnected", "connected"]);
-  });
+  }, 15_000);
 
   it("rejects commands on a lost connection, telling those sent (fate unknown) from those never sent", async () => {
     const server = await ownRedis();
@@ -282,7 +282,7 @@ describe("Redis client: faults", () => {
     await once(redis, "connected");
     expect(redis.reconnects).toBe(1);
     expect(await redis.call("PING")).toBe("PONG");
-  });
+  }, 15_000);
 
   it("does not take quiet for silence: idle, or blocked for less than the reply timeout", async () => {
     const redis = await connected({ url: (await sharedServer()).url, replyTimeoutMs: 1000 });
