@@ -225,7 +225,8 @@ describe("limits", () => {
     const s = await start({ headersTimeoutMs: 300 });
     const started = performance.now();
     const raw = await rawRequest(s.port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ", 5000);
-    expect(performance.now() - started).toBeLessThan(3000);
+    // Cut by the server (300 ms), not by the reader's own 5 s limit.
+    expect(performance.now() - started).toBeLessThan(4000);
     expect([0, 408]).toContain(statusOf(raw));
     expect((await get(`${s.url}/healthz`)).text).toBe("ok\n");
   });
@@ -240,7 +241,8 @@ describe("slow and idle connections", () => {
       "POST /api/join HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 50\r\n\r\n{",
       5000,
     );
-    expect(performance.now() - started).toBeLessThan(3000);
+    // Cut by the server (300 ms), not by the reader's own 5 s limit.
+    expect(performance.now() - started).toBeLessThan(4000);
     expect([0, 408]).toContain(statusOf(raw));
     expect(s.chat.hub.sessionCount).toBe(0);
   });
@@ -250,7 +252,8 @@ describe("slow and idle connections", () => {
     const started = performance.now();
     const raw = await rawRequest(s.port, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 5000);
     expect(statusOf(raw)).toBe(200);
-    expect(performance.now() - started).toBeLessThan(2000);
+    // Closed by the server (200 ms), not by the reader's own 5 s limit.
+    expect(performance.now() - started).toBeLessThan(4000);
   });
 });
 
