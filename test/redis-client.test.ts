@@ -302,8 +302,9 @@ describe("Redis client: faults", () => {
     const port = server.port;
     await server.stop("SIGKILL");
     const started = Date.now();
-    const error = await rejection(client({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 2000 }).connect());
-    expect(Date.now() - started).toBeLessThan(2000);
+    // At once: well before the connect timeout (5 s), with room for a busy machine.
+    const error = await rejection(client({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 5000 }).connect());
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(error).toBeInstanceOf(RedisConnectionError);
     expect(error.message).toMatch(new RegExp(`^redis://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED`));
   });
@@ -322,7 +323,7 @@ describe("Redis client: faults", () => {
       const started = Date.now();
       const error = await rejection(client({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300 }).connect());
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-      expect(Date.now() - started).toBeLessThan(2000);
+      expect(Date.now() - started).toBeLessThan(4000);
       expect(error.message).toMatch(/no answer within 300 ms/);
     } finally {
       for (const socket of sockets) socket.destroy();
