@@ -167,7 +167,7 @@ describe("Redis that lost its data, on every transport", () => {
     // A floor goes with every batch until one is stored (applying it twice changes nothing): one or more per process, first.
     expect(kinds.slice(0, 2)).toEqual(["floor", "floor"]);
     expect(kinds.filter((t) => t !== "floor")).toEqual(["join", "post"]);
-  });
+  }, 20_000);
 });
 
 describe("Redis that lost its data, seen by the client library", () => {
@@ -196,5 +196,5 @@ describe("Redis that lost its data, seen by the client library", () => {
     }
     expect(reader.texts().filter((t) => t === "old")).toEqual(["old"]);
     expect(reader.texts().some((t) => t.startsWith("new"))).toBe(true);
-  });
+  }, 20_000);
 });

@@ -80,13 +80,15 @@ describe("servers sharing one log", () => {
   });
 
   it("a client polling only on B stays present for A; one that stops gets exactly one leave", async () => {
-    const [a, b] = await cluster(2, new MemoryLog(), { sessionTtlMs: 600 });
+    // A TTL far above any pause of a busy machine between two of busy's polls (one that long would rightly end it).
+    const [a, b] = await cluster(2, new MemoryLog(), { sessionTtlMs: 1500 });
     const watcher = await joinApi(a!, "watcher");
     const busy = await joinApi(a!, "busy");
     await joinApi(b!, "idle");
     const lines: string[] = [];
-    // For five TTLs `busy` polls only on B, the watcher only on A, collecting what it gets; `idle` never polls.
-    const end = Date.now() + 3000;
+    // For four TTLs `busy` polls only on B, the watcher only on A, collecting what it gets; `idle` never polls
+    // (its leave comes after one TTL and a sweep or two, ~2 s).
+    const end = Date.now() + 6000;
     const pollUntilEnd = async (url: string, who: { cursor: number; auth: Record<string, string> }, seen?: string[]): Promise<void> => {
       let cursor = who.cursor;
       while (Date.now() < end) {
@@ -100,5 +102,5 @@ describe("servers sharing one log", () => {
     await Promise.all([pollUntilEnd(b!, busy), pollUntilEnd(a!, watcher, lines)]);
     expect(lines.filter((l) => l === "leave idle").length).toBe(1);
     expect(lines).not.toContain("leave busy");
-  });
+  }, 15_000);
 });

@@ -102,7 +102,8 @@ describe("--jwt-secret with --redis", () => {
     await refusedOn(b!);
     // Posts until two snapshots were saved: the second trims the log below the first, carol's join with it.
     let saved = 0;
-    const deadline = Date.now() + 12_000;
+    // (Two saves take ~5 s with the saver looking every 2 s: room for a busy machine.)
+    const deadline = Date.now() + 15_000;
     while (saved < 2 && Date.now() < deadline) {
       for (let i = 0; i < 5; i++) expect((await postJson(`${a}/api/messages`, { text: `m${i}` }, auth)).status).toBe(201);
       // Saved by either process (one at a time, whichever gets the lock).
@@ -113,7 +114,7 @@ describe("--jwt-secret with --redis", () => {
     const [c] = (await processes(1, redis.url, ["--redis-snapshot-every", "5", "--rate", "1000"])).map((p) => p.url);
     await refusedOn(c!);
     expect((await postJson(`${c}/api/join`, { room: "ops" }, auth)).status).toBe(200);
-  }, 30_000);
+  }, 40_000);
 
   it("TCP /token <jwt> on B speaks as the session joined on A", async () => {
     const redis = await startRedis();

@@ -91,4 +91,4 @@ it("a process whose newest read entry is gone while older ones are kept and newe
     reader.close();
     lagging.close();
   }
-});
+}, 20_000);

@@ -44,7 +44,7 @@ describe("transports across processes", () => {
     const deadline = Date.now() + 3000;
     while ((await postJson(`${b!.url}/api/join`, { name: "liner" })).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(stream.events.filter((e) => e.event === "leave").length).toBe(1);
-  });
+  }, 15_000);
 
   it("a /token line on a process that has not caught up yet still speaks as that session", async () => {
     const [a, b] = await cluster(2);
@@ -62,5 +62,5 @@ describe("transports across processes", () => {
       texts = ((await (await fetch(`${a!.url}/api/rooms/lobby/messages`)).json()) as { messages: { text: string }[] }).messages.map((m) => m.text);
     }
     expect(texts).toContain("hello");
-  });
+  }, 15_000);
 });

@@ -113,7 +113,8 @@ describe("posting and polling with a token", () => {
     const started = performance.now();
     await seedPost(s.url, "alice", "wake up");
     const r = await poll;
-    expect(performance.now() - started).toBeLessThan(1000);
+    // Woken by the post, not ended by the 10 s timeout (3 s: room for a busy machine).
+    expect(performance.now() - started).toBeLessThan(3000);
     expect(r.messages.map((m) => [m.from, m.text])).toEqual([["alice", "wake up"]]);
   });
 

@@ -317,7 +317,8 @@ describe("--max-queue", () => {
 
 describe("--session-ttl", () => {
   it("removes a client that stops polling and sends its rooms a leave", async () => {
-    const s = await start({ sessionTtlMs: 300, pollTimeoutMs: 5000 });
+    // A TTL above any pause of a busy machine between bob's register and his first held poll.
+    const s = await start({ sessionTtlMs: 800, pollTimeoutMs: 5000 });
     let cursor = await register(s.url, "bob");
     await register(s.url, "alice");
     const started = Date.now();
@@ -332,20 +333,25 @@ describe("--session-ttl", () => {
       ["join", "alice"],
       ["leave", "alice"],
     ]);
-    expect(Date.now() - started).toBeLessThan(3000);
+    // The leave woke bob's held poll (TTL and a sweep, ~1 s), not the end of the poll (5 s).
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(s.chat.hub.session("alice")).toBeUndefined();
     expect(s.chat.hub.session("bob")).toBeDefined();
     // The name is free again.
     const dave = await postJson(`${s.url}/api/join`, { name: "alice" });
     expect(dave.status).toBe(200);
-  });
+  }, 15_000);
 
   it("keeps a client whose poll is held longer than the ttl", async () => {
-    const s = await start({ sessionTtlMs: 100, pollTimeoutMs: 600 });
-    await register(s.url, "alice");
+    // The poll is held four TTLs; the TTL is above any pause of a busy machine between bob's register and the poll.
+    const s = await start({ sessionTtlMs: 500, pollTimeoutMs: 2000 });
+    // Alice is in another room: her leave when she expires does not end bob's poll early.
+    await register(s.url, "alice", { room: "den" });
     const cursor = await register(s.url, "bob");
+    const started = Date.now();
     const r = await get(seedUrl(s.url, { name: "bob", cursor }));
     expect(r.status).toBe(200);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
     expect(s.chat.hub.session("bob")).toBeDefined();
   });
 });

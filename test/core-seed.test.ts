@@ -30,8 +30,8 @@ describe("seed long-poll", () => {
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("alice : hi bob\n");
     expect(res.headers.get("x-cursor")).toBe(String(id));
-    // Released by the post, not by the 10 s timer.
-    expect(elapsed).toBeLessThan(1000);
+    // Released by the post, not by the 10 s timer (3 s: room for a busy machine, far from 10).
+    expect(elapsed).toBeLessThan(3000);
   });
 
   it("answers a held poll with everything one request published: a new poster's join and its message", async () => {
@@ -66,7 +66,8 @@ describe("seed long-poll", () => {
     await seedPost(s.url, "alice", "one");
     const started = performance.now();
     const r = await get(seedUrl(s.url, { name: "bob", cursor }));
-    expect(performance.now() - started).toBeLessThan(1000);
+    // At once, not after the 10 s timeout (3 s: room for a busy machine).
+    expect(performance.now() - started).toBeLessThan(3000);
     expect(r.text).toBe("* alice joined lobby\nalice : one\n");
   });
 
@@ -81,7 +82,8 @@ describe("seed long-poll", () => {
     expect(r.status).toBe(200);
     expect(r.text).toBe("");
     expect(elapsed).toBeGreaterThanOrEqual(4400);
-    expect(elapsed).toBeLessThan(6000);
+    // Ended at 4.5 s, not held longer (room for a busy machine).
+    expect(elapsed).toBeLessThan(7500);
   });
 
   it("timeout=0 answers at once, even when empty", async () => {
@@ -89,7 +91,8 @@ describe("seed long-poll", () => {
     const cursor = await register(s.url, "bob");
     const started = performance.now();
     const r = await get(seedUrl(s.url, { name: "bob", cursor, timeout: 0 }));
-    expect(performance.now() - started).toBeLessThan(1000);
+    // At once, not after the 10 s default (3 s: room for a busy machine).
+    expect(performance.now() - started).toBeLessThan(3000);
     expect(r.status).toBe(200);
     expect(r.text).toBe("");
     expect(r.headers.get("x-cursor")).toMatch(/^\d+$/);
@@ -105,9 +108,10 @@ describe("seed long-poll", () => {
       expect(r.status, timeout).toBe(200);
       expect(r.text).toBe("");
       expect(elapsed).toBeGreaterThanOrEqual(250);
-      expect(elapsed).toBeLessThan(2000);
+      // Clamped to 300 ms, not held for the timeout asked (room for a busy machine).
+      expect(elapsed).toBeLessThan(3000);
     }
-  });
+  }, 15_000);
 
   it("accepts timeout=30001 with the default maximum of 30000 (held, then released by a post)", async () => {
     const s = await start();

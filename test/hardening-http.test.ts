@@ -34,7 +34,7 @@ describe("timeout", () => {
     const empty = await get(seedUrl(s.url, { name: "bob", timeout: -50 }));
     expect(empty.status).toBe(200);
     expect(empty.text).toBe("");
-    expect(Date.now() - started).toBeLessThan(2500);
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 
   it("parseTimeout: any negative whole number is 0; what is not a whole number is still refused", () => {
@@ -73,7 +73,7 @@ describe("HEAD /?name=N", () => {
     expect(statusOf(getAnswer!)).toBe(200);
     expect(getAnswer!.split("\r\n\r\n")[1]).toBe("* bob joined lobby\nbob : one\n");
     // Neither HEAD was held for the 5 s a GET with nothing new would wait.
-    expect(Date.now() - started).toBeLessThan(2500);
+    expect(Date.now() - started).toBeLessThan(4000);
   });
 
   it("does not post: a HEAD with message= answers 405 with Allow: GET", async () => {

@@ -155,3 +155,23 @@ async function startCli(children: Set<ChildProcess>, script: string, args: strin
     },
   };
 }
+
+/**
+ * Sends one post after another until one is refused with 429 (at most `max`): a token bucket refills
+ * continuously, so on a slow machine a post a second after the burst is rightly granted, and a test cannot
+ * insist that exactly the one past the burst is refused. Returns the answers (the last the 429, unless
+ * none came) and how long since `started` (taken before the session, and so its bucket, was made).
+ */
+export async function postUntilRefused<T extends { status: number }>(
+  send: (i: number) => Promise<T>,
+  started: number,
+  max = 12,
+): Promise<{ answers: T[]; elapsedMs: number }> {
+  const answers: T[] = [];
+  for (let i = 0; i < max; i++) {
+    const answer = await send(i);
+    answers.push(answer);
+    if (answer.status === 429) break;
+  }
+  return { answers, elapsedMs: Date.now() - started };
+}

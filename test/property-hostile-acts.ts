@@ -119,15 +119,18 @@ export async function pipeline(run: Run, who: number, count: number, mix: "polls
   const answers = conn.parser.answers;
   let serverClosed = false;
   void conn.closed.then(() => (serverClosed = true));
-  if (read === "all") await conn.until(() => answers.length >= count, 1500);
+  // 300 pipelined polls: the server must end the connection; 5 s leaves room for a busy machine. Other
+  // reads wait less: polls that hold are never all answered, and an unread answer only makes its post unknown.
+  const mustClose = mix === "polls" && count > MAX_WAITING_PIPELINED + 1;
+  if (read === "all") await conn.until(() => answers.length >= count, mustClose ? 5000 : 1500);
   else if (read === "half") await conn.until(() => answers.length >= Math.ceil(count / 2), 1000);
   else await sleep(20);
   const closedByServer = serverClosed;
   conn.destroy();
   // One request of a connection is handled at a time, at most 16 wait behind it; past that the
   // server answers 503 and ends the connection itself: 300 polls pipelined never sit held.
-  if (mix === "polls" && read === "all" && count > MAX_WAITING_PIPELINED + 1 && !closedByServer) {
-    run.problems.push(`${p.name} pipelined ${count} polls: the server did not end the connection within 1.5 s (${answers.length} answered)`);
+  if (mustClose && read === "all" && !closedByServer) {
+    run.problems.push(`${p.name} pipelined ${count} polls: the server did not end the connection within 5 s (${answers.length} answered)`);
   }
   // Spec §8: at most 50 rooms per session (a join past it: 403), joins in bursts of 50.
   const joined = mix === "rooms" ? answers.filter((a) => a.status === 200).length : 0;

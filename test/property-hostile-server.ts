@@ -60,7 +60,7 @@ export class ServerUnderTest {
   }
 
   async healthz(): Promise<number | undefined> {
-    return (await call(this.port, "GET", "/healthz", { deadlineMs: 3000 }))?.status;
+    return (await call(this.port, "GET", "/healthz", { deadlineMs: 10_000 }))?.status;
   }
 
   /** The gauges of /metrics (name without labels -> value); undefined when /metrics did not answer. */

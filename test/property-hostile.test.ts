@@ -60,7 +60,8 @@ async function checkServer(srv: ServerUnderTest, graveyard: Graveyard, problems:
   // Everything the run opened is closed: no held poll, stream or connection may outlive it (but the graveyard's).
   let settled = false;
   let last = "";
-  for (const deadline = Date.now() + 3000; !settled && Date.now() < deadline; ) {
+  // (Ends as soon as it has settled; 10 s is room for a busy machine.)
+  for (const deadline = Date.now() + 10_000; !settled && Date.now() < deadline; ) {
     const g = await srv.gauges();
     const polls = g?.get("pollchat_open_polls");
     const streams = g?.get("pollchat_sse_streams");
@@ -69,14 +70,14 @@ async function checkServer(srv: ServerUnderTest, graveyard: Graveyard, problems:
     settled = polls === 0 && streams !== undefined && streams <= graveyard.size && tcp === 0;
     if (!settled) await sleep(50);
   }
-  if (!settled) problems.push(`3 s after the run closed its connections the server still has ${last}`);
+  if (!settled) problems.push(`10 s after the run closed its connections the server still has ${last}`);
   const rss = srv.rssMiB();
   if (rss > RSS_BOUND_MIB) problems.push(`RSS ${rss.toFixed(0)} MiB, above the bound of ${RSS_BOUND_MIB} MiB`);
   if (!srv.alive) problems.push(srv.deathNote());
 }
 
 describe("property: hostile anonymous clients", () => {
-  it("never kill the server, grow it past its bound, or make an answered post lost or doubled", { timeout: TIME_LIMIT_MS + 30_000 }, async () => {
+  it("never kill the server, grow it past its bound, or make an answered post lost or doubled", { timeout: TIME_LIMIT_MS + 60_000 }, async () => {
     let srv: ServerUnderTest | undefined;
     let failed = false;
     const graveyard = new Graveyard(GRAVEYARD);

@@ -220,7 +220,7 @@ describe("Redis client: faults", () => {
     expect(redis.reconnects).toBe(1);
     expect(await redis.call("PING")).toBe("PONG");
     expect(seen).toEqual(["disconnected", "connected"]);
-  });
+  }, 15_000);
 
   it("rejects commands on a lost connection, telling those sent (fate unknown) from those never sent", async () => {
     const server = await ownRedis();
@@ -282,7 +282,7 @@ describe("Redis client: faults", () => {
     await once(redis, "connected");
     expect(redis.reconnects).toBe(1);
     expect(await redis.call("PING")).toBe("PONG");
-  });
+  }, 15_000);
 
   it("does not take quiet for silence: idle, or blocked for less than the reply timeout", async () => {
     const redis = await connected({ url: (await sharedServer()).url, replyTimeoutMs: 1000 });
@@ -302,8 +302,9 @@ describe("Redis client: faults", () => {
     const port = server.port;
     await server.stop("SIGKILL");
     const started = Date.now();
-    const error = await rejection(client({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 2000 }).connect());
-    expect(Date.now() - started).toBeLessThan(2000);
+    // At once: well before the connect timeout (5 s), with room for a busy machine.
+    const error = await rejection(client({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 5000 }).connect());
+    expect(Date.now() - started).toBeLessThan(4000);
     expect(error).toBeInstanceOf(RedisConnectionError);
     expect(error.message).toMatch(new RegExp(`^redis://127\\.0\\.0\\.1:${port}: connect ECONNREFUSED`));
   });
@@ -322,7 +323,7 @@ describe("Redis client: faults", () => {
       const started = Date.now();
       const error = await rejection(client({ url: `redis://127.0.0.1:${port}`, connectTimeoutMs: 300 }).connect());
       expect(Date.now() - started).toBeGreaterThanOrEqual(290);
-      expect(Date.now() - started).toBeLessThan(2000);
+      expect(Date.now() - started).toBeLessThan(4000);
       expect(error.message).toMatch(/no answer within 300 ms/);
     } finally {
       for (const socket of sockets) socket.destroy();

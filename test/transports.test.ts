@@ -293,7 +293,8 @@ describe("SSE", () => {
   });
 
   it("sends a heartbeat comment and counts the stream as presence", async () => {
-    const { url } = await start({ heartbeatMs: 50, sessionTtlMs: 100 });
+    // A TTL well above the time from the join to the stream's opening on a busy machine.
+    const { url } = await start({ heartbeatMs: 250, sessionTtlMs: 500 });
     const viewer = await joinApi(url, "viewer");
     const res = await fetch(`${url}/api/events`, { headers: viewer.auth });
     const reader = res.body!.getReader();
@@ -307,7 +308,7 @@ describe("SSE", () => {
     }
     expect(server!.chat.hub.session("viewer")).toBeDefined();
     await reader.cancel();
-  });
+  }, 15_000);
 
   it("needs a token", async () => {
     const { url } = await start();
