@@ -7,8 +7,6 @@ export interface SnapshotStore {
   latest(): Promise<{ pos: string; chunks: Buffer[] } | undefined>;
   /** The newest snapshot's position only. */
   latestPosition(): Promise<string | undefined>;
-  /** Where the log was last trimmed: entries below it are gone (a replica still below it has missed some). */
-  trimmedBelow(): Promise<string | undefined>;
   /**
    * Saves one unless another process is saving now (false): the chunks, then
    * the pointer to them; then the log is trimmed below the snapshot before it
@@ -73,10 +71,6 @@ export class RedisSnapshots implements SnapshotStore {
     return (await this.#pointer())?.pos;
   }
 
-  async trimmedBelow(): Promise<string | undefined> {
-    return (await this.#pointer())?.prev?.pos;
-  }
-
   async save(pos: string, chunks: readonly Buffer[]): Promise<boolean> {
     // Taken now, with the chunks (synchronously before this call): the epoch the state is of.
     const epoch = this.#epoch.now();
@@ -134,10 +128,6 @@ export class MemorySnapshots implements SnapshotStore {
 
   async latestPosition(): Promise<string | undefined> {
     return this.#latest?.pos;
-  }
-
-  async trimmedBelow(): Promise<string | undefined> {
-    return this.#previous;
   }
 
   async save(pos: string, chunks: readonly Buffer[]): Promise<boolean> {
