@@ -23,25 +23,48 @@ afterEach(async () => {
   }
 });
 
-/** A log client whose reads fail while `cut.on` (this process cannot reach the log; appends still go, as one that was stored just before). */
-function cuttable(client: SharedLog, cut: { on: boolean }): SharedLog {
+/**
+ * A log client whose reads fail while `cut.on` (this process cannot reach the log; appends still go, as
+ * those sent just before); `cut.atRead` runs as the first read after it is back; while `cut.loading` is
+ * set, loading a snapshot waits for it.
+ */
+interface Cut {
+  on: boolean;
+  atRead?: () => void;
+  loading?: Promise<void>;
+}
+function cuttable(client: SharedLog, cut: Cut): SharedLog {
+  const snapshots = new Proxy(client.snapshots, {
+    get(target, prop) {
+      if (prop === "latest") return async () => (await cut.loading, target.latest());
+      return bound(target, prop);
+    },
+  });
   return new Proxy(client, {
     get(target, prop) {
+      if (prop === "snapshots") return snapshots;
       if (prop === "read") {
         return async (...args: [string, number, number]) => {
           if (cut.on) {
             await new Promise((resolve) => setTimeout(resolve, 20));
             throw new Error("redis: unreachable");
           }
+          const atRead = cut.atRead;
+          cut.atRead = undefined;
+          atRead?.();
           const entries = await target.read(...args);
           if (cut.on) throw new Error("redis: unreachable"); // cut off while the read waited
           return entries;
         };
       }
-      const value: unknown = Reflect.get(target, prop);
-      return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      return bound(target, prop);
     },
   });
+}
+
+function bound(target: object, prop: string | symbol): unknown {
+  const value: unknown = Reflect.get(target, prop);
+  return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
 }
 
 async function node(log: SharedLog, lost: string[]): Promise<Cluster> {
@@ -57,25 +80,30 @@ async function until(ok: () => boolean, what: string): Promise<void> {
 }
 
 const lobbyIds = (hub: Hub): number[] => (hub.roomWithHistory("lobby")?.history(Number.MAX_SAFE_INTEGER, 1000) ?? []).map((e) => e.id);
-const post = (c: Cluster, token: string, text: string): Promise<number> => c.replica.submit({ t: "post", k: token, x: text }, (o) => Number(o));
+const post = (c: Cluster, token: string, text: string, txn?: string): Promise<number> =>
+  c.replica.submit({ t: "post", k: token, x: text, ...(txn !== undefined && { i: txn }) }, (o) => Number(o));
+const settled = <T>(p: Promise<T>): Promise<T | string> => p.catch((error: unknown) => (error instanceof ChatError ? error.code : String(error)));
 
-it("a process that fell behind the log's trim loads the newest snapshot in place: same state as the others, its stored requests answered or 503, never hung", async () => {
+it("a process that fell behind the log's trim loads the newest snapshot in place: same state as the others; its requests the hole swallowed answered from the state, else 503, never hung", async () => {
   const log = new MemoryLog();
   const lost: string[] = [];
   const a = await node(log.client(), lost);
-  const cut = { on: false };
+  const cut: Cut = { on: false };
   const b = await node(cuttable(log.client(), cut), lost);
   const ann = String(((await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: "tok-ann" }, (o) => o)) as Session).token);
+  const seen = await post(a, ann, "seen by b");
+  // A TCP user on B (its connection holds its session).
+  const tcp = (await b.replica.submit({ t: "join", n: "tina", r: "lobby", k: "tok-tina", tcp: 1 }, (o) => o)) as Session;
+  b.hub.holdPresence(tcp);
   await b.replica.catchUp();
-  expect(b.hub.sessionByToken(ann)?.name).toBe("ann");
+  expect(b.hub.sessionByToken(ann)?.queue.peek().map((e) => e.id)).toContain(seen);
 
-  // B is cut off just after its post was stored: it never reads that entry.
+  // B is cut off just after these were stored: it never reads their entries.
   cut.on = true;
-  const belowSnapshot = post(b, ann, "from b, before the snapshots").then(
-    (id) => `id ${id}`,
-    (error: unknown) => (error instanceof ChatError ? error.code : String(error)),
-  );
-  await until(() => log.entries.length === 2, "b's post stored");
+  const withTxn = settled(post(b, ann, "from b, with a txn", "t-1"));
+  const withoutTxn = settled(post(b, ann, "from b, without"));
+  const joined = settled(b.replica.submit({ t: "join", n: "cat", r: "lobby", k: "tok-cat" }, (o) => (o as Session).token));
+  await until(() => log.entries.length === 6, "b's requests stored");
   // The others go on: posts, a snapshot, more posts, a second snapshot, which trims the log below the first.
   for (let i = 0; i < 5; i++) await post(a, ann, `a${i}`);
   expect(await a.saver()!.check(true)).toBe(true);
@@ -83,24 +111,37 @@ it("a process that fell behind the log's trim loads the newest snapshot in place
   expect(await a.saver()!.check(true)).toBe(true);
   // Stored after the newest snapshot: B reads and answers it once back.
   const aboveSnapshot = post(b, ann, "from b, after the snapshots");
-  await until(() => log.entries.some((e) => e.data.includes("after the snapshots")), "b's second post stored");
+  await until(() => log.entries.some((e) => e.data.includes("after the snapshots")), "b's last post stored");
   await a.replica.catchUp();
 
-  // Back: B's first read after where it stood finds that entry trimmed, throws the read away, and reloads.
+  // Back: as B's first read starts, a poll here took ann's queue (its acknowledgement waits up to 200 ms to go out) ...
+  let release = (): void => {};
+  cut.loading = new Promise<void>((resolve) => (release = resolve));
+  cut.atRead = () => b.hub.ack(b.hub.sessionByToken(ann)!, seen);
   cut.on = false;
+  // ... and the read finds the entry it reads after trimmed: thrown away, and B loads the newest snapshot.
   await until(() => b.resyncs === 1, "b resynced");
+  expect(b.failure()).toMatch(/loading/); // /healthz 503 while it loads
+  release();
   expect(lost).toEqual([]);
   expect(await aboveSnapshot).toBeGreaterThan(0);
-  // Its outcome was in the skipped part of the log: 503, to be asked again (its txn finds it).
-  expect(await belowSnapshot).toBe("store_unavailable");
+  // Requests whose entries fell in the hole: answered from the state where it tells (a txn, a join's token), else 503.
+  const posted = a.hub.roomWithHistory("lobby")!.history(Number.MAX_SAFE_INTEGER, 1000).find((e) => e.message.text === "from b, with a txn");
+  expect(await withTxn).toBe(posted?.id);
+  expect(await withoutTxn).toBe("store_unavailable");
+  expect(await joined).toBe("tok-cat");
+  expect(b.failure()).toBeUndefined();
 
   // One state: sessions, tokens, history, ids, and B serves and appends as any process.
   await b.replica.catchUp();
   await a.replica.catchUp();
   expect(lobbyIds(b.hub)).toEqual(lobbyIds(a.hub));
-  expect(lobbyIds(b.hub)).toHaveLength(13); // ann joined, b posted, a posted 10 times, b posted
   expect(b.hub.lastId).toBe(a.hub.lastId);
   expect(b.hub.sessionByToken(ann)?.name).toBe("ann");
+  // The acknowledgement made just before the reload went out: ann does not get the message again here, nor anywhere.
+  for (const p of [a, b]) expect(p.hub.sessionByToken(ann)!.queue.peek().map((e) => e.id)).not.toContain(seen);
+  // The TCP connection ended with the reload, and its session with it, on every process.
+  for (const p of [a, b]) expect(p.hub.session("tina")).toBeUndefined();
   const id = await post(b, ann, "after the resync");
   await a.replica.catchUp();
   expect(lobbyIds(a.hub).at(-1)).toBe(id);
@@ -152,12 +193,19 @@ describe("with real processes on a real Redis", () => {
       expect([200, 503]).toContain(answer.status);
       expect(answer.ids).toEqual(ids.slice(0, answer.ids.length));
     }
-    expect((await fetch(`${b.url}/healthz`)).status).toBe(200);
-    // Ann's token and cursor on B: every message since, exactly, in order.
-    const res = await fetch(`${b.url}/api/poll?cursor=${first.body.id}&timeout=0`, { headers: ann.auth });
-    expect(res.status).toBe(200);
-    const body = (await res.json()) as { messages: { id: number; type: string }[] };
-    expect(body.messages.filter((m) => m.type === "message").map((m) => m.id)).toEqual(ids);
+    expect(await eventually(async () => (await fetch(`${b.url}/healthz`)).status === 200, 10_000)).toBe(true);
+    // Ann's token and cursor on B, polled as a client does while B catches up: every message since, exactly once, in order.
+    const got: number[] = [];
+    let cursor = first.body.id as number;
+    await eventually(async () => {
+      const r = await fetch(`${b.url}/api/poll?cursor=${cursor}&timeout=500`, { headers: ann.auth });
+      if (r.status !== 200) return false;
+      const body = (await r.json()) as { messages: { id: number; type: string }[]; cursor: number };
+      got.push(...body.messages.filter((m) => m.type === "message").map((m) => m.id));
+      cursor = body.cursor;
+      return got.length >= ids.length;
+    }, 10_000);
+    expect(got).toEqual(ids);
     // And B appends and serves as any process.
     const after = await postJson(`${b.url}/api/messages`, { text: "after" }, ann.auth);
     expect(after.status).toBe(201);

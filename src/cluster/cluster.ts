@@ -16,7 +16,7 @@ export interface Cluster {
   readonly log: SharedLog;
   /** Reads the shared log until caught up: the process listens only after it. Rejects (one line) when the store cannot be reached. */
   start(): Promise<void>;
-  /** Why posts are refused now (the store is unreachable), or undefined: /healthz says it. */
+  /** Why this process cannot serve now (the store unreachable, the shared state loading), or undefined: /healthz says it. */
   failure(): string | undefined;
   /** Saves the shared state now and then (undefined before start()). */
   saver(): SnapshotSaver | undefined;
@@ -86,8 +86,13 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     if (replica.restoring) return;
     resyncs++;
     warn(`pollchat: ${reason}: it loads the newest snapshot again; its connections end, their sessions go on`);
+    // TCP sessions live with their connections here, which the reload ends.
+    const tcp = [...hub.sessions()].filter((c) => !c.resumable && c.presenceHolds > 0 && c.token !== undefined).map((c) => c.token!);
+    replica.ackNow(); // where polls here left the queues, while the sessions are still the hub's
     emptyHub();
     replica.resync(loadLatest(epochResets, resyncs));
+    // Their sessions end on every process, as when a connection closes (read after the snapshot, applied to it).
+    for (const token of tcp) void replica.submit({ t: "leave", k: token }, () => undefined).catch(() => {});
   };
   return {
     hub,
@@ -111,10 +116,12 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       const latest = await log.snapshots.latest();
       // Redis lost its data meanwhile: startOver() loads the new epoch's snapshot instead (never two in one hub).
       await replica.start(latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined);
+      // Started over or resynced while it started: it listens once caught up with what it reads now.
+      if (resets !== epochResets || resyncs > 0) await replica.catchUp();
       presence ??= new SharedPresence(hub, replica, log.presence, options);
       saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn });
     },
-    failure: () => (log.connected ? undefined : "the shared store (redis) is unreachable"),
+    failure: () => (!log.connected ? "the shared store (redis) is unreachable" : replica.restoring ? "loading the shared state (redis)" : undefined),
     registerMetrics(registry) {
       registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
       registry.gauge("pollchat_redis_lag_seconds", "How far this process's replica is behind the newest entry of the shared log it knows.", () => replica.lagMs / 1000);

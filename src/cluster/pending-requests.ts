@@ -3,6 +3,8 @@ import type { Outcome } from "./apply-command.js";
 
 interface Pending {
   capture: (outcome: Outcome) => unknown;
+  /** Its outcome read from the state, when its entry was never applied here (apply-command.ts outcomeFromState). */
+  recover: () => { outcome: Outcome } | undefined;
   resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
   timer: NodeJS.Timeout;
@@ -26,14 +28,17 @@ export class PendingRequests {
     readonly refusal: () => ChatError,
   ) {}
 
-  add<R>(q: number, capture: (outcome: Outcome) => R): Promise<R> {
+  add<R>(q: number, capture: (outcome: Outcome) => R, recover: () => { outcome: Outcome } | undefined): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => this.refuse(q), this.fateDeadlineMs).unref();
-      this.#pending.set(q, { capture, resolve: resolve as (value: unknown) => void, reject, timer, inDoubt: false, stored: false });
+      this.#pending.set(q, { capture, recover, resolve: resolve as (value: unknown) => void, reject, timer, inDoubt: false, stored: false });
     });
   }
 
-  /** In the log: answered once applied here however late, never refused (a 503 would disown a delivered post, spec §8). */
+  /**
+   * In the log: answered once applied here however late (a 503 would disown a delivered post, spec §8),
+   * or after a resync skipped it, from the state (settleFromState).
+   */
   stored(seqs: readonly number[]): void {
     for (const q of seqs) {
       const pending = this.#pending.get(q);
@@ -62,6 +67,13 @@ export class PendingRequests {
 
   refuse(q: number): void {
     this.settle(q, undefined, this.refusal(), false);
+  }
+
+  /** Caught up and still not applied here: answered from the state when it can tell what the entry did, else refused. */
+  settleFromState(q: number): void {
+    const recovered = this.#pending.get(q)?.recover();
+    if (recovered) this.settle(q, recovered.outcome, undefined, true);
+    else this.refuse(q);
   }
 
   refuseAll(): void {

@@ -1,7 +1,7 @@
 import type { Session } from "../session.js";
 import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
-import { applyCommand, type Outcome } from "./apply-command.js";
+import { applyCommand, outcomeFromState, type Outcome } from "./apply-command.js";
 import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
 import { AppendBatch } from "./append-batch.js";
@@ -48,9 +48,9 @@ export class Replica {
   readonly #barriers = new CatchUpBarriers();
   #closed = false;
   #tailing: Promise<void> | undefined;
-  /** Bumped by startOver(): a read or tip asked before it is of the old epoch's log. */
+  /** Bumped by startOver() and resync(): a read or tip asked before it is of a log this replica no longer follows from there. */
   #generation = 0;
-  /** After startOver(): the new epoch's snapshot being loaded; reading waits for it. */
+  /** After startOver() or resync(): the snapshot being loaded; reading waits for it. */
   #restoring: Promise<void> = Promise.resolve();
   #loading = false;
   #doubtCheck: NodeJS.Timeout | undefined;
@@ -136,7 +136,7 @@ export class Replica {
   submit<R>(command: Command, capture: (outcome: Outcome) => R): Promise<R> {
     if (this.#closed || !this.#log.connected) return Promise.reject(unavailable());
     const q = ++this.#seq;
-    const answered = this.#pending.add(q, capture);
+    const answered = this.#pending.add(q, capture, () => outcomeFromState(this.#hub, command));
     this.#batch.add(encodeRecord({ c: command, o: this.origin, q }), q);
     return answered;
   }
@@ -169,6 +169,11 @@ export class Replica {
     });
   }
 
+  /** Where the queues acknowledged here stand, appended now (cluster.ts, before a resync replaces the sessions). */
+  ackNow(): void {
+    this.#batch.ackNow();
+  }
+
   /** Reading starts again after the snapshot `restore` loads (at the log's start if there is none). */
   #reload(restore: () => Promise<string | undefined>, loaded?: () => void): void {
     this.#generation++;
@@ -190,7 +195,7 @@ export class Replica {
     this.#barriers.failAll(unavailable);
   }
 
-  /** While starting over: the new epoch's snapshot not loaded yet (the saver neither saves nor checks the trim meanwhile). */
+  /** While starting over or resyncing: the snapshot not loaded yet (the saver saves none meanwhile, cluster.ts resyncs no second time). */
   get restoring(): boolean {
     return this.#loading;
   }
@@ -216,7 +221,10 @@ export class Replica {
     this.#pending.refuseAll();
   }
 
-  /** Once caught up with the log after a broken append, what is still not applied was not stored: 503. */
+  /**
+   * Once caught up with the log after a broken append (or a resync), what is still not applied here
+   * was not stored (or was skipped): answered from the state if it tells (a join's token, a txn), else 503.
+   */
   #checkDoubts(): void {
     if (this.#doubtCheck !== undefined || this.#closed) return;
     this.#doubtCheck = setTimeout(() => {
@@ -224,7 +232,7 @@ export class Replica {
       const doubtful = this.#pending.doubtful();
       if (doubtful.length === 0) return;
       this.catchUp().then(
-        () => doubtful.forEach((q) => this.#pending.refuse(q)),
+        () => doubtful.forEach((q) => this.#pending.settleFromState(q)),
         () => this.#checkDoubts(),
       );
     }, 200).unref();
@@ -235,8 +243,8 @@ export class Replica {
     while (!this.#closed) {
       let entries: LogEntry[];
       const restoring = this.#restoring;
-      await restoring; // after startOver(), the new epoch's snapshot is loaded before anything is read
-      if (restoring !== this.#restoring) continue; // another startOver() meanwhile
+      await restoring; // after startOver() or resync(), the snapshot is loaded before anything is read
+      if (restoring !== this.#restoring) continue; // another one meanwhile
       const generation = this.#generation;
       try {
         entries = await this.#log.read(this.#position, READ_BATCH, READ_BLOCK_MS);
