@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   }
   const chat = createChatServer({
     ...options,
-    // This process cannot go on with the shared store (it fell behind the log's trim): exit; restarted, it loads the newest snapshot.
+    // This process cannot go on with the shared store (its limits differ from a new epoch's): exit; a supervisor restarts it.
     onStoreLost: (reason) => {
       process.stderr.write(`pollchat: ${reason}\n`);
       process.exit(1);

@@ -56,9 +56,9 @@ export interface ChatOptions {
   /** With redis: entries applied between two snapshots of the shared state (the log is trimmed below the one before). @default 10000 */
   redisSnapshotEvery?: number;
   /**
-   * With redis: this server cannot go on with the shared store: it fell behind the shared log's
-   * trim, or its limits differ from those set in a new epoch. By default it closes (the CLI exits 1,
-   * so a supervisor restarts it). Redis that lost its data is not such a case: the server starts over in place.
+   * With redis: this server cannot go on with the shared store: its limits differ from those set
+   * in a new epoch. By default it closes (the CLI exits 1, so a supervisor restarts it). Redis that
+   * lost its data, or a log trimmed past this server, is not such a case: it starts over, or reloads, in place.
    */
   onStoreLost?: (reason: string) => void;
   /** A shared log of your own instead of Redis (tests: several servers of one process on cluster/memory-log.ts). */

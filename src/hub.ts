@@ -255,6 +255,11 @@ export class Hub {
     return this.#t.rooms.page(undefined, Infinity).rooms;
   }
 
+  /** The id a post by this name with this key answered, while in its window (spec §5). */
+  txnId(nameKey: string, txn: string): number | undefined {
+    return this.#t.txns.get(nameKey, txn, this.#now());
+  }
+
   /** Idempotency keys in their window, oldest first, as [name key, txn, id, at]: what a store saves. */
   txnKeys(now: number): Generator<RestoredTxn> {
     return this.#t.txns.live(now);

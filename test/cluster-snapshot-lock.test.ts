@@ -1,5 +1,5 @@
 import { afterAll, expect, it } from "vitest";
-import { RedisSnapshots } from "../src/cluster/snapshot-store.js";
+import { MemorySnapshots, RedisSnapshots } from "../src/cluster/snapshot-store.js";
 import { RedisClient, type RedisArg, type RespReply } from "../src/redis/index.js";
 import { redisPerFile } from "./redis-harness.js";
 
@@ -36,4 +36,30 @@ it("a saver releases the snapshot lock only while it is still its own", async ()
   expect(swapped).toBe(true);
   const lock = await other.send(["GET", "p:snapshot-lock"]);
   expect(Buffer.isBuffer(lock) ? lock.toString() : lock).toBe("the other saver");
+});
+
+/**
+ * Two savers decide at once (each asked for the newest snapshot before taking the lock): the one
+ * further on saves first. The other's older snapshot must not replace it: the pointer would go
+ * back and the log be trimmed past the snapshot it points at (a hole for every process loading it).
+ */
+it("a snapshot older than the one saved meanwhile is not saved, and the log is not trimmed past the newest", async () => {
+  const server = await redis();
+  const client = new RedisClient({ url: server.url });
+  clients.push(client);
+  await client.connect();
+  await client.send(["SET", "q:epoch", "e1"]);
+  for (const id of ["1-0", "2-0", "3-0", "4-0", "5-0"]) await client.send(["XADD", "q:log", id, "r", "{}"]);
+  const snapshots = new RedisSnapshots(client, "q", "q:log", { key: "q:epoch", now: () => "e1" });
+  expect(await snapshots.save("2-0", [Buffer.from("at 2")])).toBe(true);
+  expect(await snapshots.save("4-0", [Buffer.from("at 4")])).toBe(true); // the saver further on
+  expect(await snapshots.save("3-0", [Buffer.from("at 3")])).toBe(false); // the one behind, late
+  expect((await snapshots.latest())?.pos).toBe("4-0");
+  const ids = (await client.send(["XRANGE", "q:log", "-", "+"])) as [Buffer, unknown][];
+  expect(ids.map(([id]) => id.toString())).toEqual(["2-0", "3-0", "4-0", "5-0"]);
+  // The same rule for the memory store the other tests use.
+  const memory = new MemorySnapshots(() => {});
+  expect(await memory.save("4-0", [Buffer.from("at 4")])).toBe(true);
+  expect(await memory.save("3-0", [Buffer.from("at 3")])).toBe(false);
+  expect((await memory.latest())?.pos).toBe("4-0");
 });

@@ -59,6 +59,14 @@ export class AppendBatch {
     }, ACK_EVERY_MS).unref();
   }
 
+  /** Where the queues acknowledged here stand, into this turn's append now, while their sessions are still the hub's (a resync replaces them). */
+  ackNow(): void {
+    const acks = this.#takeAcks();
+    if (acks === undefined) return;
+    this.#pending.push(acks);
+    this.#schedule();
+  }
+
   /** The first thing appended from now on, until stored. */
   floor(id: number): void {
     // Two resets before one was stored: the higher floor goes (cluster.ts keeps the max too).
@@ -96,10 +104,8 @@ export class AppendBatch {
     const seqs = this.#seqs;
     this.#pending = [];
     this.#seqs = [];
-    const acks: [string, number][] = [];
-    for (const client of this.#acked) if (!client.ended) acks.push([client.key, client.queue.since]);
-    this.#acked.clear();
-    if (acks.length > 0) records.push(encodeRecord({ c: { t: "acks", a: acks } }));
+    const acks = this.#takeAcks();
+    if (acks !== undefined) records.push(acks);
     const floor = this.#floor;
     if (floor !== undefined) records.unshift(encodeRecord({ c: { t: "floor", f: floor } }));
     if (records.length === 0 || this.#closed) return;
@@ -113,6 +119,16 @@ export class AppendBatch {
         this.#outcome.failed(seqs, error);
       },
     );
+  }
+
+  /** One record of where the queues acknowledged here stand (none for sessions ended meanwhile: a new epoch's reset). */
+  #takeAcks(): string | undefined {
+    const acks: [string, number][] = [];
+    for (const client of this.#acked) if (!client.ended) acks.push([client.key, client.queue.since]);
+    this.#acked.clear();
+    clearTimeout(this.#ackTimer);
+    this.#ackTimer = undefined;
+    return acks.length > 0 ? encodeRecord({ c: { t: "acks", a: acks } }) : undefined;
   }
 
   /** Again soon, with or without requests to carry it, once the store answers. */

@@ -75,6 +75,25 @@ export function applyCommand(ctx: ApplyContext, c: Command): Outcome {
   }
 }
 
+/**
+ * What a command gave, read back from the hub, for a request whose entry this replica never
+ * applied (it loaded a snapshot past it: replica.ts resync) or whose append's fate it never heard:
+ * a join's session by the token it made, a post's id by its txn (what asking again would answer).
+ * Undefined when the state cannot tell (then the request gets 503 and is asked again).
+ */
+export function outcomeFromState(hub: Hub, c: Command): { outcome: Outcome } | undefined {
+  if (c.t === "join") {
+    const client = hub.sessionByToken(c.k);
+    return client && { outcome: client };
+  }
+  if ((c.t === "post" || c.t === "seed") && c.x !== undefined && c.i !== undefined) {
+    const key = c.t === "seed" ? nameKey(c.n) : hub.sessionByToken(c.k)?.key;
+    const id = key === undefined ? undefined : hub.txnId(key, c.i);
+    return id === undefined ? undefined : { outcome: id };
+  }
+  return undefined;
+}
+
 /** The identity a record says was proven where it was appended; a cluster without an identity source takes no such claim. */
 function vouched(ctx: ApplyContext, name: string, claim: readonly string[] | undefined): Identity {
   if (!ctx.vouchedOnly) throw new ChatError("unauthorized", "This server takes no identity from the host application.");

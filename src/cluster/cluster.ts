@@ -16,12 +16,14 @@ export interface Cluster {
   readonly log: SharedLog;
   /** Reads the shared log until caught up: the process listens only after it. Rejects (one line) when the store cannot be reached. */
   start(): Promise<void>;
-  /** Why posts are refused now (the store is unreachable), or undefined: /healthz says it. */
+  /** Why this process cannot serve now (the store unreachable, the shared state loading), or undefined: /healthz says it. */
   failure(): string | undefined;
   /** Saves the shared state now and then (undefined before start()). */
   saver(): SnapshotSaver | undefined;
   /** Times the store was found to have lost its data, and this process started over in a new epoch. */
   readonly epochResets: number;
+  /** Times this process fell behind the log's trim and loaded the newest snapshot again, in place. */
+  readonly resyncs: number;
   /** The store's state on /metrics. */
   registerMetrics(registry: Metrics): void;
   close(): Promise<void>;
@@ -33,8 +35,10 @@ export interface Cluster {
  * made empty as a new replica's is (every session ends, without a notice: old tokens
  * get 401, and a client joining again with its old cursor gets a gap), and its first
  * append is a floor record with its last id, so ids go on above every id it issued.
- * `lost`: this process cannot go on with the store (it fell behind the log's trim,
- * or its limits differ from the ones set in the new epoch): the CLI exits 1.
+ * When it fell behind the log's trim instead (cut off from Redis while the others went on),
+ * it loads the newest snapshot in place (resync): its connections end, their sessions go on.
+ * `lost`: this process cannot go on with the store (its limits differ from the ones set
+ * in a new epoch): the CLI exits 1.
  */
 export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (line: string) => void, lost: (reason: string) => void): Cluster {
   const { hub, clock } = replicaHub(options, { lastId: 0, at: 0 });
@@ -42,26 +46,32 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
   let presence: SharedPresence | undefined;
   let saver: SnapshotSaver | undefined;
   let epochResets = 0;
+  let resyncs = 0;
   let closed = false;
   /** The highest id this process has known in any epoch: a reset before the last floor was stored must not forget it. */
   let floor = 0;
-  const startOver = (reason: string): void => {
-    epochResets++;
-    warn(`pollchat: ${reason}: every session ends (their tokens get 401, their cursors a gap)`);
+  /** Empty as a replica made now is (replica-hub.ts): every replica applies the log after a snapshot to the same state. */
+  const emptyHub = (): void => {
     floor = Math.max(floor, hub.lastId);
-    // Empty as a replica made now is (replica-hub.ts): every replica applies the new log to the same state.
     clock.at = 0;
     try {
       hub.startOver(0);
     } finally {
       clock.at = undefined;
     }
+  };
+  /** The newest snapshot (of the epoch this replica is in), loaded into its emptied hub, unless it moved on meanwhile. */
+  const loadLatest = (resets: number, syncs: number) => async (): Promise<string | undefined> => {
+    const latest = await log.snapshots.latest();
+    return latest && resets === epochResets && syncs === resyncs ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined;
+  };
+  const startOver = (reason: string): void => {
+    epochResets++;
+    warn(`pollchat: ${reason}: every session ends (their tokens get 401, their cursors a gap)`);
+    emptyHub();
     const resets = epochResets;
-    replica.startOver(floor, async () => {
-      // The new epoch's newest snapshot, if one was saved already (its log may be trimmed below it).
-      const latest = await log.snapshots.latest();
-      return latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined;
-    });
+    // The new epoch's newest snapshot, if one was saved already (its log may be trimmed below it).
+    replica.startOver(floor, loadLatest(resets, resyncs));
     // The new epoch's first process sets them again; one that set others meanwhile cannot be followed.
     // (Redis gone again before they could be said: said again every 2 s until it answers, as long as this epoch lasts:
     // a process that gave up would let a later one set other limits, and replicas would apply the log differently.)
@@ -72,6 +82,18 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       );
     agree();
   };
+  const resync = (reason: string): void => {
+    if (replica.restoring) return;
+    resyncs++;
+    warn(`pollchat: ${reason}: it loads the newest snapshot again; its connections end, their sessions go on`);
+    // TCP sessions live with their connections here, which the reload ends.
+    const tcp = [...hub.sessions()].filter((c) => !c.resumable && c.presenceHolds > 0 && c.token !== undefined).map((c) => c.token!);
+    replica.ackNow(); // where polls here left the queues, while the sessions are still the hub's
+    emptyHub();
+    replica.resync(loadLatest(epochResets, resyncs));
+    // Their sessions end on every process, as when a connection closes (read after the snapshot, applied to it).
+    for (const token of tcp) void replica.submit({ t: "leave", k: token }, () => undefined).catch(() => {});
+  };
   return {
     hub,
     replica,
@@ -80,9 +102,13 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     get epochResets() {
       return epochResets;
     },
+    get resyncs() {
+      return resyncs;
+    },
     async start() {
       await log.open?.();
       log.onNewEpoch?.(startOver);
+      log.onTrimmedPast?.(resync);
       const differ = await agreeOnLimits(options, log);
       if (differ !== undefined) throw new Error(differ);
       // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
@@ -90,10 +116,12 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       const latest = await log.snapshots.latest();
       // Redis lost its data meanwhile: startOver() loads the new epoch's snapshot instead (never two in one hub).
       await replica.start(latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined);
+      // Started over or resynced while it started: it listens once caught up with what it reads now.
+      if (resets !== epochResets || resyncs > 0) await replica.catchUp();
       presence ??= new SharedPresence(hub, replica, log.presence, options);
-      saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn, lost });
+      saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn });
     },
-    failure: () => (log.connected ? undefined : "the shared store (redis) is unreachable"),
+    failure: () => (!log.connected ? "the shared store (redis) is unreachable" : replica.restoring ? "loading the shared state (redis)" : undefined),
     registerMetrics(registry) {
       registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
       registry.gauge("pollchat_redis_lag_seconds", "How far this process's replica is behind the newest entry of the shared log it knows.", () => replica.lagMs / 1000);
@@ -101,6 +129,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       registry.gauge("pollchat_redis_snapshots_saved", "Snapshots of the shared state this process saved.", () => saver?.saved.count ?? 0);
       registry.gauge("pollchat_redis_applied_total", "Entries of the shared log applied by this process.", () => replica.stats.applied);
       registry.gauge("pollchat_redis_epoch_resets", "Times Redis was found to have lost its data and this process started over in a new epoch.", () => epochResets);
+      registry.gauge("pollchat_redis_resyncs", "Times this process fell behind the shared log's trim and loaded the newest snapshot again.", () => resyncs);
     },
     async close() {
       closed = true;

@@ -141,6 +141,7 @@ class MemoryLogClient implements SharedLog {
   /** The newest entry read in this epoch (redis-log.ts). */
   #highest = START;
   #onNewEpoch: ((reason: string) => void) | undefined;
+  #onTrimmedPast: ((reason: string) => void) | undefined;
 
   constructor(log: MemoryLog) {
     this.#log = log;
@@ -149,6 +150,10 @@ class MemoryLogClient implements SharedLog {
 
   onNewEpoch(listener: (reason: string) => void): void {
     this.#onNewEpoch = listener;
+  }
+
+  onTrimmedPast(listener: (reason: string) => void): void {
+    this.#onTrimmedPast = listener;
   }
 
   /** Whether this client's epoch still holds; if not, joins the new one (setting it if the log lost its end) and says so. */
@@ -187,6 +192,11 @@ class MemoryLogClient implements SharedLog {
     }
     const epoch = this.#epoch;
     if (!this.#checkEpoch()) throw new Error("the shared log is not this epoch's");
+    // As redis-log.ts: the entry read after is trimmed, so entries after it may be too.
+    if (after !== START && !this.#log.entries.some((e) => e.id === after)) {
+      this.#onTrimmedPast?.(`the shared log is trimmed past ${after}`);
+      throw new Error("the shared log is trimmed past this process");
+    }
     const last = now.at(-1)?.id;
     if (last !== undefined && epoch === this.#epoch && compareIds(last, this.#highest) > 0) this.#highest = last;
     return now;

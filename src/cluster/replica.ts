@@ -1,11 +1,12 @@
 import type { Session } from "../session.js";
 import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
-import { applyCommand, type Outcome } from "./apply-command.js";
+import { applyCommand, outcomeFromState, type Outcome } from "./apply-command.js";
 import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
 import { AppendBatch } from "./append-batch.js";
 import { CatchUpBarriers } from "./catch-up-barriers.js";
+import { PendingRequests } from "./pending-requests.js";
 import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
@@ -17,15 +18,6 @@ const READ_BATCH = 1000;
 const READ_BLOCK_MS = 2000;
 /** What a refused writer is told to wait, in seconds. */
 export const RETRY_AFTER_S = 2;
-
-interface Waiter {
-  capture: (outcome: Outcome) => unknown;
-  resolve: (value: unknown) => void;
-  reject: (error: unknown) => void;
-  timer: NodeJS.Timeout;
-  /** Its append failed: stored or not is known once the log is read past the tip again. */
-  inDoubt: boolean;
-}
 
 export function unavailable(): ChatError {
   return new ChatError("store_unavailable", undefined, { retryAfter: RETRY_AFTER_S });
@@ -51,14 +43,14 @@ export class Replica {
   readonly #madeAt = new WeakMap<Session, string>();
   #applying: string | undefined;
   #seq = 0;
-  readonly #waiters = new Map<number, Waiter>();
+  readonly #pending: PendingRequests;
   readonly #batch: AppendBatch;
   readonly #barriers = new CatchUpBarriers();
   #closed = false;
   #tailing: Promise<void> | undefined;
-  /** Bumped by startOver(): a read or tip asked before it is of the old epoch's log. */
+  /** Bumped by startOver() and resync(): a read or tip asked before it is of a log this replica no longer follows from there. */
   #generation = 0;
-  /** After startOver(): the new epoch's snapshot being loaded; reading waits for it. */
+  /** After startOver() or resync(): the snapshot being loaded; reading waits for it. */
   #restoring: Promise<void> = Promise.resolve();
   #loading = false;
   #doubtCheck: NodeJS.Timeout | undefined;
@@ -79,18 +71,16 @@ export class Replica {
     this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
     this.#vouchedOnly = opts.vouchedOnly ?? false;
     this.#tips = new TipReads(() => log.tip());
+    this.#pending = new PendingRequests(this.#fateDeadlineMs, unavailable);
     this.#batch = new AppendBatch(log, {
       stored: (seqs, records) => {
         this.stats.appended += records;
-        for (const q of seqs) clearTimeout(this.#waiters.get(q)?.timer); // stored: answered once applied, never 503 (spec §8)
+        this.#pending.stored(seqs);
       },
       failed: (seqs, error) => {
         // Never sent: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
-        if (error instanceof NotStored) return void seqs.forEach((q) => this.#settle(q, undefined, unavailable(), false));
-        for (const q of seqs) {
-          const waiter = this.#waiters.get(q);
-          if (waiter) waiter.inDoubt = true;
-        }
+        if (error instanceof NotStored) return void seqs.forEach((q) => this.#pending.refuse(q));
+        this.#pending.doubt(seqs);
         this.#checkDoubts();
       },
     });
@@ -146,11 +136,9 @@ export class Replica {
   submit<R>(command: Command, capture: (outcome: Outcome) => R): Promise<R> {
     if (this.#closed || !this.#log.connected) return Promise.reject(unavailable());
     const q = ++this.#seq;
-    return new Promise<R>((resolve, reject) => {
-      const timer = setTimeout(() => this.#settle(q, undefined, unavailable(), false), this.#fateDeadlineMs).unref();
-      this.#waiters.set(q, { capture, resolve: resolve as (value: unknown) => void, reject, timer, inDoubt: false });
-      this.#batch.add(encodeRecord({ c: command, o: this.origin, q }), q);
-    });
+    const answered = this.#pending.add(q, capture, () => outcomeFromState(this.#hub, command));
+    this.#batch.add(encodeRecord({ c: command, o: this.origin, q }), q);
+    return answered;
   }
 
   /**
@@ -160,9 +148,35 @@ export class Replica {
    * snapshot `restore` loads; this process's first append is `floor`, its last id.
    */
   startOver(floor: number, restore: () => Promise<string | undefined>): void {
-    this.#generation++;
-    for (const q of [...this.#waiters.keys()]) this.#settle(q, undefined, unavailable(), false);
+    this.#pending.refuseAll();
     this.#batch.clear();
+    this.#reload(restore);
+    this.#batch.floor(floor);
+  }
+
+  /**
+   * This replica fell behind the log's trim (cluster.ts), its hub made empty: it reads on after
+   * the newest snapshot `restore` loads. Same epoch: what is being appended stays. A request
+   * whose entry is below that snapshot will never have its outcome here: once caught up, 503
+   * (its txn, asked again, finds what it did); one above it is answered as ever.
+   */
+  resync(restore: () => Promise<string | undefined>): void {
+    this.#reload(restore, () => {
+      // Stored by now: below the snapshot (never applied here) or above it (applied before the catch-up ends).
+      // Stored later: above it.
+      this.#pending.doubtStored();
+      this.#checkDoubts();
+    });
+  }
+
+  /** Where the queues acknowledged here stand, appended now (cluster.ts, before a resync replaces the sessions). */
+  ackNow(): void {
+    this.#batch.ackNow();
+  }
+
+  /** Reading starts again after the snapshot `restore` loads (at the log's start if there is none). */
+  #reload(restore: () => Promise<string | undefined>, loaded?: () => void): void {
+    this.#generation++;
     clearTimeout(this.#doubtCheck);
     this.#doubtCheck = undefined;
     this.#position = START;
@@ -174,14 +188,14 @@ export class Replica {
       if (generation !== this.#generation) return;
       if (from !== undefined) this.#position = from;
       this.#loading = false;
+      loaded?.();
     });
-    // Waiting for a tip of the old log: 503, to be asked again. Not done: what the request presents
-    // (a token, a cursor) may be of the new epoch, from a process that reset first, and this one has not read it yet.
+    // Waiting for a tip of the log read before: 503, to be asked again. Not done: what the request presents
+    // (a token, a cursor) may be of a new epoch, from a process that reset first, and this one has not read it yet.
     this.#barriers.failAll(unavailable);
-    this.#batch.floor(floor);
   }
 
-  /** While starting over: the new epoch's snapshot not loaded yet (the saver neither saves nor checks the trim meanwhile). */
+  /** While starting over or resyncing: the snapshot not loaded yet (the saver saves none meanwhile, cluster.ts resyncs no second time). */
   get restoring(): boolean {
     return this.#loading;
   }
@@ -204,20 +218,21 @@ export class Replica {
     this.#closed = true;
     clearTimeout(this.#doubtCheck);
     this.#batch.close();
-    for (const q of [...this.#waiters.keys()]) this.#settle(q, undefined, unavailable(), false);
+    this.#pending.refuseAll();
   }
 
-  /** Once caught up with the log after a broken append, what is still not applied was not stored: 503. */
+  /**
+   * Once caught up with the log after a broken append (or a resync), what is still not applied here
+   * was not stored (or was skipped): answered from the state if it tells (a join's token, a txn), else 503.
+   */
   #checkDoubts(): void {
     if (this.#doubtCheck !== undefined || this.#closed) return;
     this.#doubtCheck = setTimeout(() => {
       this.#doubtCheck = undefined;
-      const doubtful = [...this.#waiters].filter(([, w]) => w.inDoubt).map(([q]) => q);
+      const doubtful = this.#pending.doubtful();
       if (doubtful.length === 0) return;
       this.catchUp().then(
-        () => {
-          for (const q of doubtful) this.#settle(q, undefined, unavailable(), false);
-        },
+        () => doubtful.forEach((q) => this.#pending.settleFromState(q)),
         () => this.#checkDoubts(),
       );
     }, 200).unref();
@@ -228,8 +243,8 @@ export class Replica {
     while (!this.#closed) {
       let entries: LogEntry[];
       const restoring = this.#restoring;
-      await restoring; // after startOver(), the new epoch's snapshot is loaded before anything is read
-      if (restoring !== this.#restoring) continue; // another startOver() meanwhile
+      await restoring; // after startOver() or resync(), the snapshot is loaded before anything is read
+      if (restoring !== this.#restoring) continue; // another one meanwhile
       const generation = this.#generation;
       try {
         entries = await this.#log.read(this.#position, READ_BATCH, READ_BLOCK_MS);
@@ -274,20 +289,7 @@ export class Replica {
     }
     this.#position = entry.id;
     this.stats.applied++;
-    if (record?.o === this.origin && record.q !== undefined) this.#settle(record.q, outcome, error, error === undefined);
-  }
-
-  #settle(q: number, outcome: Outcome, error: unknown, ok: boolean): void {
-    const waiter = this.#waiters.get(q);
-    if (!waiter) return;
-    this.#waiters.delete(q);
-    clearTimeout(waiter.timer);
-    if (!ok) return waiter.reject(error instanceof ChatError ? error : error === undefined ? unavailable() : new ChatError("internal"));
-    try {
-      waiter.resolve(waiter.capture(outcome));
-    } catch (thrown) {
-      waiter.reject(thrown);
-    }
+    if (record?.o === this.origin && record.q !== undefined) this.#pending.settle(record.q, outcome, error, error === undefined);
   }
 
   #sawTip(tip: string): void {

@@ -40,6 +40,11 @@ export interface SharedLog {
    * once this process has joined the new epoch: its state is of one that is gone and must start over (cluster.ts).
    */
   onNewEpoch?(listener: (reason: string) => void): void;
+  /**
+   * Told when a read finds the log trimmed past the entry it read after (this process was cut off
+   * while the others trimmed it): that read rejects, and this process must load the newest snapshot (cluster.ts).
+   */
+  onTrimmedPast?(listener: (reason: string) => void): void;
   /** Times the link came back after a loss (/metrics). */
   readonly reconnects?: number;
   /** Stops everything; pending calls reject. */

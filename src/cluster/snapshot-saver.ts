@@ -26,7 +26,7 @@ export class SnapshotSaver {
     readonly hub: Hub,
     readonly replica: Replica,
     readonly store: SnapshotStore,
-    readonly opts: { every: number; warn: (line: string) => void; lost: (reason: string) => void },
+    readonly opts: { every: number; warn: (line: string) => void },
   ) {
     this.#appliedAt = replica.stats.applied;
     this.#timer = setInterval(() => void this.check(), CHECK_MS).unref();
@@ -34,9 +34,8 @@ export class SnapshotSaver {
 
   /** Saves one when due; never rejects (a failed save is tried again on a later check). */
   async check(force = false): Promise<boolean> {
-    // Starting over in a new epoch: this replica is at no position yet (replica.ts).
+    // Starting over (a new epoch, or a resync): this replica is at no position yet (replica.ts).
     if (this.#running || this.replica.restoring) return false;
-    await this.#checkNotTrimmedPast();
     if (!force && this.replica.stats.applied - this.#appliedAt < this.opts.every) return false;
     this.#running = true;
     try {
@@ -66,17 +65,6 @@ export class SnapshotSaver {
       return false;
     } finally {
       this.#running = false;
-    }
-  }
-
-  /**
-   * A replica left behind by a trim (it could not read for two snapshot intervals while the
-   * others went on: a partition) has missed entries it can never read: it stops (cluster.ts lost).
-   */
-  async #checkNotTrimmedPast(): Promise<void> {
-    const trimmed = await this.store.trimmedBelow().catch(() => undefined);
-    if (trimmed !== undefined && compareIds(this.replica.position, trimmed) < 0) {
-      this.opts.lost(`redis: this process fell behind the shared log's trim (at ${this.replica.position}, trimmed below ${trimmed}); restarted, it loads the newest snapshot`);
     }
   }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { RedisReplyError, RedisScript, type RedisClient, type RespReply } from "../redis/index.js";
+import { compareIds } from "./shared-log.js";
 
 /** Where replicas keep the shared state at one position of the log, in chunks (a Redis string stops at 512 MB). */
 export interface SnapshotStore {
@@ -7,8 +8,6 @@ export interface SnapshotStore {
   latest(): Promise<{ pos: string; chunks: Buffer[] } | undefined>;
   /** The newest snapshot's position only. */
   latestPosition(): Promise<string | undefined>;
-  /** Where the log was last trimmed: entries below it are gone (a replica still below it has missed some). */
-  trimmedBelow(): Promise<string | undefined>;
   /**
    * Saves one unless another process is saving now (false): the chunks, then
    * the pointer to them; then the log is trimmed below the snapshot before it
@@ -73,10 +72,6 @@ export class RedisSnapshots implements SnapshotStore {
     return (await this.#pointer())?.pos;
   }
 
-  async trimmedBelow(): Promise<string | undefined> {
-    return (await this.#pointer())?.prev?.pos;
-  }
-
   async save(pos: string, chunks: readonly Buffer[]): Promise<boolean> {
     // Taken now, with the chunks (synchronously before this call): the epoch the state is of.
     const epoch = this.#epoch.now();
@@ -85,7 +80,9 @@ export class RedisSnapshots implements SnapshotStore {
     if ((await this.#client.send(["SET", lock, owner, "NX", "PX", LOCK_MS])) === null) return false;
     try {
       const previous = await this.#pointer();
-      if (previous !== undefined && previous.pos === pos) return false;
+      // Another process saved one as new or newer since this one looked (saver.ts asks before the lock): a pointer
+      // moved back would trim the log past its own snapshot, and every process loading it would find a hole.
+      if (previous !== undefined && compareIds(previous.pos, pos) >= 0) return false;
       await Promise.all(chunks.map((chunk, i) => this.#client.send(["SET", this.#chunkKey(pos, i), chunk])));
       const pointer: Pointer = { pos, n: chunks.length, ...(previous && { prev: { pos: previous.pos, n: previous.n } }) };
       try {
@@ -136,12 +133,8 @@ export class MemorySnapshots implements SnapshotStore {
     return this.#latest?.pos;
   }
 
-  async trimmedBelow(): Promise<string | undefined> {
-    return this.#previous;
-  }
-
   async save(pos: string, chunks: readonly Buffer[]): Promise<boolean> {
-    if (this.#latest?.pos === pos) return false;
+    if (this.#latest !== undefined && compareIds(this.#latest.pos, pos) >= 0) return false;
     this.#previous = this.#latest?.pos;
     this.#latest = { pos, chunks: [...chunks] };
     if (this.#previous !== undefined) this.#trim(this.#previous);
