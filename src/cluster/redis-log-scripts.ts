@@ -53,18 +53,22 @@ return #ARGV - 2
 `);
 
 /**
- * 0: the epoch is still ARGV[1] and the log has the newest entry this process read (ARGV[2]).
- * 3: so far so good, but the entry a read was after (ARGV[4]) is trimmed: entries after it may be
- * gone too, and the read missed them (this process fell behind the trim). 1: the epoch changed.
- * 2: the log lost its end: a new epoch, ARGV[3], is set, only if the epoch is still the one this process read (compare-and-set: several processes noticing at once make
- * one), and the old epoch's entries and snapshot pointer are dropped (ids go on above them:
- * XTRIM keeps last-generated-id), so every process starts the new epoch from the same empty state.
+ * 0: the epoch is still ARGV[1] and the log has the newest entry this process read (ARGV[2]);
+ * with a count (ARGV[5]), {0, up to that many entries after ARGV[4]}, read in the same step, so
+ * no trim can fall between the check and the read.
+ * 3: so far so good, but the entry a read is after (ARGV[4]) is trimmed: entries after it may be
+ * gone too (this process fell behind the trim). 1: the epoch changed.
+ * 2: the log lost its end: a new epoch, ARGV[3], is set, only if the epoch is still the one this
+ * process read (compare-and-set: several processes noticing at once make one), and the old epoch's
+ * entries and snapshot pointer are dropped (ids go on above them: XTRIM keeps last-generated-id),
+ * so every process starts the new epoch from the same empty state.
  */
 export const CHECK = new RedisScript(`${TAIL_LOST}
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 1 end
 if not tailLost(KEYS[1], ARGV[2]) then
   if ARGV[4] ~= '' and ARGV[4] ~= '0-0' and #redis.call('XRANGE', KEYS[1], ARGV[4], ARGV[4]) == 0 then return 3 end
-  return 0
+  if ARGV[5] == nil then return 0 end
+  return { 0, redis.call('XRANGE', KEYS[1], '(' .. ARGV[4], '+', 'COUNT', ARGV[5]) }
 end
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('XTRIM', KEYS[1], 'MAXLEN', 0)

@@ -144,8 +144,21 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   /** 0 all well, 1 the epoch changed, 2 the end of the log was lost (a new epoch is set now), 3 trimmed past `after`: CHECK above. */
   async #check(client: RedisClient, epoch: string | undefined, highest: string, after = ""): Promise<number> {
-    const keys = [this.#logKey, this.#epochKey, `${this.#prefix}:snapshot`];
-    return Number(await client.runScript(CHECK, keys, [epoch ?? "", highest, randomBytes(8).toString("hex"), after]));
+    return Number(await client.runScript(CHECK, this.#checkKeys(), [epoch ?? "", highest, randomBytes(8).toString("hex"), after]));
+  }
+
+  #checkKeys(): string[] {
+    return [this.#logKey, this.#epochKey, `${this.#prefix}:snapshot`];
+  }
+
+  /** A read that CHECK refused: nothing of it is applied. */
+  #refuse(current: number, after: string): never {
+    if (current === 3) {
+      this.#onTrimmedPast?.(`redis: this process fell behind the shared log's trim (it read after ${after}, which is trimmed)`);
+      throw new Error("redis: the shared log is trimmed past this process");
+    }
+    this.#lost();
+    throw new Error("redis: the shared log is not this epoch's");
   }
 
   /** Found by an append or a read: appends stop until the new epoch is joined. */
@@ -157,23 +170,20 @@ export class RedisLog implements SharedLog, PresenceStore {
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
     const epoch = this.#epoch;
     const highest = compareIds(after, this.#highest) > 0 ? after : this.#highest;
-    // The epoch and the log's end, asked right after the read on its connection: entries read once Redis lost its data
-    // (or the entries this process read) may be the new log's, never to be applied to this state.
-    const [reply, current] = await Promise.all([
-      this.#reader.send(["XREAD", "COUNT", count, "BLOCK", blockMs, "STREAMS", this.#logKey, after]),
-      this.#check(this.#reader, epoch, highest, after),
-    ]);
-    if (current === 3) {
-      this.#onTrimmedPast?.(`redis: this process fell behind the shared log's trim (it read after ${after}, which is trimmed)`);
-      throw new Error("redis: the shared log is trimmed past this process");
+    // What is there now, checked (the epoch, the log's end, `after` not trimmed) and read in one step.
+    const now = await this.#reader.runScript(CHECK, this.#checkKeys(), [epoch ?? "", highest, randomBytes(8).toString("hex"), after, count]);
+    let entries = Array.isArray(now) && Array.isArray(now[1]) ? now[1].map(toEntry) : this.#refuse(Number(now), after);
+    if (entries.length === 0) {
+      // Nothing after it yet: wait for what comes, then check again right behind the wait on its connection
+      // (entries read once Redis lost its data may be the new log's, never to be applied to this state).
+      const [reply, current] = await Promise.all([
+        this.#reader.send(["XREAD", "COUNT", count, "BLOCK", blockMs, "STREAMS", this.#logKey, after]),
+        this.#check(this.#reader, epoch, highest, after),
+      ]);
+      if (current !== 0) this.#refuse(current, after);
+      const stream = Array.isArray(reply) ? reply[0] : undefined;
+      entries = Array.isArray(stream) && Array.isArray(stream[1]) ? stream[1].map(toEntry) : [];
     }
-    if (current !== 0) {
-      this.#lost();
-      throw new Error("redis: the shared log is not this epoch's");
-    }
-    if (!Array.isArray(reply) || reply.length === 0) return [];
-    const stream = reply[0];
-    const entries = Array.isArray(stream) && Array.isArray(stream[1]) ? stream[1].map(toEntry) : [];
     const last = entries.at(-1)?.id;
     if (last !== undefined && epoch === this.#epoch && compareIds(last, this.#highest) > 0) this.#highest = last;
     return entries;
