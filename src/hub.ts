@@ -75,13 +75,15 @@ export class Hub {
    * them. Every session ends without a record or a notice (nothing of the old epoch
    * may reach the new one), and is woken so its transports finish: a held poll is
    * answered, a stream or TCP connection ends; the next request with its token gets 401.
+   * `goesOn`: a resync instead, whose snapshot brings the sessions back: their transports say so.
    */
-  startOver(lastId: number): void {
+  startOver(lastId: number, goesOn = false): void {
     const ended = [...this.#t.sessions.values()];
     this.#t.presence.close();
     this.#t = this.#emptyTables(lastId);
     for (const client of ended) {
       client.ended = true;
+      client.goesOn = goesOn;
       client.wake();
     }
   }

@@ -4,6 +4,8 @@ import type { Waker } from "./subscription.js";
 
 /** Room joins a session may make at once before they are paced at --rate per second (spec §8). */
 export const JOIN_BURST = 50;
+/** What a transport of a session that goes on (goesOn) tells its client as it ends. */
+export const RELOADED = "the server reloaded the chat's state: connect again, your session goes on";
 
 /** One chat session: a name, its rooms, its queue. Transports come and go; the session stays until it expires. */
 export class Session {
@@ -19,6 +21,8 @@ export class Session {
   heldPolls: { answer(): void }[] | undefined;
   lastSeen: number;
   ended = false;
+  /** Ended on this process only, by a resync (cluster/cluster.ts): it goes on, and its transports say to connect again. */
+  goesOn = false;
   /** False for a session that lives and dies with one connection (TCP): a store does not bring it back. */
   readonly resumable: boolean;
   /** Who created the session (clientAddress / addressKey), counted against --max-sessions-per-ip; none when restored. */

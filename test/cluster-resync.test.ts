@@ -1,5 +1,7 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CLI, cliPerTest, ensureBuilt, joinApi, postJson } from "./helpers.js";
+import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, startServer, type TestServer } from "./helpers.js";
+import { LineClient, SseClient } from "./transport-clients.js";
+import { RELOADED } from "../src/session.js";
 import { metric, redisCommand, redisPerTest, until as eventually } from "./redis-harness.js";
 import type { Hub } from "../src/hub.js";
 import type { Session } from "../src/session.js";
@@ -16,7 +18,11 @@ import type { SharedLog } from "../src/cluster/shared-log.js";
  */
 
 const clusters: Cluster[] = [];
+const servers: TestServer[] = [];
+const open: { close(): void }[] = [];
 afterEach(async () => {
+  for (const c of open.splice(0)) c.close();
+  await Promise.all(servers.splice(0).map((s) => s.close()));
   for (const c of clusters.splice(0)) {
     await c.close();
     c.hub.close();
@@ -146,6 +152,38 @@ it("a process that fell behind the log's trim loads the newest snapshot in place
   await a.replica.catchUp();
   expect(lobbyIds(a.hub).at(-1)).toBe(id);
   expect(b.resyncs).toBe(1);
+});
+
+it("an SSE stream and a TCP connection on the process that resyncs are told to connect again (their sessions go on); the stream reconnects and misses nothing", async () => {
+  const log = new MemoryLog();
+  const cut: Cut = { on: false };
+  const a = await startServer({ rate: 1000, sharedLog: log.client() });
+  const b = await startServer({ rate: 1000, tcpPort: 0, sharedLog: cuttable(log.client(), cut) });
+  servers.push(a, b);
+  const ann = await joinApi(a.url, "ann");
+  const stream = new SseClient(`${b.url}/api/events`, ann.auth);
+  const line = await LineClient.named(b.tcpPort!, "tina");
+  open.push(stream, { close: () => line.socket.destroy() });
+  const first = await postJson(`${a.url}/api/messages`, { text: "first" }, ann.auth);
+  await stream.waitFor((e) => e.event === "message" && e.id === String(first.body.id), "the first message on B's stream");
+
+  cut.on = true;
+  const posted: number[] = [];
+  for (let i = 0; i < 5; i++) posted.push((await postJson(`${a.url}/api/messages`, { text: `a${i}` }, ann.auth)).body.id);
+  expect(await a.chat.cluster!.saver()!.check(true)).toBe(true);
+  for (let i = 5; i < 10; i++) posted.push((await postJson(`${a.url}/api/messages`, { text: `a${i}` }, ann.auth)).body.id);
+  expect(await a.chat.cluster!.saver()!.check(true)).toBe(true);
+  cut.on = false;
+
+  const closed = await stream.waitFor((e) => e.event === "close", "the stream's close");
+  expect(JSON.parse(closed.data).reason).toBe(RELOADED);
+  await line.waitFor((l) => l === `* ${RELOADED}`, "the TCP line saying so");
+  await line.closed;
+  // The session went on: a stream again with its Last-Event-ID gets every message since, once, in order.
+  const again = new SseClient(`${b.url}/api/events`, { ...ann.auth, "last-event-id": String(first.body.id) });
+  open.push(again);
+  await again.waitFor((e) => e.event === "message" && e.id === String(posted.at(-1)), "the last message again");
+  expect(again.events.filter((e) => e.event === "message").map((e) => Number(e.id))).toEqual(posted);
 });
 
 describe("with real processes on a real Redis", () => {

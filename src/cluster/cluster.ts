@@ -51,11 +51,11 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
   /** The highest id this process has known in any epoch: a reset before the last floor was stored must not forget it. */
   let floor = 0;
   /** Empty as a replica made now is (replica-hub.ts): every replica applies the log after a snapshot to the same state. */
-  const emptyHub = (): void => {
+  const emptyHub = (goesOn: boolean): void => {
     floor = Math.max(floor, hub.lastId);
     clock.at = 0;
     try {
-      hub.startOver(0);
+      hub.startOver(0, goesOn);
     } finally {
       clock.at = undefined;
     }
@@ -68,7 +68,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
   const startOver = (reason: string): void => {
     epochResets++;
     warn(`pollchat: ${reason}: every session ends (their tokens get 401, their cursors a gap)`);
-    emptyHub();
+    emptyHub(false);
     const resets = epochResets;
     // The new epoch's newest snapshot, if one was saved already (its log may be trimmed below it).
     replica.startOver(floor, loadLatest(resets, resyncs));
@@ -89,7 +89,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     // TCP sessions live with their connections here, which the reload ends.
     const tcp = [...hub.sessions()].filter((c) => !c.resumable && c.presenceHolds > 0 && c.token !== undefined).map((c) => c.token!);
     replica.ackNow(); // where polls here left the queues, while the sessions are still the hub's
-    emptyHub();
+    emptyHub(true);
     replica.resync(loadLatest(epochResets, resyncs));
     // Their sessions end on every process, as when a connection closes (read after the snapshot, applied to it).
     for (const token of tcp) void replica.submit({ t: "leave", k: token }, () => undefined).catch(() => {});

@@ -1,7 +1,7 @@
 import { ChatError } from "../errors.js";
 import { pumpSubscription } from "../subscription-stream.js";
 import { parseCursor } from "../validate.js";
-import type { Session } from "../session.js";
+import { RELOADED, type Session } from "../session.js";
 import type { HttpContext, Request } from "./context.js";
 import { sessionOf, tokenOf } from "./auth.js";
 import { streamSession } from "./vouched.js";
@@ -92,7 +92,7 @@ function stream(ctx: HttpContext, { req, res }: Request, client: Session, cursor
   stopPump = pumpSubscription(sub, res, {
     format: (entry) => entry.event,
     maxPending: ctx.options.maxPendingBytes,
-    onEnd: () => finish("session ended"),
+    onEnd: () => finish(client.goesOn ? RELOADED : "session ended"),
     // Written is not received: an EventSource that reconnects with Last-Event-ID gets
     // the last events again from here; past this many it gets a gap instead.
     keepWritten: Math.min(SSE_REPLAY, Math.floor(ctx.options.maxQueue / 2)),

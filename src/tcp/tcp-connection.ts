@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import type { Session } from "../session.js";
+import { RELOADED, type Session } from "../session.js";
 import { ChatError } from "../errors.js";
 import { DEFAULT_ROOM, type Hub, type Identity } from "../hub.js";
 import { addressKey } from "../address-key.js";
@@ -262,7 +262,7 @@ export class TcpConnection {
     this.#stopPump = pumpSubscription(this.#hub.open(client), this.socket, {
       format: (entry) => (isOwnLine(entry, client) ? undefined : entry.line),
       maxPending: this.#options.maxPendingBytes,
-      onEnd: () => this.bye("* your session ended\n"),
+      onEnd: () => this.bye(client.goesOn ? `* ${RELOADED}\n` : "* your session ended\n"),
       // A shared session's page may poll with its cursor: keep what was written here for it, as SSE does.
       keepWritten: owned ? 0 : Math.min(SHARED_KEEP, Math.floor(this.#options.maxQueue / 2)),
     });
