@@ -108,6 +108,27 @@ describe("refused before the shared log", () => {
     expect(again.body.id).toBe(first.body.id);
   });
 
+  it("a flood with a fresh txn key on every post is refused as any other (seed and API), while a retry of a post applied on the other process gets its id", async () => {
+    const log = new MemoryLog();
+    const a = await serve(log.client(), { rate: 1 });
+    const b = await serve(log.client(), { rate: 1 });
+    const who = await joinApi(a, "keyed");
+    const kept = await postJson(`${b}/api/messages`, { text: "kept", txn: "kept" }, who.auth);
+    expect(kept.status).toBe(201);
+    const started = Date.now();
+    const statuses: number[] = [];
+    for (let i = 0; i < 100; i++) statuses.push((await postJson(`${a}/api/messages`, { text: `api ${i}`, txn: `api-${i}` }, who.auth)).status);
+    for (let i = 0; i < 100; i++) statuses.push((await fetch(`${a}/?name=keyed&message=seed${i}&txn=seed-${i}`, { headers: who.auth })).status);
+    const refilled = Math.ceil((Date.now() - started) / 1000);
+    // --rate 1: bursts of 2, one of them spent on "kept".
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(150);
+    expect(posts(log)).toBeLessThanOrEqual(2 + refilled);
+    // A retry of the post B applied (A may not have read it yet: it catches up first), bucket empty: its id.
+    const again = await postJson(`${a}/api/messages`, { text: "kept", txn: "kept" }, who.auth);
+    expect(again.status).toBe(201);
+    expect(again.body.id).toBe(kept.body.id);
+  });
+
   it("seed polls --require-token refuses get 401 and append nothing", async () => {
     const log = new MemoryLog();
     const a = await serve(log.client(), { requireToken: true });

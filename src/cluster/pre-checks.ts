@@ -38,16 +38,21 @@ export async function sessionOfToken(ctx: PreCheckContext, token: string): Promi
 /**
  * 429 for a post its session has no token left for. The bucket here is as the
  * last entry applied left it: entries not applied yet can only take more. A
- * post with a txn key goes to the log whatever the bucket says: a retry is
- * answered its id there (the hub has no cheap lookup of a key to tell here).
- * `confirm`: the session may have changed since (the seed names a session by
- * name): refused only if it still is once caught up.
+ * retry of a post whose txn key is known goes to the log whatever the bucket
+ * says (it is answered its id there); a txn key not known here may be one applied
+ * elsewhere a moment ago, so it is refused only once caught up (a flood with a
+ * fresh key on every post is refused as any other). `confirm`: the session may
+ * have changed since (the seed names a session by name): refused only if it still is once caught up.
  */
 export async function checkRate(ctx: PreCheckContext, find: () => Session | undefined, txn: string | undefined, confirm: boolean): Promise<void> {
-  if (txn !== undefined || rateRefusal(ctx, find()) === undefined) return;
-  if (confirm) await ctx.replica.catchUp();
+  const retry = (): boolean => {
+    const client = find();
+    return txn !== undefined && client !== undefined && ctx.hub.txnId(client.key, txn) !== undefined;
+  };
+  if (rateRefusal(ctx, find()) === undefined || retry()) return;
+  if (confirm || txn !== undefined) await ctx.replica.catchUp();
   const refusal = rateRefusal(ctx, find());
-  if (refusal !== undefined) throw refusal;
+  if (refusal !== undefined && !retry()) throw refusal;
 }
 
 /** What the seed endpoint's command would be refused with by the session its name has here (or its lack), before a post's rate. */
