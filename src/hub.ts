@@ -83,7 +83,7 @@ export class Hub {
     this.#t = this.#emptyTables(lastId);
     for (const client of ended) {
       client.ended = true;
-      client.goesOn = goesOn;
+      client.goesOn = goesOn && client.resumable; // a TCP name's session ends with its connection
       client.wake();
     }
   }

@@ -21,7 +21,7 @@ export class Session {
   heldPolls: { answer(): void }[] | undefined;
   lastSeen: number;
   ended = false;
-  /** Ended on this process only, by a resync (cluster/cluster.ts): it goes on, and its transports say to connect again. */
+  /** Ended on this process only, by a resync (cluster/cluster.ts): it goes on (a TCP name's does not), and its transports say to connect again. */
   goesOn = false;
   /** False for a session that lives and dies with one connection (TCP): a store does not bring it back. */
   readonly resumable: boolean;

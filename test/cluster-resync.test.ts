@@ -154,7 +154,7 @@ it("a process that fell behind the log's trim loads the newest snapshot in place
   expect(b.resyncs).toBe(1);
 });
 
-it("an SSE stream and a TCP connection on the process that resyncs are told to connect again (their sessions go on); the stream reconnects and misses nothing", async () => {
+it("on the process that resyncs, an SSE stream and a TCP connection entered by token are told to connect again (their session goes on), a TCP name that its session ended; the stream reconnects and misses nothing", async () => {
   const log = new MemoryLog();
   const cut: Cut = { on: false };
   const a = await startServer({ rate: 1000, sharedLog: log.client() });
@@ -163,7 +163,11 @@ it("an SSE stream and a TCP connection on the process that resyncs are told to c
   const ann = await joinApi(a.url, "ann");
   const stream = new SseClient(`${b.url}/api/events`, ann.auth);
   const line = await LineClient.named(b.tcpPort!, "tina");
-  open.push(stream, { close: () => line.socket.destroy() });
+  const entered = new LineClient(b.tcpPort!);
+  await entered.waitFor((l) => l === "What is your name?", "the name prompt");
+  entered.send(`/token ${ann.token}\n`);
+  await entered.waitFor((l) => l.startsWith("* you are ann"), "ann's session on TCP");
+  open.push(stream, { close: () => line.socket.destroy() }, { close: () => entered.socket.destroy() });
   const first = await postJson(`${a.url}/api/messages`, { text: "first" }, ann.auth);
   await stream.waitFor((e) => e.event === "message" && e.id === String(first.body.id), "the first message on B's stream");
 
@@ -177,8 +181,9 @@ it("an SSE stream and a TCP connection on the process that resyncs are told to c
 
   const closed = await stream.waitFor((e) => e.event === "close", "the stream's close");
   expect(JSON.parse(closed.data).reason).toBe(RELOADED);
-  await line.waitFor((l) => l === `* ${RELOADED}`, "the TCP line saying so");
-  await line.closed;
+  await entered.waitFor((l) => l === `* ${RELOADED}`, "the TCP line entered by token told to connect again");
+  await line.waitFor((l) => l === "* your session ended", "the TCP name told its session ended (its leave goes to every process)");
+  await Promise.all([line.closed, entered.closed]);
   // The session went on: a stream again with its Last-Event-ID gets every message since, once, in order.
   const again = new SseClient(`${b.url}/api/events`, { ...ann.auth, "last-event-id": String(first.body.id) });
   open.push(again);
