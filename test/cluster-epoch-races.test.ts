@@ -197,3 +197,25 @@ function bound(target: object, prop: string | symbol): unknown {
   const value: unknown = Reflect.get(target, prop);
   return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
 }
+
+it("a process whose limits differ from those a new epoch's first process set stops (lost, the CLI exits 1); one with the same goes on", async () => {
+  const log = new MemoryLog();
+  const lost: string[] = [];
+  const start = async (rate: number, who: string): Promise<Cluster> => {
+    const cluster = createCluster(resolveOptions({ rate }), log.client(), () => {}, (reason) => lost.push(`${who}: ${reason}`));
+    clusters.push(cluster);
+    await cluster.start();
+    return cluster;
+  };
+  const a = await start(1000, "a");
+  const b = await start(1000, "b");
+  // Redis flushed: the limits key is gone with the rest; a process with other limits starts first and sets them.
+  log.loseData();
+  const c = await start(5, "c");
+  log.newEpoch(log.epoch);
+  await until(() => a.epochResets === 1 && b.epochResets === 1 && c.epochResets === 1, "every process in the new epoch");
+  await until(() => lost.length === 2, "a and b told their limits differ");
+  expect(lost.sort()).toEqual([expect.stringMatching(/^a: .*rate 1000 \(the cluster's: 5\)/), expect.stringMatching(/^b: .*rate 1000 \(the cluster's: 5\)/)]);
+  // C, whose limits are the epoch's, goes on.
+  expect(await c.replica.submit({ t: "join", n: "cy", r: "lobby", k: "tok-cy" }, (o) => o)).toBeDefined();
+});

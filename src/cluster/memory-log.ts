@@ -185,6 +185,8 @@ class MemoryLogClient implements SharedLog {
   }
 
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {
+    // As a closed Redis connection: a reader still running (its process lost, not closed) backs off, never spins.
+    if (this.#closed) throw new Error("the shared log is closed");
     let now = this.#log.after(after, count);
     if (now.length === 0 && !this.#closed) {
       await this.#log.wait(blockMs);
