@@ -41,7 +41,7 @@ export async function sessionOfToken(ctx: PreCheckContext, token: string): Promi
  * retry of a post whose txn key is known goes to the log whatever the bucket
  * says (it is answered its id there); a txn key not known here may be one applied
  * elsewhere a moment ago, so it is refused only once caught up (a flood with a
- * fresh key on every post is refused as any other). `confirm`: the session may
+ * fresh key on every post is refused like every other). `confirm`: the session may
  * have changed since (the seed names a session by name): refused only if it still is once caught up.
  */
 export async function checkRate(ctx: PreCheckContext, find: () => Session | undefined, txn: string | undefined, confirm: boolean): Promise<void> {
