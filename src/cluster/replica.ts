@@ -157,8 +157,8 @@ export class Replica {
   /**
    * This replica fell behind the log's trim (cluster.ts), its hub made empty: it reads on after
    * the newest snapshot `restore` loads. Same epoch: what is being appended stays. A request
-   * whose entry is below that snapshot will never have its outcome here: once caught up, 503
-   * (its txn, asked again, finds what it did); one above it is answered as ever.
+   * whose entry is below that snapshot will never have its outcome here: once caught up, it is
+   * answered from the state where that tells (outcomeFromState), else 503; one above it is answered as ever.
    */
   resync(restore: () => Promise<string | undefined>): void {
     this.#reload(restore, () => {
