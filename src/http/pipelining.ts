@@ -23,9 +23,10 @@ const MAX_DROPPED_PER_CONNECTION = 16;
  * - "now": its response is at the head of its connection: handle it;
  * - "waiting": queued behind an unfinished answer; `handle` runs once it reaches the head;
  * - "refuse": one too many waiting: answer it 503 with Connection: close;
- * - "drop": behind a refusal: never answered, nothing done (past 16 of them the connection is destroyed).
+ * - "drop": behind a refusal: never answered, nothing done (past 16 of them the connection is destroyed);
+ * - "gone": its connection was closed (or is being ended) before its turn: nobody can read an answer, nothing done.
  */
-export type Turn = "now" | "waiting" | "refuse" | "drop";
+export type Turn = "now" | "waiting" | "refuse" | "drop" | "gone";
 
 /** A pipelining connection's count. Kept only for a connection that pipelines, and gone with its socket. */
 interface Line {
@@ -43,10 +44,18 @@ const lines = new WeakMap<Socket, Line>();
  * unsent, whatever the route (a 1 MiB poll answer, 1000 messages of history),
  * however many requests it pipelines: the rest wait as parsed requests, which
  * have done nothing yet (a pipelined post takes effect in its turn).
+ *
+ * A turn can come after the connection is gone: when the answer ahead finishes
+ * on a socket the client reset (Node 20, 22) or the server destroyed (a flood
+ * past the drops below; Node 20–26), Node hands that socket to the next queued
+ * response all the same. Its request never acts then: nobody can read its
+ * answer, and a post that ran anyway would be one its sender, told nothing,
+ * believes lost and sends again.
  */
 export function takeTurn(req: IncomingMessage, res: ServerResponse, handle: (req: IncomingMessage, res: ServerResponse) => void): Turn {
   // The usual case, a request with nothing ahead of it: no state, no listener.
-  if (res.socket !== null) return "now";
+  const current = res.socket;
+  if (current !== null) return current.destroyed || !current.writable ? "gone" : "now";
   const socket = req.socket;
   let line = lines.get(socket);
   if (line === undefined) lines.set(socket, (line = { waiting: 0, dropped: -1 }));
@@ -59,8 +68,8 @@ export function takeTurn(req: IncomingMessage, res: ServerResponse, handle: (req
     return "refuse";
   }
   line.waiting++;
-  // A closure per waiting request, at most 16 per connection. If the connection
-  // closes first, `socket` never comes (Node 24+ emits `close` instead) and this goes with it.
+  // A closure per waiting request, at most 16 per connection, gone with its socket.
+  // Its turn calls `handle`, which comes back here and finds "now", or "gone" for a socket closed meanwhile.
   res.once("socket", () => {
     line.waiting--;
     handle(req, res);

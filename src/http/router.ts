@@ -15,9 +15,10 @@ import { decodeParam, findRoute, NOT_FOUND_LABEL } from "./routes.js";
  */
 export function createRequestHandler(ctx: HttpContext): (req: IncomingMessage, res: ServerResponse) => void {
   return function route(req, res) {
-    // A pipelined request is handled once its answer can be written (at the head of its connection), not before.
+    // A pipelined request is handled once its answer can be written (at the head of its connection), not before,
+    // and never once its connection is gone.
     const turn = takeTurn(req, res, route);
-    if (turn === "waiting" || turn === "drop") return;
+    if (turn === "waiting" || turn === "drop" || turn === "gone") return;
     let isApi = false;
     let json = false;
     // A fixed label, never the raw path; "bad_target" until the target is understood.
