@@ -112,7 +112,7 @@ describe.each(ENGINES)("pipelined requests on a connection that is gone (%s)", (
     expect(await postedBy(server.url, "p")).toEqual([]);
   });
 
-  it("two posts pipelined, then a reset: the one at the head is handled as a lone request is; the one queued behind it never acts", async () => {
+  it("two posts pipelined, then a reset: the head is handled as a lone request is; the one queued behind it never acts", async () => {
     const server = await start(await options());
     const c = await connection(server);
     c.client.write(seedGet("name=p&message=one") + seedGet("name=p&message=two"));

@@ -44,10 +44,7 @@ const lastSolo = { text: { entry: undefined as Envelope | undefined, body: { tex
 export function answerBody(entries: readonly Envelope[], format: PollFormat, cursor: number): AnswerBody {
   const solo = entries.length === 1 && entries[0]!.id === cursor ? lastSolo[format] : undefined;
   if (solo !== undefined && solo.entry === entries[0]) return solo.body;
-  let bytes = 0;
-  for (const e of entries) bytes += format === "json" ? e.jsonBytes : e.lineBytes;
-  // '{"messages":[' ... '],"cursor":' N '}', and a comma between entries.
-  if (format === "json") bytes += 13 + Math.max(0, entries.length - 1) + 11 + String(cursor).length + 1;
+  const bytes = answerBytes(entries, format, cursor);
   const text = pollBody(entries, format, cursor);
   if (solo === undefined) return { text, bytes };
   solo.entry = entries[0];
@@ -55,10 +52,19 @@ export function answerBody(entries: readonly Envelope[], format: PollFormat, cur
   return solo.body;
 }
 
-const CONTENT_TYPES = { json: "application/json; charset=utf-8", text: "text/plain; charset=utf-8" } as const;
+/** The UTF-8 length of pollBody(entries, format, cursor), from the entries' cached lengths (a HEAD builds no body). */
+export function answerBytes(entries: readonly Envelope[], format: PollFormat, cursor: number): number {
+  let bytes = 0;
+  for (const e of entries) bytes += format === "json" ? e.jsonBytes : e.lineBytes;
+  // '{"messages":[' ... '],"cursor":' N '}', and a comma between entries.
+  if (format === "json") bytes += 13 + Math.max(0, entries.length - 1) + 11 + String(cursor).length + 1;
+  return bytes;
+}
+
+export const CONTENT_TYPES = { json: "application/json; charset=utf-8", text: "text/plain; charset=utf-8" } as const;
 
 /** The header list of a poll answer (writeHead's flat form: no header object and key list per answer). */
-function answerHeaders(contentType: string, bytes: number, cursor: number): string[] {
+export function answerHeaders(contentType: string, bytes: number, cursor: number): string[] {
   return ["Content-Type", contentType, "Content-Length", String(bytes), "Cache-Control", "no-store", "X-Cursor", String(cursor)];
 }
 
