@@ -5,11 +5,13 @@ import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
+import { MemoryLog } from "../src/cluster/memory-log.js";
 import type { ChatOptions } from "../src/index.js";
+import { slowLog } from "./cluster-log-wrappers.js";
 import { get, seedUrl } from "./core-helpers.js";
 import { serverPerTest, type TestServer } from "./helpers.js";
 import { openSocket } from "./ops-helpers.js";
-import { redisPerTest } from "./redis-harness.js";
+import { redisPerTest, until } from "./redis-harness.js";
 
 /**
  * A request pipelined behind another waits for its turn (src/http/pipelining.ts).
@@ -147,4 +149,33 @@ describe.each(ENGINES)("pipelined requests on a connection that is gone (%s)", (
     for (const id of answered) expect(posted.map((m) => m.id)).toContain(id);
     if (engine === "local") expect(answered).toEqual([posted[0]!.id]);
   });
+});
+
+describe("lines sent over TCP while a name settles through the shared log (--redis)", () => {
+  it("a reset meanwhile: the lines that waited behind the name do nothing", async () => {
+    // The claim of a name is settled once this process reads it back from the log: half a second here.
+    const log = new MemoryLog();
+    const server = await start({ tcpPort: 0, sharedLog: slowLog(log.client(), { readDelayMs: 500 }) });
+    const client = await openSocket(server.tcpPort!);
+    client.on("error", () => {});
+    // The greeting says the server has the connection and reads it.
+    await new Promise((resolve) => client.once("data", resolve));
+    // "alice" starts a claim; the next lines wait for it (a name, then what would be its messages).
+    const before = log.tip();
+    client.write("alice\nbobby\nhello there\n");
+    // Reset once the claim is in the log, before this process has read it back.
+    expect(await until(async () => log.tip() !== before)).toBe(true);
+    client.resetAndDestroy();
+    const lobby = async (): Promise<string[]> => {
+      const res = await fetch(`${server.url}/api/rooms/lobby/messages?limit=1000`);
+      if (res.status === 404) return []; // no one has joined it yet
+      const body = (await res.json()) as { messages: { type: string; from: string }[] };
+      return body.messages.map((m) => `${m.type} ${m.from}`);
+    };
+    // The claim was in flight when the connection went: it settles, and the session goes with the connection.
+    expect(await until(async () => (await lobby()).includes("leave alice"))).toBe(true);
+    // Whatever the waiting lines did is in the log before this post, and applied by its answer.
+    expect((await get(seedUrl(server.url, { name: "barrier", message: "after" }))).status).toBe(200);
+    expect((await lobby()).filter((m) => !m.endsWith(" barrier"))).toEqual(["join alice", "leave alice"]);
+  }, 20_000);
 });

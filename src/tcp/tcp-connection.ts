@@ -153,7 +153,9 @@ export class TcpConnection {
   }
 
   #onLine(line: string): void {
-    if (this.socket.writableEnded) return; // said exit, or is being closed: the rest of the packet is not read
+    // Said exit, or is being closed, or gone (reset while lines waited for a name to settle):
+    // the rest is not read, and a line nobody can be answered on does nothing.
+    if (this.socket.writableEnded || this.socket.destroyed) return;
     if (this.#notReading()) {
       this.#refused++;
       return;
