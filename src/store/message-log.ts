@@ -1,9 +1,10 @@
-import { mkdirSync, openSync } from "node:fs";
+import { openSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULTS } from "../config.js";
 import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
 import type { ApplyMessage, Journal, JournalRecord, MessageRecord } from "../journal.js";
+import { prepareDataDir } from "./data-dir.js";
 import { DirLock } from "./dir-lock.js";
 import { replaceFileSync } from "./files.js";
 import { LineChunks } from "./line-chunks.js";
@@ -111,7 +112,7 @@ export class MessageLog implements Journal {
     let made: string | undefined;
     let lock: DirLock | undefined;
     try {
-      made = mkdirSync(dir, { recursive: true });
+      made = prepareDataDir(dir);
       lock = DirLock.acquire(dir, { warn: options.warn });
       const restored = restoreLog(join(dir, LOG_FILE), setAside, {
         maxQueue: options.maxQueue,
