@@ -1,10 +1,11 @@
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { create, look, nodeFs, removeIfThere, uniqueSuffix, writeNewSynced, type LockFs, type Look } from "./lock-files.js";
+import { create, LOCK_FILE, look, nodeFs, removeIfThere, uniqueSuffix, writeNewSynced, type LockFs, type Look } from "./lock-files.js";
 import { isAlive, judgedByPid, parseHolder, thisProcess, type LockHolder } from "./lock-holder.js";
+import { takeOver, type TakeOver } from "./lock-takeover.js";
 
 export { identify, isAlive, parseHolder, type LockHolder } from "./lock-holder.js";
-
-export const LOCK_FILE = "pollchat.lock";
+export { LOCK_FILE } from "./lock-files.js";
 
 /** The lease's timings; tests shorten them. */
 export interface LeaseOptions {
@@ -44,7 +45,9 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  *
  * The lock is made whole before it appears (written to a file of our own,
  * synced, then hard-linked to its name, which fails if one exists), so no
- * one ever reads a half-written lock and takes it for a stale one.
+ * one ever reads a half-written lock and takes it for a stale one. A stale
+ * lock is replaced atomically among starters (lock-takeover.ts): of several
+ * that judged it stale at once, one takes it, the others refuse.
  */
 export class DirLock {
   readonly path: string;
@@ -82,18 +85,20 @@ export class DirLock {
     const fs = options.fs ?? nodeFs;
     const path = join(dir, LOCK_FILE);
     const me = thisProcess(refreshMs);
-    const text = JSON.stringify(me) + "\n";
+    // A random id besides: every lease's bytes differ, so a take-over's claim names one lease only (lock-takeover.ts).
+    const text = JSON.stringify({ ...me, id: randomBytes(8).toString("hex") }) + "\n";
     const tmp = `${path}.${uniqueSuffix()}.tmp`;
     writeNewSynced(fs, tmp, text);
     try {
-      // A stale lock moved aside, then ours; a few rounds only: more would mean other starters keep racing us.
+      // A few rounds only: more would mean other starters keep racing us.
       for (let attempt = 0; attempt < 3; attempt++) {
         if (create(fs, path, tmp, text)) return DirLock.#held(path, text, refreshMs, warn, fs);
         const found = look(fs, path);
         if (found === undefined) continue; // released between our two steps: try again
-        const verdict = judge(fs, dir, path, found, me, timing);
+        let verdict: Verdict | TakeOver = judge(fs, dir, path, found, me, timing);
+        if (verdict.kind === "stale") verdict = takeOver({ fs, dir, path, tmp, text, me, staleMs }, found);
+        if (verdict.kind === "taken") return DirLock.#held(path, text, refreshMs, warn, fs);
         if (verdict.kind === "live") throw new Error(verdict.reason);
-        if (verdict.kind === "stale") takeOverStale(fs, path, found);
       }
       throw new Error(`${dir}: could not take ${LOCK_FILE}: other servers keep starting on it`);
     } finally {
@@ -197,29 +202,4 @@ function watchLease(fs: LockFs, dir: string, path: string, first: Look, other: L
     }
     Atomics.wait(sleeper, 0, 0, Math.min(pollMs, t.waitMs - waited));
   }
-}
-
-/**
- * Moves a stale lock aside by rename (atomic: of two starters taking it over,
- * one gets it) and checks that what moved is the lock judged stale, not
- * refreshed since: if a racing starter had already replaced it with a live
- * one, or its holder woke up, it goes back.
- */
-function takeOverStale(fs: LockFs, path: string, judged: Look): void {
-  const aside = `${path}.stale-${uniqueSuffix()}`;
-  try {
-    fs.renameSync(path, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw error;
-  }
-  const moved = look(fs, aside);
-  if (moved !== undefined && (moved.text !== judged.text || moved.ino !== judged.ino || moved.mtimeMs !== judged.mtimeMs)) {
-    try {
-      fs.linkSync(aside, path);
-    } catch {
-      // Someone made a lock meanwhile: theirs stands.
-    }
-  }
-  removeIfThere(fs, aside);
 }

@@ -1,6 +1,8 @@
 import * as fs from "node:fs";
 import { randomBytes } from "node:crypto";
 
+export const LOCK_FILE = "pollchat.lock";
+
 /**
  * The file-system calls the lock makes, as one object: the lock takes it as an
  * option, so a test can run code between any two of them (another starter,
