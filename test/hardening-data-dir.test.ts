@@ -113,6 +113,18 @@ describe("a --data-dir that cannot be used ends the start in one line, exit 1", 
     expect(readdirSync(dir)).toEqual(["a-file"]);
   }, 15_000);
 
+  it("a FIFO or a directory where the log or the lock should be (an open would block for ever, or read nothing)", async () => {
+    for (const name of ["pollchat.log", "pollchat.lock", "pollchat.log.tmp"]) {
+      for (const make of ["fifo", "directory"] as const) {
+        const dir = tempDir();
+        if (make === "fifo") execFileSync("mkfifo", [join(dir, name)]);
+        else mkdirSync(join(dir, name));
+        await expectRefused(dir, new RegExp(`: ${dir}/${name.replace(/\./g, "\\.")} is not a regular file$`, "m"));
+        expect(readdirSync(dir)).toEqual([name]);
+      }
+    }
+  }, 30_000);
+
   for (const kind of ["tmpfs", "bind"] as const) {
     it(`a read-only file system (a ${kind} mounted ro): the directory on it, or one to make there`, async () => {
       const target = readOnlyMount(kind);

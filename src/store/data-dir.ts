@@ -1,5 +1,5 @@
 import { mkdirSync, rmdirSync, statfsSync, statSync } from "node:fs";
-import { parse, resolve, sep } from "node:path";
+import { join, parse, resolve, sep } from "node:path";
 
 /**
  * File systems that hold kernel state, not files (statfs f_type, linux/magic.h).
@@ -65,6 +65,25 @@ export function prepareDataDir(dir: string): string | undefined {
     undo(made);
     // Our own refusals are one line already; a system error is said with what it was about.
     throw (error as NodeJS.ErrnoException).code === undefined ? error : refuse(dir, systemReason(error as NodeJS.ErrnoException));
+  }
+}
+
+/**
+ * The files a start opens in DIR, where they exist, are regular files (or
+ * links to one): a FIFO there would block the start's open for ever, a
+ * directory or device make no log.
+ */
+export function checkFiles(dir: string, names: readonly string[]): void {
+  for (const name of names) {
+    const path = join(dir, name);
+    let stat;
+    try {
+      stat = statSync(path);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+      throw refuse(dir, systemReason(error as NodeJS.ErrnoException));
+    }
+    if (!stat.isFile()) throw refuse(dir, `${shortPath(path)} is not a regular file`);
   }
 }
 
