@@ -1,6 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -96,12 +96,17 @@ describe("a --data-dir that cannot be used ends the start in one line, exit 1", 
     }
   }, 30_000);
 
-  it("a proc file system mounted elsewhere: refused by its type", async () => {
-    const target = join(tempDir(), "proc");
+  it("a proc file system mounted elsewhere, or a link to /proc: refused by its type", async () => {
+    const parent = tempDir();
+    const target = join(parent, "proc");
     mkdirSync(target);
     execFileSync("mount", ["-t", "proc", "proc", target]);
     cleanups.push(() => execFileSync("umount", [target]));
     await expectRefused(join(target, "nope"), /: \S+\/proc is on a proc file system, which keeps no data$/m);
+    const link = join(parent, "link");
+    symlinkSync("/proc", link);
+    await expectRefused(link, /: \S+\/link is on a proc file system, which keeps no data$/m);
+    await expectRefused(join(link, "nope"), /: \S+\/link is on a proc file system, which keeps no data$/m);
   }, 15_000);
 
   it("a file where the directory should be: the directory itself, or a parent", async () => {

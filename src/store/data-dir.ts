@@ -60,6 +60,8 @@ export function prepareDataDir(dir: string): string | undefined {
       path = path === root ? root + name : path + sep + name;
       ensureDirectory(dir, path, made);
     }
+    // DIR itself, where it was there already (a link to /proc).
+    checkNotVirtual(dir, path);
     return made[0];
   } catch (error) {
     undo(made);
