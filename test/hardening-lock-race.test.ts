@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -103,9 +103,11 @@ describe("simultaneous starters on a stale lock: exactly one holds the directory
     const pid = await deadPid();
     let schedules = 0;
     const dir = tempDir();
-    // b and c range over every call of the three together (a run makes fewer than 80).
-    for (let b = 1; b < 80; b++) {
-      for (let c = b; c < 80; c++) {
+    // b and c range over every call of the three together, until B starts only once A is done (a run makes
+    // a few dozen calls; the bound only guards against a loop that would never end).
+    let bDone = false;
+    for (let b = 1; !bDone && b < 400; b++) {
+      for (let c = b; c < 400; c++) {
         for (const name of readdirSync(dir)) rmSync(join(dir, name));
         staleLock(dir, pid);
         const { outcomes, calls } = race(dir, b, c);
@@ -115,6 +117,7 @@ describe("simultaneous starters on a stale lock: exactly one holds the directory
         // C started only after all were done: this and every later c are one schedule, checked once.
         const last = c > calls;
         if (!last || c === b) schedules++;
+        bDone = b > calls;
         try {
           expect(held.map(([name]) => name), where).toHaveLength(1);
           const [, { lock }] = held[0]!;
@@ -122,7 +125,9 @@ describe("simultaneous starters on a stale lock: exactly one holds the directory
           lock.refresh();
           expect(lock.refreshing, where).toBe(true);
           expect(parseHolder(readFileSync(lock.path, "utf8"))?.pid, where).toBe(process.pid);
-          for (const [, { error }] of refused) expect(error.message, where).toMatch(/ is in use by this process \(.*\): one server per directory$/);
+          for (const [, { error }] of refused) {
+            expect(error.message, where).toMatch(/ is in use by this process \(.*\): one server per directory$/);
+          }
           // Nothing of the take-over is left beside the lock: no claim, no file set aside, no temporary file.
           expect(readdirSync(dir), where).toEqual([LOCK_FILE]);
         } finally {
@@ -132,8 +137,31 @@ describe("simultaneous starters on a stale lock: exactly one holds the directory
       }
     }
     // Every pause point was visited: all three orders and each call of a take-over.
+    expect(bDone).toBe(true);
     expect(schedules).toBeGreaterThan(100);
   }, 120_000);
+
+  it("a claim is dated when it is made, not when the starter wrote its lease (it may have waited out a lease for 12 s)", async () => {
+    const dir = tempDir();
+    staleLock(dir, await deadPid());
+    const started = Date.now();
+    let claimAge: number | undefined;
+    let claim: string | undefined;
+    const fs = hooked(() => {
+      if (claim !== undefined && claimAge === undefined) claimAge = Date.now() - statSync(claim).mtimeMs;
+    });
+    const link = fs.linkSync;
+    fs.linkSync = (existing, name) => {
+      // The first link is the lock's own attempt, made with the lease written a minute ago (as after a long wait).
+      if (!name.includes(".take-")) utimesSync(existing, new Date(started - 60_000), new Date(started - 60_000));
+      link(existing, name);
+      if (name.includes(".take-")) claim = name;
+    };
+    const lock = DirLock.acquire(dir, { fs });
+    lock.release();
+    expect(claimAge).toBeDefined();
+    expect(claimAge!).toBeLessThan(5000);
+  });
 
   /** Starter A claims the stale lock, then dies (every later call fails, as after kill -9): its claim stays. Returns the claim's path. */
   function claimThenDie(dir: string): string {
@@ -157,7 +185,8 @@ describe("simultaneous starters on a stale lock: exactly one holds the directory
     staleLock(dir, pid);
     const claim = claimThenDie(dir);
     // Its maker is this process, alive: the take-over is its, the next starter refuses.
-    expect(() => DirLock.acquire(dir)).toThrow(/ is in use by this process \(taking over a stale pollchat\.lock\): one server per directory$/);
+    const refusal = / is in use by this process \(taking over a stale pollchat\.lock\): one server per directory$/;
+    expect(() => DirLock.acquire(dir)).toThrow(refusal);
     expect(parseHolder(readFileSync(join(dir, LOCK_FILE), "utf8"))?.pid).toBe(pid);
     // Now as if its maker were gone (a dead pid): the next claim is made, the lock taken, every claim removed.
     writeFileSync(claim, JSON.stringify({ pid, start: "1", boot: BOOT, ns: OUR_NS, lease: 2000 }) + "\n");
@@ -174,7 +203,8 @@ describe("simultaneous starters on a stale lock: exactly one holds the directory
 
 describe("eight CLI processes started at once on one directory", () => {
   /** Starts them together; resolves once each has printed its listening line or exited. */
-  async function startAll(dir: string, count: number): Promise<{ listening: ChildProcess[]; refused: { code: number | null; stderr: string }[] }> {
+  type Started = { listening: ChildProcess[]; refused: { code: number | null; stderr: string }[] };
+  async function startAll(dir: string, count: number): Promise<Started> {
     const runs = Array.from({ length: count }, () => {
       const child = spawn(process.execPath, [CLI, "--port", "0", "--host", "127.0.0.1", "--data-dir", dir, "--log-level", "warn"], {
         env: { PATH: process.env.PATH },

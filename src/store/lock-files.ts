@@ -108,6 +108,17 @@ export function writeNewSynced(f: LockFs, path: string, text: string, flags = "w
   f.closeSync(fd);
 }
 
+/** Sets the file's mtime to now. */
+export function touch(f: LockFs, path: string): void {
+  const fd = f.openSync(path, "r");
+  try {
+    const now = new Date();
+    f.futimesSync(fd, now, now);
+  } finally {
+    f.closeSync(fd);
+  }
+}
+
 export function removeIfThere(f: LockFs, path: string): void {
   try {
     f.unlinkSync(path);

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { create, LOCK_FILE, look, removeIfThere, sameLook, type LockFs, type Look } from "./lock-files.js";
+import { create, LOCK_FILE, look, removeIfThere, sameLook, touch, type LockFs, type Look } from "./lock-files.js";
 import { isAlive, judgedByPid, parseHolder, type LockHolder } from "./lock-holder.js";
 
 /** Claims one starter may find abandoned (their makers died midway) before it gives up. */
@@ -41,6 +41,9 @@ export interface Taker {
 export function takeOver(t: Taker, stale: Look): TakeOver {
   const key = createHash("sha256").update(`${stale.ino}\n${stale.text}`).digest("hex").slice(0, 16);
   const claim = (n: number): string => `${t.path}.take-${key}-${n}`;
+  // A claim is our lease file linked: dated now, not when it was written (before a lease was waited out, up to
+  // waitMs ago), or a starter elsewhere would take it for one abandoned.
+  touch(t.fs, t.tmp);
   for (let n = 0; n < MAX_CLAIMS; n++) {
     if (create(t.fs, claim(n), t.tmp, t.text)) return replace(t, stale, claim, n);
     const found = look(t.fs, claim(n));
@@ -48,11 +51,14 @@ export function takeOver(t: Taker, stale: Look): TakeOver {
     if (found === undefined) return CHANGED;
     const maker = parseHolder(found.text);
     if (!abandoned(found, maker, t)) {
-      const who = maker === undefined ? "a server" : maker.pid === process.pid && maker.ns === t.me.ns ? "this process" : `pollchat pid ${maker.pid}`;
+      const ours = maker !== undefined && maker.pid === process.pid && maker.ns === t.me.ns;
+      const who = maker === undefined ? "a server" : ours ? "this process" : `pollchat pid ${maker.pid}`;
       return { kind: "live", reason: `${t.dir} is in use by ${who} (taking over a stale ${LOCK_FILE}): one server per directory` };
     }
   }
-  throw new Error(`${t.dir}: ${MAX_CLAIMS} take-overs of a stale ${LOCK_FILE} were abandoned midway: remove ${t.path}.take-* and start again`);
+  throw new Error(
+    `${t.dir}: ${MAX_CLAIMS} take-overs of a stale ${LOCK_FILE} were abandoned midway: remove ${t.path}.take-* and start again`,
+  );
 }
 
 /** With claim n made: our lease replaces the lock, if it is still the one judged stale. */
