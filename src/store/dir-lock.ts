@@ -1,10 +1,11 @@
-import { closeSync, fdatasyncSync, fstatSync, futimesSync, linkSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { join } from "node:path";
+import { create, LOCK_FILE, look, nodeFs, removeIfThere, uniqueSuffix, writeNewSynced, type LockFs, type Look } from "./lock-files.js";
 import { isAlive, judgedByPid, parseHolder, thisProcess, type LockHolder } from "./lock-holder.js";
+import { takeOver, type TakeOver } from "./lock-takeover.js";
 
 export { identify, isAlive, parseHolder, type LockHolder } from "./lock-holder.js";
-
-export const LOCK_FILE = "pollchat.lock";
+export { LOCK_FILE } from "./lock-files.js";
 
 /** The lease's timings; tests shorten them. */
 export interface LeaseOptions {
@@ -16,16 +17,11 @@ export interface LeaseOptions {
   waitMs?: number;
   /** Where a lost lock is reported (its file replaced or removed by someone else). @default stderr */
   warn?: (line: string) => void;
+  /** The file-system calls (tests run other starters between them). @default node:fs */
+  fs?: LockFs;
 }
 
-type Timing = Required<Omit<LeaseOptions, "warn">>;
-
-/** What a look at the lock file found: its bytes, inode and mtime. */
-interface Look {
-  text: string;
-  ino: number;
-  mtimeMs: number;
-}
+type Timing = Required<Omit<LeaseOptions, "warn" | "fs">>;
 
 type Verdict = { kind: "stale" } | { kind: "changed" } | { kind: "live"; reason: string };
 
@@ -49,7 +45,9 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  *
  * The lock is made whole before it appears (written to a file of our own,
  * synced, then hard-linked to its name, which fails if one exists), so no
- * one ever reads a half-written lock and takes it for a stale one.
+ * one ever reads a half-written lock and takes it for a stale one. A stale
+ * lock is replaced atomically among starters (lock-takeover.ts): of several
+ * that judged it stale at once, one takes it, the others refuse.
  */
 export class DirLock {
   readonly path: string;
@@ -58,16 +56,18 @@ export class DirLock {
   readonly #text: string;
   readonly #refreshMs: number;
   readonly #warn: (line: string) => void;
+  readonly #fs: LockFs;
   #timer: NodeJS.Timeout | undefined;
   #lastRefresh = Date.now();
 
-  private constructor(path: string, text: string, refreshMs: number, warn: (line: string) => void) {
+  private constructor(path: string, text: string, refreshMs: number, warn: (line: string) => void, fs: LockFs) {
     this.path = path;
     this.#text = text;
     this.#refreshMs = refreshMs;
     this.#warn = warn;
-    this.#fd = openSync(path, "r");
-    this.#ino = fstatSync(this.#fd).ino;
+    this.#fs = fs;
+    this.#fd = fs.openSync(path, "r");
+    this.#ino = fs.fstatSync(this.#fd).ino;
     // Unref'd: a lease never keeps a process alive; release() stops it.
     this.#timer = setInterval(() => this.refresh(), refreshMs).unref();
   }
@@ -82,33 +82,36 @@ export class DirLock {
     const staleMs = options.staleMs ?? 10_000;
     const timing: Timing = { refreshMs, staleMs, waitMs: options.waitMs ?? staleMs + 2000 };
     const warn = options.warn ?? ((line) => process.stderr.write(`${line}\n`));
+    const fs = options.fs ?? nodeFs;
     const path = join(dir, LOCK_FILE);
     const me = thisProcess(refreshMs);
-    const text = JSON.stringify(me) + "\n";
-    const tmp = `${path}.${process.pid}.tmp`;
-    writeNewSynced(tmp, text);
+    // A random id besides: every lease's bytes differ, so a take-over's claim names one lease only (lock-takeover.ts).
+    const text = JSON.stringify({ ...me, id: randomBytes(8).toString("hex") }) + "\n";
+    const tmp = `${path}.${uniqueSuffix()}.tmp`;
+    writeNewSynced(fs, tmp, text);
     try {
-      // A stale lock moved aside, then ours; a few rounds only: more would mean other starters keep racing us.
+      // A few rounds only: more would mean other starters keep racing us.
       for (let attempt = 0; attempt < 3; attempt++) {
-        if (create(path, tmp, text)) return DirLock.#held(path, text, refreshMs, warn);
-        const found = look(path);
+        if (create(fs, path, tmp, text)) return DirLock.#held(path, text, refreshMs, warn, fs);
+        const found = look(fs, path);
         if (found === undefined) continue; // released between our two steps: try again
-        const verdict = judge(dir, path, found, me, timing);
+        let verdict: Verdict | TakeOver = judge(fs, dir, path, found, me, timing);
+        if (verdict.kind === "stale") verdict = takeOver({ fs, dir, path, tmp, text, me, staleMs }, found);
+        if (verdict.kind === "taken") return DirLock.#held(path, text, refreshMs, warn, fs);
         if (verdict.kind === "live") throw new Error(verdict.reason);
-        if (verdict.kind === "stale") takeOverStale(path, found);
       }
       throw new Error(`${dir}: could not take ${LOCK_FILE}: other servers keep starting on it`);
     } finally {
-      removeIfThere(tmp);
+      removeIfThere(fs, tmp);
     }
   }
 
   /** The DirLock for a lock just made; the file goes again if that fails (it could not be refreshed). */
-  static #held(path: string, text: string, refreshMs: number, warn: (line: string) => void): DirLock {
+  static #held(path: string, text: string, refreshMs: number, warn: (line: string) => void, fs: LockFs): DirLock {
     try {
-      return new DirLock(path, text, refreshMs, warn);
+      return new DirLock(path, text, refreshMs, warn, fs);
     } catch (error) {
-      removeIfThere(path);
+      removeIfThere(fs, path);
       throw error;
     }
   }
@@ -124,9 +127,9 @@ export class DirLock {
     this.#lastRefresh = Date.now();
     try {
       // Only while the name is still our file: a lock someone replaced is theirs, and DIR is no longer safely ours.
-      if (statSync(this.path).ino !== this.#ino) return this.#lose("replaced");
+      if (this.#fs.statSync(this.path).ino !== this.#ino) return this.#lose("replaced");
       const now = new Date();
-      futimesSync(this.#fd, now, now);
+      this.#fs.futimesSync(this.#fd, now, now);
     } catch (error) {
       // Anything else (EIO on a network file system): tried again next time.
       if ((error as NodeJS.ErrnoException).code === "ENOENT") this.#lose("removed");
@@ -142,8 +145,8 @@ export class DirLock {
     if (this.#timer === undefined) return; // released already, or lost: then the file is not ours
     this.#stop();
     try {
-      const stat = statSync(this.path);
-      if (stat.ino === this.#ino && readFileSync(this.path, "utf8") === this.#text) unlinkSync(this.path);
+      const found = look(this.#fs, this.path);
+      if (found?.ino === this.#ino && found.text === this.#text) this.#fs.unlinkSync(this.path);
     } catch {
       // Gone already, or not ours to remove.
     }
@@ -153,7 +156,7 @@ export class DirLock {
     if (this.#timer === undefined) return;
     clearInterval(this.#timer);
     this.#timer = undefined;
-    closeSync(this.#fd);
+    this.#fs.closeSync(this.#fd);
   }
 
   #lose(how: string): void {
@@ -163,18 +166,18 @@ export class DirLock {
 }
 
 /** Live or stale, judged by pid at once where the pid means something here, else by the lease. */
-function judge(dir: string, path: string, found: Look, me: LockHolder, t: Timing): Verdict {
+function judge(fs: LockFs, dir: string, path: string, found: Look, me: LockHolder, t: Timing): Verdict {
   const other = parseHolder(found.text);
   if (other !== undefined && judgedByPid(other, me)) {
     if (!isAlive(other)) return STALE;
     const who = other.pid === process.pid && other.ns === me.ns ? "this process" : `pollchat pid ${other.pid}`;
     return { kind: "live", reason: `${dir} is in use by ${who} (${LOCK_FILE}): one server per directory` };
   }
-  return watchLease(dir, path, found, other, me, t);
+  return watchLease(fs, dir, path, found, other, me, t);
 }
 
 /** Watches a lease (synchronously) until it is refreshed (live), lapses (stale), the file changes, or waitMs pass (live). */
-function watchLease(dir: string, path: string, first: Look, other: LockHolder | undefined, me: LockHolder, t: Timing): Verdict {
+function watchLease(fs: LockFs, dir: string, path: string, first: Look, other: LockHolder | undefined, me: LockHolder, t: Timing): Verdict {
   const sameClock = other?.boot !== undefined && other.boot === me.boot;
   const watchAtLeast = sameClock ? 0 : Math.ceil(t.refreshMs * 1.5);
   const pollMs = Math.max(5, Math.min(250, Math.floor(t.refreshMs / 4)));
@@ -182,7 +185,7 @@ function watchLease(dir: string, path: string, first: Look, other: LockHolder | 
   const where = `in another pid namespace or on another host (${LOCK_FILE})`;
   const since = Date.now();
   for (;;) {
-    const seen = look(path);
+    const seen = look(fs, path);
     if (seen === undefined || seen.ino !== first.ino || seen.text !== first.text) return CHANGED;
     if (seen.mtimeMs !== first.mtimeMs) {
       return { kind: "live", reason: `${dir} is in use by ${who} ${where}, its lease kept fresh: one server per directory` };
@@ -198,90 +201,5 @@ function watchLease(dir: string, path: string, first: Look, other: LockHolder | 
       };
     }
     Atomics.wait(sleeper, 0, 0, Math.min(pollMs, t.waitMs - waited));
-  }
-}
-
-/** The lock file as it is now (opened first: on NFS an open revalidates what stat says), or undefined if there is none. */
-function look(path: string): Look | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, "r");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const stat = fstatSync(fd);
-    return { text: readFileSync(fd, "utf8"), ino: stat.ino, mtimeMs: stat.mtimeMs };
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Makes the lock from our whole file; false when one exists. */
-function create(path: string, tmp: string, text: string): boolean {
-  try {
-    linkSync(tmp, path);
-    return true;
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") return false;
-    // A file system without hard links: exclusive create, then the content (a reader may see it empty for a moment: it waits on the lease).
-    if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw error;
-  }
-  try {
-    writeNewSynced(path, text, "wx");
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
-  }
-}
-
-/**
- * Moves a stale lock aside by rename (atomic: of two starters taking it over,
- * one gets it) and checks that what moved is the lock judged stale, not
- * refreshed since: if a racing starter had already replaced it with a live
- * one, or its holder woke up, it goes back.
- */
-function takeOverStale(path: string, judged: Look): void {
-  const aside = `${path}.stale-${process.pid}`;
-  try {
-    renameSync(path, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
-    throw error;
-  }
-  const moved = look(aside);
-  if (moved !== undefined && (moved.text !== judged.text || moved.ino !== judged.ino || moved.mtimeMs !== judged.mtimeMs)) {
-    try {
-      linkSync(aside, path);
-    } catch {
-      // Someone made a lock meanwhile: theirs stands.
-    }
-  }
-  removeIfThere(aside);
-}
-
-/** A new file with `text`, synced; removed again if writing it fails (a full disk leaves nothing behind). */
-function writeNewSynced(path: string, text: string, flags = "w"): void {
-  const fd = openSync(path, flags, 0o600);
-  try {
-    const data = Buffer.from(text);
-    for (let offset = 0; offset < data.length; ) offset += writeSync(fd, data, offset, data.length - offset);
-    fdatasyncSync(fd);
-  } catch (error) {
-    closeSync(fd);
-    removeIfThere(path);
-    throw error;
-  }
-  closeSync(fd);
-}
-
-function removeIfThere(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Gone already, or not ours to remove.
   }
 }

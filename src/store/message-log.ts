@@ -1,10 +1,11 @@
-import { mkdirSync, openSync } from "node:fs";
+import { openSync } from "node:fs";
 import { join } from "node:path";
 import { DEFAULTS } from "../config.js";
 import { ChatError } from "../errors.js";
 import type { Hub } from "../hub.js";
 import type { ApplyMessage, Journal, JournalRecord, MessageRecord } from "../journal.js";
-import { DirLock } from "./dir-lock.js";
+import { checkFiles, prepareDataDir } from "./data-dir.js";
+import { DirLock, LOCK_FILE } from "./dir-lock.js";
 import { replaceFileSync } from "./files.js";
 import { LineChunks } from "./line-chunks.js";
 import { LogWriter } from "./log-writer.js";
@@ -111,7 +112,8 @@ export class MessageLog implements Journal {
     let made: string | undefined;
     let lock: DirLock | undefined;
     try {
-      made = mkdirSync(dir, { recursive: true });
+      made = prepareDataDir(dir);
+      checkFiles(dir, [LOCK_FILE, LOG_FILE, `${LOG_FILE}.tmp`]);
       lock = DirLock.acquire(dir, { warn: options.warn });
       const restored = restoreLog(join(dir, LOG_FILE), setAside, {
         maxQueue: options.maxQueue,

@@ -1,11 +1,15 @@
 import { rmdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { shortPath, systemReason } from "./data-dir.js";
 
 /** A start that failed, in one line (the CLI prints it as `pollchat: <message>` and exits 1). */
 export function startError(dir: string, error: unknown): Error {
+  // A system error (ENOSPC, EROFS) says which file, not what for; the lock's refusal and prepareDataDir's name DIR already.
+  if (typeof (error as NodeJS.ErrnoException).code === "string") {
+    return new Error(`data-dir ${shortPath(dir)}: cannot start: ${systemReason(error as NodeJS.ErrnoException)}`);
+  }
   const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ");
-  // The lock's refusal names DIR already; a system error (ENOSPC, EACCES) says which file, not what for.
-  return new Error(message.includes(dir) ? message : `data-dir ${dir}: cannot start: ${message}`);
+  return new Error(message.includes(shortPath(dir)) ? message : `data-dir ${shortPath(dir)}: cannot start: ${message}`);
 }
 
 /** Removes the directories mkdir made for a start that then failed (`made`: the first one it made), if still empty. */
