@@ -1,6 +1,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { CLI, cliPerTest, ensureBuilt, joinApi, postJson } from "./helpers.js";
 import { redisCommand, redisPerTest, type RedisServer } from "./redis-harness.js";
+import { stallProxy } from "./redis-stall-proxy.js";
 
 /**
  * With --redis, a refusal is final (spec §8, §10; README "Several processes", Faults):
@@ -12,6 +13,8 @@ const startCli = cliPerTest();
 const startRedis = redisPerTest();
 
 beforeAll(ensureBuilt, 60_000);
+
+type Auth = Record<string, string>;
 
 async function processes(n: number, url: string) {
   return Promise.all(Array.from({ length: n }, () => startCli(CLI, ["--port", "0", "--redis", url, "--log-level", "error"])));
@@ -40,6 +43,20 @@ async function textsUntil(url: string, auth: Record<string, string>, cursor: num
   return texts;
 }
 
+/** The three refused requests (a join of ghost, ivy's leave, ann's post "never") changed nothing on either process. */
+async function nothingTookEffect(urls: string[], bob: { auth: Auth; cursor: number }, ivy: { auth: Auth }): Promise<void> {
+  let after = { status: 0 };
+  for (let i = 0; i < 100 && (after = await postJson(`${urls[1]}/api/messages`, { text: "after", txn: "t-after" }, bob.auth)).status !== 201; i++) await sleep(100);
+  expect(after.status).toBe(201);
+  for (const url of urls) {
+    // The refused post reached no one; the refused leave ended nothing.
+    expect(await textsUntil(url, bob.auth, bob.cursor, "after")).toEqual(["after"]);
+    expect((await fetch(`${url}/api/poll?timeout=0`, { headers: ivy.auth })).status).toBe(200);
+  }
+  // The refused join holds no name.
+  expect((await postJson(`${urls[1]}/api/join`, { name: "ghost" })).status).toBe(200);
+}
+
 describe("a 503 is final with --redis", () => {
   it("a join, a leave and a post without txn answered 503 while Redis was stopped never take effect once it runs again", async () => {
     const redis = await startRedis();
@@ -63,16 +80,34 @@ describe("a 503 is final with --redis", () => {
     let gone = false;
     for (let i = 0; i < 100 && !(gone = await onlyConnectionsSince(redis, resumedAt)); i++) await sleep(100);
     expect(gone).toBe(true);
-    let after = { status: 0 };
-    for (let i = 0; i < 100 && (after = await postJson(`${b!.url}/api/messages`, { text: "after", txn: "t-after" }, bob.auth)).status !== 201; i++) await sleep(100);
-    expect(after.status).toBe(201);
-    for (const p of [a!, b!]) {
-      // The refused post reached no one; the refused leave ended nothing.
-      expect(await textsUntil(p.url, bob.auth, bob.cursor, "after")).toEqual(["after"]);
-      expect((await fetch(`${p.url}/api/poll?timeout=0`, { headers: ivy.auth })).status).toBe(200);
+    expect(String(await redisCommand(redis, ["INFO", "errorstats"]))).toMatch(/errorstat_LATE:count=[1-9]/);
+    await nothingTookEffect([a!.url, b!.url], bob, ivy);
+  }, 40_000);
+
+  it("a join, a leave and a post answered 503 once the log was read without them (their connection went dark, Redis answers on a new one) never take effect when their bytes arrive late", async () => {
+    const redis = await startRedis();
+    const proxy = await stallProxy(redis.port);
+    try {
+      const [a] = await processes(1, proxy.url);
+      const [b] = await processes(1, redis.url);
+      const ann = await joinApi(a!.url, "ann");
+      const ivy = await joinApi(a!.url, "ivy");
+      const bob = await joinApi(b!.url, "bob");
+      proxy.stall();
+      const answers = await Promise.all([
+        postJson(`${a!.url}/api/join`, { name: "ghost" }),
+        postJson(`${a!.url}/api/leave`, {}, ivy.auth),
+        postJson(`${a!.url}/api/messages`, { text: "never" }, ann.auth),
+      ]);
+      // Process a reconnected and read the log past its tip without them: a final 503 (no X-Fate).
+      for (const r of answers) expect([r.status, r.body.error.code, r.headers.get("x-fate")]).toEqual([503, "store_unavailable", null]);
+      // The dark connections' bytes reach Redis now: the log refuses them (late).
+      await proxy.release();
+      expect(String(await redisCommand(redis, ["INFO", "errorstats"]))).toMatch(/errorstat_LATE:count=[1-9]/);
+      await nothingTookEffect([a!.url, b!.url], bob, ivy);
+    } finally {
+      await proxy.close();
     }
-    // The refused join holds no name.
-    expect((await postJson(`${b!.url}/api/join`, { name: "ghost" })).status).toBe(200);
   }, 40_000);
 });
 
