@@ -95,7 +95,7 @@ export class MemoryLog {
     return this.#now();
   }
 
-  /** The appends held on their way ("held") arrive now: each is stored, or refused (dropped) past its deadline, as the Lua of redis-log-scripts.ts does. */
+  /** The appends held on their way ("held") arrive now: each is stored, or refused (dropped) past its deadline, as redis-log-scripts.ts does. */
   releaseHeld(): number {
     let stored = 0;
     for (const { records, deadline } of this.#held.splice(0)) {

@@ -41,7 +41,8 @@ export class PendingRequests {
   add<R>(q: number, capture: (outcome: Outcome) => R, recover: () => { outcome: Outcome } | undefined): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       const timer = setTimeout(() => this.#expire(q), this.fateDeadlineMs).unref();
-      this.#pending.set(q, { capture, recover, resolve: resolve as (value: unknown) => void, reject, timer, inDoubt: false, stored: false, deadline: undefined });
+      const settle = resolve as (value: unknown) => void;
+      this.#pending.set(q, { capture, recover, resolve: settle, reject, timer, inDoubt: false, stored: false, deadline: undefined });
     });
   }
 

@@ -125,7 +125,8 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   async append(records: readonly string[], deadline: number): Promise<void> {
     try {
-      const now = await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], [this.#epoch ?? "", this.#highest, deadline, ...records]);
+      const args = [this.#epoch ?? "", this.#highest, deadline, ...records];
+      const now = await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], args);
       this.#clock.sample(Number(now));
       this.#writes.ok();
     } catch (error) {
@@ -143,7 +144,8 @@ export class RedisLog implements SharedLog, PresenceStore {
   /** Redis' clock, as a bound this process can trust (store-clock.ts). */
   async #sampleTime(): Promise<void> {
     const reply = await this.#client.send(["TIME"]);
-    if (Array.isArray(reply) && reply.length === 2) this.#clock.sample(Number(text(reply[0]!)) * 1000 + Math.floor(Number(text(reply[1]!)) / 1000));
+    if (!Array.isArray(reply) || reply.length !== 2) return;
+    this.#clock.sample(Number(text(reply[0]!)) * 1000 + Math.floor(Number(text(reply[1]!)) / 1000));
   }
 
   /**

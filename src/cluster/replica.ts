@@ -6,7 +6,7 @@ import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
 import { AppendBatch } from "./append-batch.js";
 import { CatchUpBarriers } from "./catch-up-barriers.js";
-import { PendingRequests } from "./pending-requests.js";
+import { PendingRequests, type Fate } from "./pending-requests.js";
 import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
@@ -84,7 +84,8 @@ export class Replica {
     this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
     this.#vouchedOnly = opts.vouchedOnly ?? false;
     this.#tips = new TipReads(() => log.tip());
-    this.#pending = new PendingRequests(this.#fateDeadlineMs, (fate) => (fate === "unknown" ? fateUnknown() : unavailable()), (d) => log.passed(d));
+    const refusal = (fate: Fate): ChatError => (fate === "unknown" ? fateUnknown() : unavailable());
+    this.#pending = new PendingRequests(this.#fateDeadlineMs, refusal, (deadline) => log.passed(deadline));
     this.#batch = new AppendBatch(
       log,
       {

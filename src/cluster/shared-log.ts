@@ -61,7 +61,7 @@ export interface SharedLog {
 
 export const START = "0-0";
 
-/** An append that was not stored, and never will be (it never left this process, or the store refused it): the request can be refused at once. */
+/** An append that was not stored and never will be (it never left this process, or the store refused it): its requests are refused at once. */
 export class NotStored extends Error {}
 
 /** Stream ids in order: by milliseconds, then sequence. */
