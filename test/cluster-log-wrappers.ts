@@ -20,7 +20,9 @@ export function slowLog(inner: SharedLog, opts: { readDelayMs?: number; tipDelay
     get presence() {
       return inner.presence;
     },
-    append: (records: readonly string[]) => inner.append(records),
+    append: (records: readonly string[], deadline: number) => inner.append(records, deadline),
+    deadline: (windowMs: number) => inner.deadline(windowMs),
+    passed: (deadline: number) => inner.passed(deadline),
     read: async (after: string, count: number, blockMs: number) => {
       const entries = await inner.read(after, count, blockMs);
       if (opts.readDelayMs !== undefined && entries.length > 0) await sleep(opts.readDelayMs);

@@ -70,22 +70,22 @@ it("a process whose newest read entry is gone while older ones are kept and newe
     const told: string[] = [];
     reader.onNewEpoch(() => told.push("reader"));
     lagging.onNewEpoch(() => told.push("lagging"));
-    await reader.append(["x1", "x2", "x3"]);
+    await reader.append(["x1", "x2", "x3"], reader.deadline(5000));
     const read = await reader.read("0-0", 10, 0);
     expect(read.map((e) => e.data)).toEqual(["x1", "x2", "x3"]);
     // The shape of a restart from older data after which a process that never read x2, x3 appended:
     // x1 kept, x2 and x3 gone, last-generated-id above them.
-    await lagging.append(["y"]);
+    await lagging.append(["y"], lagging.deadline(5000));
     expect(await redisCommand(redis, ["XDEL", "t:log", read[1]!.id, read[2]!.id])).toBe(2);
     const epoch = await redisCommand(redis, ["GET", "t:epoch"]);
-    await expect(reader.append(["z"])).rejects.toBeInstanceOf(NotStored);
+    await expect(reader.append(["z"], reader.deadline(5000))).rejects.toBeInstanceOf(NotStored);
     expect(await until(async () => told.length === 2)).toBe(true);
     expect(told.sort()).toEqual(["lagging", "reader"]);
     expect(await redisCommand(redis, ["GET", "t:epoch"])).not.toEqual(epoch);
     // The old epoch's entries are dropped; appends of the new epoch go through.
     expect(await redisCommand(redis, ["XLEN", "t:log"])).toBe(0);
-    await reader.append(["new"]);
-    await lagging.append(["new2"]);
+    await reader.append(["new"], reader.deadline(5000));
+    await lagging.append(["new2"], lagging.deadline(5000));
     expect((await lagging.read("0-0", 10, 0)).map((e) => e.data)).toEqual(["new", "new2"]);
   } finally {
     reader.close();

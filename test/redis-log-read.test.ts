@@ -16,7 +16,7 @@ it("reads what is there in one checked step, waits at the tip, and refuses (and 
     await log.open();
     const trimmed: string[] = [];
     log.onTrimmedPast((reason) => trimmed.push(reason));
-    await log.append(["a", "b", "c", "d"]);
+    await log.append(["a", "b", "c", "d"], log.deadline(5000));
     await redisCommand(redis, ["CONFIG", "RESETSTAT"]);
     const all = await log.read("0-0", 10, 1000);
     expect(all.map((e) => e.data)).toEqual(["a", "b", "c", "d"]);
@@ -26,7 +26,7 @@ it("reads what is there in one checked step, waits at the tip, and refuses (and 
     // At the tip: it waits for the next entry.
     const waiting = log.read(all[3]!.id, 10, 2000);
     await new Promise((resolve) => setTimeout(resolve, 50));
-    await log.append(["e"]);
+    await log.append(["e"], log.deadline(5000));
     expect((await waiting).map((e) => e.data)).toEqual(["e"]);
     // Trimmed below c: a read after b may have missed entries; it gets none, and the process is told once.
     await redisCommand(redis, ["XTRIM", "r:log", "MINID", all[2]!.id]);

@@ -21,8 +21,8 @@ it("answers each request once: with its outcome, with what the state tells, or 5
   await new Promise((resolve) => setTimeout(resolve, 60));
   pending.doubtStored();
   expect(pending.doubtful()).toEqual([3, 4, 5]);
-  pending.settleFromState(4);
-  pending.settleFromState(5);
+  pending.settleFromState(4, true);
+  pending.settleFromState(5, true);
   expect(await recovered).toBe("recovered 42");
   expect(await unknown).toBe("store_unavailable");
   // A throwing capture rejects its request with what it threw.

@@ -15,6 +15,8 @@ const FLOOR_RETRY_MS = 500;
 
 /** What became of one append: `seqs` are the request numbers of its commands, in order. */
 export interface AppendOutcome {
+  /** On its way, refused by the store past `deadline` (store's clock: shared-log.ts append). */
+  sent(seqs: readonly number[], deadline: number): void;
   stored(seqs: readonly number[], records: number): void;
   failed(seqs: readonly number[], error: unknown): void;
 }
@@ -28,6 +30,7 @@ export interface AppendOutcome {
 export class AppendBatch {
   readonly #log: SharedLog;
   readonly #outcome: AppendOutcome;
+  readonly #windowMs: number;
   #pending: string[] = [];
   #seqs: number[] = [];
   readonly #acked = new Set<Session>();
@@ -38,9 +41,11 @@ export class AppendBatch {
   #floorRetry: NodeJS.Timeout | undefined;
   #closed = false;
 
-  constructor(log: SharedLog, outcome: AppendOutcome) {
+  /** `windowMs`: how long an append may take to reach the store; past it the store refuses it. */
+  constructor(log: SharedLog, outcome: AppendOutcome, windowMs: number) {
     this.#log = log;
     this.#outcome = outcome;
+    this.#windowMs = windowMs;
   }
 
   /** A request's command, numbered `q`, in this turn's append. */
@@ -109,7 +114,9 @@ export class AppendBatch {
     const floor = this.#floor;
     if (floor !== undefined) records.unshift(encodeRecord({ c: { t: "floor", f: floor } }));
     if (records.length === 0 || this.#closed) return;
-    this.#log.append(records).then(
+    const deadline = this.#log.deadline(this.#windowMs);
+    this.#outcome.sent(seqs, deadline);
+    this.#log.append(records, deadline).then(
       () => {
         if (this.#floor === floor) this.#floor = undefined;
         this.#outcome.stored(seqs, records.length);

@@ -121,7 +121,10 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       presence ??= new SharedPresence(hub, replica, log.presence, options);
       saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn });
     },
-    failure: () => (!log.connected ? "the shared store (redis) is unreachable" : replica.restoring ? "loading the shared state (redis)" : undefined),
+    failure: () => {
+      if (!log.connected) return "the shared store (redis) is unreachable";
+      return replica.restoring ? "loading the shared state (redis)" : log.writeFailure;
+    },
     registerMetrics(registry) {
       registry.gauge("pollchat_redis_connected", "1 while the shared store (Redis) answers, else 0.", () => (log.connected ? 1 : 0));
       registry.gauge("pollchat_redis_lag_seconds", "How far this process's replica is behind the newest entry of the shared log it knows.", () => replica.lagMs / 1000);

@@ -14,8 +14,12 @@ export class MemoryLog {
   /** After loseTail(): the clock's time then. */
   #notBefore = 0;
   #up = true;
-  /** The next append breaks the link after it was sent: "stored" keeps its records, "lost" drops them (tests of a post's fate). */
-  breakNextAppend: "stored" | "lost" | undefined;
+  /**
+   * The next append breaks the link after it was sent: "stored" keeps its records, "lost" drops them,
+   * "held" keeps them on their way until releaseHeld() (a dead connection whose bytes arrive late).
+   */
+  breakNextAppend: "stored" | "lost" | "held" | undefined;
+  readonly #held: { records: readonly string[]; deadline: number }[] = [];
   readonly presence = new MemoryPresence();
   readonly snapshots = new MemorySnapshots((below) => {
     while (this.#entries.length > 0 && compareIds(this.#entries[0]!.id, below) < 0) this.#entries.shift();
@@ -86,11 +90,33 @@ export class MemoryLog {
     return this.#up;
   }
 
-  append(records: readonly string[]): void {
+  /** The store's clock (ms), which append deadlines are in. */
+  now(): number {
+    return this.#now();
+  }
+
+  /** The appends held on their way ("held") arrive now: each is stored, or refused (dropped) past its deadline, as redis-log-scripts.ts does. */
+  releaseHeld(): number {
+    let stored = 0;
+    for (const { records, deadline } of this.#held.splice(0)) {
+      if (this.#now() > deadline) continue;
+      this.#store(records);
+      stored += records.length;
+    }
+    return stored;
+  }
+
+  /** Stored unless past `deadline` (the store's clock): then NotStored, nothing kept. */
+  append(records: readonly string[], deadline = Infinity): void {
     if (!this.#up) throw new Error("the shared log is unreachable");
     const broken = this.breakNextAppend;
     this.breakNextAppend = undefined;
     if (broken === "lost") throw new Error("the link broke before the records arrived");
+    if (broken === "held") {
+      this.#held.push({ records, deadline });
+      throw new Error("the link broke while the records were on their way");
+    }
+    if (this.#now() > deadline) throw new NotStored("the append came after its deadline");
     if (broken === "stored") {
       this.breakNextAppend = undefined;
       this.#store(records);
@@ -178,10 +204,19 @@ class MemoryLogClient implements SharedLog {
     return this.#log.snapshots;
   }
 
-  async append(records: readonly string[]): Promise<void> {
+  async append(records: readonly string[], deadline: number): Promise<void> {
     await Promise.resolve();
     if (!this.#checkEpoch()) throw new NotStored("the shared log lost entries this process read");
-    this.#log.append(records);
+    this.#log.append(records, deadline);
+  }
+
+  /** The memory log's clock is the store's: known exactly. */
+  deadline(windowMs: number): number {
+    return this.#log.now() + windowMs;
+  }
+
+  passed(deadline: number): boolean {
+    return this.#log.now() > deadline;
   }
 
   async read(after: string, count: number, blockMs: number): Promise<LogEntry[]> {

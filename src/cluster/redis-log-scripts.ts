@@ -43,13 +43,19 @@ end
  * a Redis that lost its data (restarted empty, flushed) has no epoch key, or
  * another, and one that lost the end of the log lacks the newest entry this process
  * read (ARGV[2]): a process still holding the old state can append nothing to the new log.
+ * Nor after its deadline (ARGV[3], ms of Redis' clock): a batch that arrives late (it sat on
+ * a dead connection, or in a stopped Redis) may belong to requests already answered 503,
+ * so it is refused (store-clock.ts). Answers Redis' time (ms), which the process learns from.
  */
 export const APPEND = new RedisScript(`${TAIL_LOST}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > tonumber(ARGV[3]) then return redis.error_reply('LATE the append came after its deadline (' .. now .. ' > ' .. ARGV[3] .. ')') end
 local epoch = redis.call('GET', KEYS[2])
 if epoch ~= ARGV[1] then return redis.error_reply('EPOCH the shared log is not the one this process read (Redis lost its data?)') end
 if tailLost(KEYS[1], ARGV[2]) then return redis.error_reply('TAIL the shared log lost entries this process read (Redis restarted from older data?)') end
-for i = 3, #ARGV do redis.call('XADD', KEYS[1], '*', 'r', ARGV[i]) end
-return #ARGV - 2
+for i = 4, #ARGV do redis.call('XADD', KEYS[1], '*', 'r', ARGV[i]) end
+return now
 `);
 
 /**

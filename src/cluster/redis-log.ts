@@ -3,6 +3,8 @@ import { RedisClient, RedisConnectionError, RedisReplyError, type RespReply } fr
 import { APPEND, CHECK } from "./redis-log-scripts.js";
 import type { PresenceStore } from "./shared-presence.js";
 import { RedisSnapshots } from "./snapshot-store.js";
+import { StoreClock } from "./store-clock.js";
+import { WriteHealth } from "./write-health.js";
 import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
@@ -14,6 +16,8 @@ const READ_REPLY_TIMEOUT_MS = 6000;
 
 /** How often a process checks that the shared log is still the one of its epoch (Redis did not lose its data). */
 const EPOCH_CHECK_MS = 1000;
+/** How often a process asks Redis' time when no append tells it (store-clock.ts: the bound drifts slowly). */
+const TIME_SAMPLE_MS = 2000;
 
 /**
  * The shared log on Redis (spec §10): one stream, `<prefix>:log`, whose
@@ -40,6 +44,10 @@ export class RedisLog implements SharedLog, PresenceStore {
   #highest = START;
   #onNewEpoch: ((reason: string) => void) | undefined;
   #onTrimmedPast: ((reason: string) => void) | undefined;
+  /** What this process knows of Redis' clock: the deadlines of its appends. */
+  readonly #clock = new StoreClock();
+  #timeTimer: NodeJS.Timeout | undefined;
+  readonly #writes: WriteHealth;
 
   constructor(url: string, prefix: string) {
     // A Redis that hangs or vanishes without a reset is taken for lost in seconds (posts 503, /healthz 503).
@@ -51,6 +59,8 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#epochKey = `${prefix}:epoch`;
     this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey, { key: this.#epochKey, now: () => this.#epoch ?? "" });
     this.#prefix = prefix;
+    // A write of its own while Redis refuses writes: a key of a few bytes that expires.
+    this.#writes = new WriteHealth(async () => void (await this.#client.send(["SET", `${prefix}:probe`, "1", "PX", 60_000])));
   }
 
   get presence(): PresenceStore {
@@ -73,11 +83,13 @@ export class RedisLog implements SharedLog, PresenceStore {
       await Promise.all([this.#client.connect(), this.#reader.connect()]);
       // The first process of a deployment names its epoch; the others read it.
       this.#epoch = await this.#nameEpoch();
+      await this.#sampleTime();
     } catch (error) {
       this.close();
       throw new Error(`redis: cannot connect to ${this.#client.target.display}: ${(error as Error).message}`);
     }
     this.#epochTimer = setInterval(() => void this.#checkEpoch(), EPOCH_CHECK_MS).unref();
+    this.#timeTimer = setInterval(() => void this.#sampleTime().catch(() => {}), TIME_SAMPLE_MS).unref();
     // Back from a loss: Redis may have restarted from older data; asked before anything else can be.
     this.#client.on("connected", () => void this.#checkEpoch());
   }
@@ -98,18 +110,42 @@ export class RedisLog implements SharedLog, PresenceStore {
     return text((await this.#client.send(["GET", this.#epochKey]))!);
   }
 
-  async append(records: readonly string[]): Promise<void> {
+  deadline(windowMs: number): number {
+    return this.#clock.deadline(windowMs);
+  }
+
+  passed(deadline: number): boolean {
+    return this.#clock.passed(deadline);
+  }
+
+  /** Why Redis refuses writes now (the last append, or the probe since), or undefined. */
+  get writeFailure(): string | undefined {
+    return this.#writes.failure;
+  }
+
+  async append(records: readonly string[], deadline: number): Promise<void> {
     try {
-      await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], [this.#epoch ?? "", this.#highest, ...records]);
+      const args = [this.#epoch ?? "", this.#highest, deadline, ...records];
+      const now = await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], args);
+      this.#clock.sample(Number(now));
+      this.#writes.ok();
     } catch (error) {
-      // Refused whole by the script: nothing of it was stored.
-      if (error instanceof RedisReplyError && (error.code === "EPOCH" || error.code === "TAIL")) {
-        this.#lost();
+      // Refused whole by the script (or by Redis before it wrote: its only writes are the XADDs, after every check): nothing stored.
+      if (error instanceof RedisReplyError) {
+        if (error.code === "EPOCH" || error.code === "TAIL") this.#lost();
+        else if (error.code !== "LATE") this.#writes.failed(`the shared store (redis) refuses writes: ${error.message}`);
         throw new NotStored(error.message);
       }
       if (error instanceof RedisConnectionError && !error.sent) throw new NotStored(error.message);
       throw error;
     }
+  }
+
+  /** Redis' clock, as a bound this process can trust (store-clock.ts). */
+  async #sampleTime(): Promise<void> {
+    const reply = await this.#client.send(["TIME"]);
+    if (!Array.isArray(reply) || reply.length !== 2) return;
+    this.#clock.sample(Number(text(reply[0]!)) * 1000 + Math.floor(Number(text(reply[1]!)) / 1000));
   }
 
   /**
@@ -215,6 +251,8 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   close(): void {
     clearInterval(this.#epochTimer);
+    clearInterval(this.#timeTimer);
+    this.#writes.close();
     void this.#client.close();
     void this.#reader.close();
   }

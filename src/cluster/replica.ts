@@ -6,13 +6,18 @@ import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
 import { AppendBatch } from "./append-batch.js";
 import { CatchUpBarriers } from "./catch-up-barriers.js";
-import { PendingRequests } from "./pending-requests.js";
+import { PendingRequests, type Fate } from "./pending-requests.js";
 import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
 export const FATE_DEADLINE_MS = 10_000;
+/**
+ * The share of it an append has to reach the store: refused by the store past it, so that a tip
+ * read in the rest tells a request's fate for good (pending-requests.ts), before the fate deadline.
+ */
+const APPEND_WINDOW = 0.8;
 /** Entries read at once, and how long one read waits for the first. */
 const READ_BATCH = 1000;
 const READ_BLOCK_MS = 2000;
@@ -21,6 +26,14 @@ export const RETRY_AFTER_S = 2;
 
 export function unavailable(): ChatError {
   return new ChatError("store_unavailable", undefined, { retryAfter: RETRY_AFTER_S });
+}
+
+/** The 503 that says the request may have taken effect (spec §10): the store did not tell in time. */
+export function fateUnknown(): ChatError {
+  const message =
+    "The shared store did not confirm this request in time: it may have taken effect. A post sent again with the same txn " +
+    "is never doubled; whether a join or leave happened shows by polling with the token.";
+  return new ChatError("store_unavailable", message, { retryAfter: RETRY_AFTER_S, headers: { "X-Fate": "unknown" } });
 }
 
 /**
@@ -71,19 +84,25 @@ export class Replica {
     this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
     this.#vouchedOnly = opts.vouchedOnly ?? false;
     this.#tips = new TipReads(() => log.tip());
-    this.#pending = new PendingRequests(this.#fateDeadlineMs, unavailable);
-    this.#batch = new AppendBatch(log, {
-      stored: (seqs, records) => {
-        this.stats.appended += records;
-        this.#pending.stored(seqs);
+    const refusal = (fate: Fate): ChatError => (fate === "unknown" ? fateUnknown() : unavailable());
+    this.#pending = new PendingRequests(this.#fateDeadlineMs, refusal, (deadline) => log.passed(deadline));
+    this.#batch = new AppendBatch(
+      log,
+      {
+        sent: (seqs, deadline) => this.#pending.sent(seqs, deadline),
+        stored: (seqs, records) => {
+          this.stats.appended += records;
+          this.#pending.stored(seqs);
+        },
+        failed: (seqs, error) => {
+          // Never sent, or refused: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
+          if (error instanceof NotStored) return void seqs.forEach((q) => this.#pending.refuse(q));
+          this.#pending.doubt(seqs);
+          this.#checkDoubts();
+        },
       },
-      failed: (seqs, error) => {
-        // Never sent: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
-        if (error instanceof NotStored) return void seqs.forEach((q) => this.#pending.refuse(q));
-        this.#pending.doubt(seqs);
-        this.#checkDoubts();
-      },
-    });
+      Math.floor(this.#fateDeadlineMs * APPEND_WINDOW),
+    );
     hub.observe({
       record: (record) => {
         if (this.#applying !== undefined) {
@@ -148,7 +167,7 @@ export class Replica {
    * snapshot `restore` loads; this process's first append is `floor`, its last id.
    */
   startOver(floor: number, restore: () => Promise<string | undefined>): void {
-    this.#pending.refuseAll();
+    this.#pending.refuseAll("none");
     this.#batch.clear();
     this.#reload(restore);
     this.#batch.floor(floor);
@@ -213,7 +232,7 @@ export class Replica {
     await this.#barriers.wait(tip, timeoutMs, unavailable);
   }
 
-  /** Stops reading and appending; requests still waiting get 503. */
+  /** Stops reading and appending; requests still waiting get 503 (saying their fate is unknown once their append left). */
   close(): void {
     this.#closed = true;
     clearTimeout(this.#doubtCheck);
@@ -223,7 +242,9 @@ export class Replica {
 
   /**
    * Once caught up with the log after a broken append (or a resync), what is still not applied here
-   * was not stored (or was skipped): answered from the state if it tells (a join's token, a txn), else 503.
+   * was not stored (or was skipped): answered from the state if it tells (a join's token, a txn), else 503,
+   * final only if the tip was read once the store's clock had passed the append's deadline (the store
+   * refuses it from then on: a late arrival never takes effect after this 503). Until then, asked again.
    */
   #checkDoubts(): void {
     if (this.#doubtCheck !== undefined || this.#closed) return;
@@ -231,8 +252,12 @@ export class Replica {
       this.#doubtCheck = undefined;
       const doubtful = this.#pending.doubtful();
       if (doubtful.length === 0) return;
+      const settled = new Set(doubtful.filter((q) => this.#pending.settled(q)));
       this.catchUp().then(
-        () => doubtful.forEach((q) => this.#pending.settleFromState(q)),
+        () => {
+          const waiting = doubtful.filter((q) => !this.#pending.settleFromState(q, settled.has(q)));
+          if (waiting.length > 0) this.#checkDoubts();
+        },
         () => this.#checkDoubts(),
       );
     }, 200).unref();

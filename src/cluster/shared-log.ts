@@ -19,10 +19,18 @@ export interface SharedLog {
   readonly connected: boolean;
   /**
    * Appends records in this order; resolves once the store has them (durable as
-   * it is). Rejects when the link broke: then whether they were stored is
-   * unknown until the log is read past the tip again.
+   * it is). Rejects with NotStored when nothing was stored; else (the link broke)
+   * whether they were stored is unknown until the log is read past the tip again
+   * once `deadline` has passed: the store refuses them after it (a late arrival,
+   * from a dead connection, never takes effect after its request was answered 503).
    */
-  append(records: readonly string[]): Promise<void>;
+  append(records: readonly string[], deadline: number): Promise<void>;
+  /** A deadline `windowMs` from now in the store's clock, for append(). */
+  deadline(windowMs: number): number;
+  /** Whether the store's clock is surely past `deadline` (an append stamped with it can no longer be stored). */
+  passed(deadline: number): boolean;
+  /** Why the store refuses writes while it answers (Redis out of memory, read-only), or undefined: /healthz says it. */
+  readonly writeFailure?: string | undefined;
   /** Up to `count` entries after `after`, oldest first; waits up to `blockMs` for the first. [] when none came. */
   read(after: string, count: number, blockMs: number): Promise<LogEntry[]>;
   /** The newest entry's id, "0-0" for an empty log: what a process must have applied to be caught up. */
@@ -53,7 +61,7 @@ export interface SharedLog {
 
 export const START = "0-0";
 
-/** An append that never left this process (the link was down): nothing was stored, the request can be refused at once. */
+/** An append that was not stored and never will be (it never left this process, or the store refused it): its requests are refused at once. */
 export class NotStored extends Error {}
 
 /** Stream ids in order: by milliseconds, then sequence. */

@@ -83,7 +83,7 @@ function notAllowed(allow: string): ChatError {
 function cors(origin: string, req: IncomingMessage, res: ServerResponse): boolean {
   res.setHeader("Access-Control-Allow-Origin", origin);
   res.setHeader("Access-Control-Allow-Credentials", "true");
-  res.setHeader("Access-Control-Expose-Headers", "X-Cursor, Retry-After");
+  res.setHeader("Access-Control-Expose-Headers", "X-Cursor, Retry-After, X-Fate");
   res.setHeader("Vary", "Origin");
   if (req.method !== "OPTIONS") return false;
   res.writeHead(204, {
