@@ -16,6 +16,22 @@ export interface ChatOptions {
   maxPollTimeoutMs?: number;
   /** Messages a client's queue keeps before the oldest go (with a gap entry). @default 1000 */
   maxQueue?: number;
+  /**
+   * Bytes a client's queue keeps before the oldest go (with a gap entry), counted
+   * as history is (2 bytes a character of text, name and room, plus 256); the
+   * newest message stays however long. @default 2097152 (2 MiB)
+   */
+  maxQueueBytes?: number;
+  /**
+   * Bytes all clients' queues keep together; past it the address whose sessions
+   * hold the most loses its oldest messages (its readers get a gap). @default 268435456 (256 MiB)
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Bytes the queues of the sessions one address created keep together; past it
+   * that address's oldest messages go (its readers get a gap), never another's. 0: no share. @default 33554432 (32 MiB)
+   */
+  maxQueuedBytesPerIp?: number;
   /** A client with no poll, stream or connection for this long is removed, in ms. @default 30000 */
   sessionTtlMs?: number;
   /** join/leave notices go only to rooms of at most this many members. @default 200 */
@@ -129,6 +145,11 @@ export const DEFAULTS = {
   pollTimeoutMs: 4500,
   maxPollTimeoutMs: 30_000,
   maxQueue: 1000,
+  // 2 MiB: about 250 private messages of 2000 '€', or 8000 short ones, behind one reader that stopped reading.
+  maxQueueBytes: 2 * 1024 * 1024,
+  // 256 MiB in all, 32 MiB an address: one address's flood is held to an eighth of the total.
+  maxQueuedBytes: 256 * 1024 * 1024,
+  maxQueuedBytesPerIp: 32 * 1024 * 1024,
   sessionTtlMs: 30_000,
   presenceLimit: 200,
   maxMessage: 2000,
@@ -171,6 +192,9 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("pollTimeoutMs", o.pollTimeoutMs, 0);
   wholeNumber("maxPollTimeoutMs", o.maxPollTimeoutMs, 0);
   wholeNumber("maxQueue", o.maxQueue, 1);
+  wholeNumber("maxQueueBytes", o.maxQueueBytes, 1);
+  wholeNumber("maxQueuedBytes", o.maxQueuedBytes, 1);
+  wholeNumber("maxQueuedBytesPerIp", o.maxQueuedBytesPerIp, 0);
   wholeNumber("sessionTtlMs", o.sessionTtlMs, 1);
   wholeNumber("presenceLimit", o.presenceLimit, 0);
   wholeNumber("maxMessage", o.maxMessage, 1);

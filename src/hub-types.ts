@@ -4,6 +4,12 @@ import type { SessionQueue } from "./session-queue.js";
 
 export interface HubOptions {
   maxQueue: number;
+  /** Bytes one session's queue holds (historyBytes), besides --max-queue entries; the newest always stays. */
+  maxQueueBytes: number;
+  /** Bytes all session queues hold together (queue-budget.ts). */
+  maxQueuedBytes: number;
+  /** Bytes the queues of one address's sessions hold together; 0: no share, the total only. */
+  maxQueuedBytesPerIp: number;
   sessionTtlMs: number;
   presenceLimit: number;
   maxMessage: number;

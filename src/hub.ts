@@ -66,6 +66,7 @@ export class Hub {
       nextId: (now) => this.#nextId(now),
       sweep: this.#sweeps ? () => this.sweep() : undefined,
       commands: this,
+      dropped: (client, count) => this.#dropped(client, count),
     });
   }
 
@@ -187,11 +188,14 @@ export class Hub {
     // A room forgotten since (its last member left) is the Room kept with its history; one made again since takes it.
     if (room) (this.#t.rooms.get(room.name) ?? room).remember(envelope);
     for (const client of recipients) {
-      const dropped = client.queue.push(envelope);
-      if (dropped > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", dropped);
+      this.#dropped(client, client.queue.push(envelope));
       client.wake();
     }
   };
+
+  #dropped(client: Session, count: number): void {
+    if (count > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", count);
+  }
 
   /** Records go to this journal from here on (a store that writes ahead: --data-dir), which refuses what it cannot write. */
   useJournal(journal: Journal): void {

@@ -83,6 +83,8 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
     },
     {
       maxQueue: options.maxQueue,
+      maxQueueBytes: options.maxQueueBytes,
+      maxQueuedBytes: options.maxQueuedBytes,
       history: options.history,
       maxHistoryBytes: options.maxHistoryBytes,
       now: () => head?.at ?? 0,
