@@ -121,6 +121,12 @@ export interface ChatOptions {
   /** Sessions created from one remote address (IPv6: per /64) that may live at once; 0 turns the cap off. @default 100 */
   maxSessionsPerIp?: number;
   /**
+   * Retry keys (txn) in their 10 minutes that count against one address (the one that
+   * created the posting session, even after it ended); past it that address's posts with a
+   * new key get 429 rate_limited. 0 turns the share off. @default 10000
+   */
+  maxTxnKeysPerIp?: number;
+  /**
    * The server sits behind a reverse proxy: per-address limits use the rightmost
    * X-Forwarded-For hop, and X-Forwarded-Proto: https marks the cookie Secure. @default false
    */
@@ -172,6 +178,8 @@ export const DEFAULTS = {
   maxRoomsPerSession: 50,
   maxRooms: 10_000,
   maxSessionsPerIp: 100,
+  // 10,000 keys in 10 minutes: 30 people behind one address each posting every 2 s.
+  maxTxnKeysPerIp: 10_000,
   trustProxy: false,
   logLevel: "silent",
   logFormat: "text",
@@ -212,6 +220,7 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("maxRoomsPerSession", o.maxRoomsPerSession, 1);
   wholeNumber("maxRooms", o.maxRooms, 1);
   wholeNumber("maxSessionsPerIp", o.maxSessionsPerIp, 0);
+  wholeNumber("maxTxnKeysPerIp", o.maxTxnKeysPerIp, 0);
   if (!LOG_LEVELS.includes(o.logLevel)) throw new RangeError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, not ${o.logLevel}`);
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);

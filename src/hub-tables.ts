@@ -58,7 +58,7 @@ export function emptyTables(options: HubOptions, now: () => number, deliveredUpT
   };
   const sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds, queues });
   const presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now, sweep: hooks.sweep });
-  const txns = new TxnKeys();
+  const txns = new TxnKeys({ perAddress: options.maxTxnKeysPerIp });
   const parts: HubParts = {
     options,
     now,

@@ -1,6 +1,7 @@
 import type { Session } from "./session.js";
 import type { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
+import type { ChatError } from "./errors.js";
 import { TokenBucket } from "./rate-limiter.js";
 import type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 import { emptyTables, type HubTables } from "./hub-tables.js";
@@ -264,6 +265,11 @@ export class Hub {
   /** The id a post by this name with this key answered, while in its window (spec §5). */
   txnId(nameKey: string, txn: string): number | undefined {
     return this.#t.txns.get(nameKey, txn, this.#now());
+  }
+
+  /** What the key table would refuse a post with key `txn` for (posting.ts), changing nothing; `now`: when it would be judged. */
+  txnRefusal(name: string, client: Session | undefined, address: string | undefined, txn: string | undefined, now = this.#now()): ChatError | undefined {
+    return this.#t.posting.txnRefusal(name, client, address, txn, now);
   }
 
   /** Idempotency keys in their window, oldest first, as [name key, txn, id, at]: what a store saves. */

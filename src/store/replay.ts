@@ -194,7 +194,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
         // Apart from sessions: a retry after the session ended must still find its key.
         const key = `${r.n.toLowerCase()} ${r.x}`;
         txns.delete(key);
-        if (now - r.a < TXN_WINDOW_MS) txns.set(key, [r.n.toLowerCase(), r.x, r.i, r.a]);
+        if (now - r.a < TXN_WINDOW_MS) txns.set(key, [r.n.toLowerCase(), r.x, r.i, r.a, r.p]);
         return;
       }
     }

@@ -52,7 +52,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: read
     lines.push(sessionLine(client, queue));
   }
   // Apart from sessions: a key outlives the session that used it (spec §5).
-  for (const [key, txn, id, at] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at));
+  for (const [key, txn, id, at, address] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at, address));
 }
 
 function heldByTarget(held: readonly MessageRecord[]): { rooms: Map<string, Envelope[]>; clients: Map<Session, Envelope[]> } {
