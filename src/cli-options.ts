@@ -11,7 +11,7 @@ const FLAGS = {
   port: { type: "string", help: `port to listen on, 0 picks a free one (env PORT; default ${DEFAULTS.port})` },
   "poll-timeout": { type: "string", help: `ms a poll is held when it names no timeout (default ${DEFAULTS.pollTimeoutMs})` },
   "max-queue": { type: "string", help: `messages kept per client before the oldest go (default ${DEFAULTS.maxQueue})` },
-  "max-queue-bytes": { type: "string", help: `bytes kept per client's queue before the oldest go (default ${DEFAULTS.maxQueueBytes}, 2 MiB)` },
+  "max-queue-bytes": { type: "string", help: `bytes kept per client's queue before the oldest go (default ${DEFAULTS.maxQueueBytes}, 4 MiB)` },
   "max-queued-bytes": {
     type: "string",
     help: `bytes all queues keep; past it the address holding the most loses its oldest (default ${DEFAULTS.maxQueuedBytes}, 256 MiB)`,

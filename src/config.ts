@@ -19,7 +19,7 @@ export interface ChatOptions {
   /**
    * Bytes a client's queue keeps before the oldest go (with a gap entry), counted
    * as history is (2 bytes a character of text, name and room, plus 256); the
-   * newest message stays however long. @default 2097152 (2 MiB)
+   * newest message stays however long. @default 4194304 (4 MiB)
    */
   maxQueueBytes?: number;
   /**
@@ -151,8 +151,8 @@ export const DEFAULTS = {
   pollTimeoutMs: 4500,
   maxPollTimeoutMs: 30_000,
   maxQueue: 1000,
-  // 2 MiB: about 250 private messages of 2000 '€', or 8000 short ones, behind one reader that stopped reading.
-  maxQueueBytes: 2 * 1024 * 1024,
+  // 4 MiB: about 500 private messages of 2000 '€', or 16,000 short ones, behind one reader that stopped reading.
+  maxQueueBytes: 4 * 1024 * 1024,
   // 256 MiB in all, 32 MiB an address: one address's flood is held to an eighth of the total.
   maxQueuedBytes: 256 * 1024 * 1024,
   maxQueuedBytesPerIp: 32 * 1024 * 1024,
