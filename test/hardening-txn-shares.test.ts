@@ -8,6 +8,7 @@ import { resolveOptions } from "../src/config.js";
 import { Hub } from "../src/hub.js";
 import type { ChatOptions } from "../src/index.js";
 import { get, seedUrl } from "./core-helpers.js";
+import { metric, until } from "./redis-harness.js";
 import { codeOf, postJson, startServer, type TestServer } from "./helpers.js";
 
 /**
@@ -134,6 +135,25 @@ describe("txn key shares across a --data-dir restart", () => {
     // The keys are still answered, and another address posts.
     expect((await postJson(`${s.url}/api/messages`, { text: "post k0", txn: "k0" }, first)).status).toBe(201);
     expect((await keyed(s.url, await join(s.url, "other", "198.51.100.9"), "fresh")).status).toBe(201);
+  }, 30_000);
+});
+
+describe("txn key shares in a cluster's snapshot", () => {
+  it("a process that starts from a snapshot counts the keys in it against their address, as the others do", async () => {
+    const log = new MemoryLog();
+    const a = await start({ ...BASE, sharedLog: log.client(), redisSnapshotEvery: 5 });
+    const flooder = await join(a.url, "flooder", "203.0.113.6");
+    for (let i = 0; i < SHARE; i++) expect((await keyed(a.url, flooder, `k${i}`)).status).toBe(201);
+    // Five entries more, then the next snapshot (a check every 2 s) holds every key.
+    const saved = await metric(a.url, "pollchat_redis_snapshots_saved");
+    for (let i = 0; i < 5; i++) expect((await postJson(`${a.url}/api/messages`, { text: "more" }, flooder)).status).toBe(201);
+    expect(await until(async () => (await metric(a.url, "pollchat_redis_snapshots_saved")) > saved, 10_000)).toBe(true);
+    // B loads the newest snapshot (most of the keys) and reads the log after it.
+    const b = await start({ ...BASE, sharedLog: log.client(), redisSnapshotEvery: 5 });
+    const again = await join(b.url, "again", "203.0.113.6");
+    expect((await keyed(b.url, again, "fresh")).status).toBe(429);
+    const other = await join(b.url, "other", "198.51.100.10");
+    expect((await keyed(b.url, other, "fresh")).status).toBe(201);
   }, 30_000);
 });
 
