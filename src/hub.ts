@@ -272,7 +272,7 @@ export class Hub {
     return this.#t.posting.txnRefusal(name, client, address, txn, now);
   }
 
-  /** Idempotency keys in their window, oldest first, as [name key, txn, id, at]: what a store saves. */
+  /** Idempotency keys in their window, oldest first, as [name key, txn, id, at, address]: what a store saves. */
   txnKeys(now: number): Generator<RestoredTxn> {
     return this.#t.txns.live(now);
   }

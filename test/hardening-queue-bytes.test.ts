@@ -175,3 +175,16 @@ describe("queued bytes at a --data-dir restore", () => {
     expect(bobs.missed + bobs.messages.length).toBe(42);
   }, 60_000);
 });
+
+describe("the queued bytes' caps in a cluster's agreed limits", () => {
+  it("a limits key written without them (at their defaults, or by an older process) lets processes at the defaults join; another value is refused in one line", async () => {
+    const log = new MemoryLog();
+    await start({ sharedLog: log.client() });
+    // At their defaults they are left out of the key, as a process that predates them wrote it.
+    expect(JSON.parse(await log.client().agree("limits", "{}"))).not.toHaveProperty("maxQueuedBytes");
+    await start({ sharedLog: log.client() });
+    await expect(startServer({ sharedLog: log.client(), maxQueuedBytes: 1024 * KIB })).rejects.toThrow(
+      /maxQueuedBytes 1048576 \(the cluster's: 268435456\)/,
+    );
+  });
+});
