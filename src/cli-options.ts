@@ -11,6 +11,15 @@ const FLAGS = {
   port: { type: "string", help: `port to listen on, 0 picks a free one (env PORT; default ${DEFAULTS.port})` },
   "poll-timeout": { type: "string", help: `ms a poll is held when it names no timeout (default ${DEFAULTS.pollTimeoutMs})` },
   "max-queue": { type: "string", help: `messages kept per client before the oldest go (default ${DEFAULTS.maxQueue})` },
+  "max-queue-bytes": { type: "string", help: `bytes kept per client's queue before the oldest go (default ${DEFAULTS.maxQueueBytes}, 4 MiB)` },
+  "max-queued-bytes": {
+    type: "string",
+    help: `bytes all queues keep; past it the address holding the most loses its oldest (default ${DEFAULTS.maxQueuedBytes}, 256 MiB)`,
+  },
+  "max-queued-bytes-per-ip": {
+    type: "string",
+    help: `bytes the queues of one address's sessions keep, 0 for no share (default ${DEFAULTS.maxQueuedBytesPerIp}, 32 MiB)`,
+  },
   "session-ttl": { type: "string", help: `seconds without a poll before a client is removed (default ${DEFAULTS.sessionTtlMs / 1000})` },
   "presence-limit": { type: "string", help: `join/leave notices only in rooms up to this size (default ${DEFAULTS.presenceLimit})` },
   "max-message": { type: "string", help: `longest message in characters (default ${DEFAULTS.maxMessage})` },
@@ -47,6 +56,10 @@ const FLAGS = {
   "max-sessions-per-ip": {
     type: "string",
     help: `sessions created from one address (IPv6: one /64), 0 for no cap (default ${DEFAULTS.maxSessionsPerIp})`,
+  },
+  "max-txn-keys-per-ip": {
+    type: "string",
+    help: `retry keys (txn) in their 10 minutes from sessions one address created, 0 for no share (default ${DEFAULTS.maxTxnKeysPerIp})`,
   },
   "trust-proxy": { type: "boolean", help: "behind a reverse proxy: per-address limits use the rightmost X-Forwarded-For hop" },
   "log-level": { type: "string", help: "error, warn, info or debug (default info; silent writes nothing)" },
@@ -108,6 +121,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     port: integer("port", v.port ?? fromEnv(env, "PORT")),
     pollTimeoutMs: integer("poll-timeout", v["poll-timeout"]),
     maxQueue: integer("max-queue", v["max-queue"]),
+    maxQueueBytes: integer("max-queue-bytes", v["max-queue-bytes"]),
+    maxQueuedBytes: integer("max-queued-bytes", v["max-queued-bytes"]),
+    maxQueuedBytesPerIp: integer("max-queued-bytes-per-ip", v["max-queued-bytes-per-ip"]),
     sessionTtlMs: ttl === undefined ? undefined : ttl * 1000,
     presenceLimit: integer("presence-limit", v["presence-limit"]),
     maxMessage: integer("max-message", v["max-message"]),
@@ -127,6 +143,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     maxRoomsPerSession: integer("max-rooms-per-session", v["max-rooms-per-session"]),
     maxRooms: integer("max-rooms", v["max-rooms"]),
     maxSessionsPerIp: integer("max-sessions-per-ip", v["max-sessions-per-ip"]),
+    maxTxnKeysPerIp: integer("max-txn-keys-per-ip", v["max-txn-keys-per-ip"]),
     trustProxy: v["trust-proxy"],
     // The library is silent by default; the command line says what happens.
     logLevel: oneOf("log-level", v["log-level"] ?? "info", LOG_LEVELS),

@@ -16,6 +16,22 @@ export interface ChatOptions {
   maxPollTimeoutMs?: number;
   /** Messages a client's queue keeps before the oldest go (with a gap entry). @default 1000 */
   maxQueue?: number;
+  /**
+   * Bytes a client's queue keeps before the oldest go (with a gap entry), counted
+   * as history is (2 bytes a character of text, name and room, plus 256); the
+   * newest message stays however long. @default 4194304 (4 MiB)
+   */
+  maxQueueBytes?: number;
+  /**
+   * Bytes all clients' queues keep together; past it the address whose sessions
+   * hold the most loses its oldest messages (its readers get a gap). @default 268435456 (256 MiB)
+   */
+  maxQueuedBytes?: number;
+  /**
+   * Bytes the queues of the sessions one address created keep together; past it
+   * that address's oldest messages go (its readers get a gap), never another's. 0: no share. @default 33554432 (32 MiB)
+   */
+  maxQueuedBytesPerIp?: number;
   /** A client with no poll, stream or connection for this long is removed, in ms. @default 30000 */
   sessionTtlMs?: number;
   /** join/leave notices go only to rooms of at most this many members. @default 200 */
@@ -105,6 +121,12 @@ export interface ChatOptions {
   /** Sessions created from one remote address (IPv6: per /64) that may live at once; 0 turns the cap off. @default 100 */
   maxSessionsPerIp?: number;
   /**
+   * Retry keys (txn) in their 10 minutes that count against one address (the one that
+   * created the posting session, even after it ended); past it that address's posts with a
+   * new key get 429 rate_limited. 0 turns the share off. @default 10000
+   */
+  maxTxnKeysPerIp?: number;
+  /**
    * The server sits behind a reverse proxy: per-address limits use the rightmost
    * X-Forwarded-For hop, and X-Forwarded-Proto: https marks the cookie Secure. @default false
    */
@@ -129,6 +151,11 @@ export const DEFAULTS = {
   pollTimeoutMs: 4500,
   maxPollTimeoutMs: 30_000,
   maxQueue: 1000,
+  // 4 MiB: about 500 private messages of 2000 '€', or 16,000 short ones, behind one reader that stopped reading.
+  maxQueueBytes: 4 * 1024 * 1024,
+  // 256 MiB in all, 32 MiB an address: one address's flood is held to an eighth of the total.
+  maxQueuedBytes: 256 * 1024 * 1024,
+  maxQueuedBytesPerIp: 32 * 1024 * 1024,
   sessionTtlMs: 30_000,
   presenceLimit: 200,
   maxMessage: 2000,
@@ -151,6 +178,8 @@ export const DEFAULTS = {
   maxRoomsPerSession: 50,
   maxRooms: 10_000,
   maxSessionsPerIp: 100,
+  // 10,000 keys in 10 minutes: 30 people behind one address each posting every 2 s.
+  maxTxnKeysPerIp: 10_000,
   trustProxy: false,
   logLevel: "silent",
   logFormat: "text",
@@ -171,6 +200,9 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("pollTimeoutMs", o.pollTimeoutMs, 0);
   wholeNumber("maxPollTimeoutMs", o.maxPollTimeoutMs, 0);
   wholeNumber("maxQueue", o.maxQueue, 1);
+  wholeNumber("maxQueueBytes", o.maxQueueBytes, 1);
+  wholeNumber("maxQueuedBytes", o.maxQueuedBytes, 1);
+  wholeNumber("maxQueuedBytesPerIp", o.maxQueuedBytesPerIp, 0);
   wholeNumber("sessionTtlMs", o.sessionTtlMs, 1);
   wholeNumber("presenceLimit", o.presenceLimit, 0);
   wholeNumber("maxMessage", o.maxMessage, 1);
@@ -188,6 +220,7 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("maxRoomsPerSession", o.maxRoomsPerSession, 1);
   wholeNumber("maxRooms", o.maxRooms, 1);
   wholeNumber("maxSessionsPerIp", o.maxSessionsPerIp, 0);
+  wholeNumber("maxTxnKeysPerIp", o.maxTxnKeysPerIp, 0);
   if (!LOG_LEVELS.includes(o.logLevel)) throw new RangeError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, not ${o.logLevel}`);
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);

@@ -9,6 +9,6 @@ import type { JournalRecord } from "./journal.js";
 export interface HubObserver {
   /** A record as the hub makes it (a message's before it is durable and applied). */
   record?(record: JournalRecord): void;
-  /** Queued messages a session lost: queue_full (past --max-queue). */
+  /** Queued messages a session lost: queue_full (past --max-queue, or the queued bytes' caps: queue-budget.ts). */
   dropped?(session: Session, reason: "queue_full", count: number): void;
 }

@@ -4,9 +4,11 @@ import { HistoryBudget } from "./history-budget.js";
 import type { HubParts } from "./hub-parts.js";
 import type { HubOptions } from "./hub-types.js";
 import type { SessionRecord } from "./journal.js";
+import type { Session } from "./session.js";
 import { Membership } from "./membership.js";
 import { Posting } from "./posting.js";
 import { Presence } from "./presence.js";
+import { QueueBudget } from "./queue-budget.js";
 import { Rooms } from "./rooms.js";
 import { SessionFactory } from "./session-factory.js";
 import { Sessions } from "./sessions.js";
@@ -15,6 +17,8 @@ import { TxnKeys } from "./txn-keys.js";
 /** Everything a hub holds of the chat, and the parts that work on it. */
 export interface HubTables {
   readonly sessions: Sessions;
+  /** The bytes all session queues hold, with a share per address (queue-budget.ts). */
+  readonly queues: QueueBudget;
   readonly presence: Presence;
   readonly rooms: Rooms;
   /** Idempotency keys of posts, by name: they outlive sessions (spec §5). */
@@ -34,6 +38,8 @@ export interface HubHooks extends Pick<HubParts, "newBucket" | "checkWritable" |
   /** The presence sweep, on a timer; undefined: none (--redis: cluster/shared-presence.ts decides expiry). */
   readonly sweep: (() => void) | undefined;
   readonly commands: CommandHub;
+  /** A session's queue lost messages to the budget of all queues (observers hear it as queue_full). */
+  readonly dropped: (client: Session, count: number) => void;
 }
 
 /**
@@ -46,9 +52,13 @@ export function emptyTables(options: HubOptions, now: () => number, deliveredUpT
   // A slot frees when a session expires: that is how long a refused client should wait.
   const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
   const rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
-  const sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
+  const queues = new QueueBudget({ maxBytes: options.maxQueuedBytes, maxPerAddress: options.maxQueuedBytesPerIp });
+  queues.onDrop = (queue) => {
+    if (queue.holder !== undefined) hooks.dropped(queue.holder, 1);
+  };
+  const sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds, queues });
   const presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now, sweep: hooks.sweep });
-  const txns = new TxnKeys();
+  const txns = new TxnKeys({ perAddress: options.maxTxnKeysPerIp });
   const parts: HubParts = {
     options,
     now,
@@ -64,5 +74,5 @@ export function emptyTables(options: HubOptions, now: () => number, deliveredUpT
   const factory = new SessionFactory(parts, membership, hooks.nextId);
   const createSession = factory.create.bind(factory);
   const posting = new Posting(parts, { membership, presence, commands: hooks.commands, createSession });
-  return { sessions, presence, rooms, txns, parts, membership, posting, factory, cursors };
+  return { sessions, queues, presence, rooms, txns, parts, membership, posting, factory, cursors };
 }

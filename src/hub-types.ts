@@ -4,6 +4,12 @@ import type { SessionQueue } from "./session-queue.js";
 
 export interface HubOptions {
   maxQueue: number;
+  /** Bytes one session's queue holds (historyBytes), besides --max-queue entries; the newest always stays. */
+  maxQueueBytes: number;
+  /** Bytes all session queues hold together (queue-budget.ts). */
+  maxQueuedBytes: number;
+  /** Bytes the queues of one address's sessions hold together; 0: no share, the total only. */
+  maxQueuedBytesPerIp: number;
   sessionTtlMs: number;
   presenceLimit: number;
   maxMessage: number;
@@ -15,6 +21,8 @@ export interface HubOptions {
   maxRoomsPerSession: number;
   maxRooms: number;
   maxSessionsPerIp: number;
+  /** Retry keys (txn) in their window that count against one address (the one that made the posting session); 0: no share. */
+  maxTxnKeysPerIp: number;
 }
 
 /**
@@ -68,8 +76,11 @@ export interface RestoredSession {
   resumable?: boolean | undefined;
 }
 
-/** An idempotency key as a store saved it: [name key, txn key, id, at]. Kept apart from sessions (spec §5). */
-export type RestoredTxn = readonly [string, string, number, number];
+/**
+ * An idempotency key as a store saved it: [name key, txn key, id, at, the address it counts
+ * against (undefined: none known)]. Kept apart from sessions (spec §5).
+ */
+export type RestoredTxn = readonly [string, string, number, number, (string | undefined)?];
 
 /** How POST /api/join (and a TCP name) makes or extends a session. */
 export interface JoinOptions {

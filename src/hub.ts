@@ -1,6 +1,7 @@
 import type { Session } from "./session.js";
 import type { HistoryBudget } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
+import type { ChatError } from "./errors.js";
 import { TokenBucket } from "./rate-limiter.js";
 import type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 import { emptyTables, type HubTables } from "./hub-tables.js";
@@ -66,6 +67,7 @@ export class Hub {
       nextId: (now) => this.#nextId(now),
       sweep: this.#sweeps ? () => this.sweep() : undefined,
       commands: this,
+      dropped: (client, count) => this.#dropped(client, count),
     });
   }
 
@@ -187,11 +189,14 @@ export class Hub {
     // A room forgotten since (its last member left) is the Room kept with its history; one made again since takes it.
     if (room) (this.#t.rooms.get(room.name) ?? room).remember(envelope);
     for (const client of recipients) {
-      const dropped = client.queue.push(envelope);
-      if (dropped > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", dropped);
+      this.#dropped(client, client.queue.push(envelope));
       client.wake();
     }
   };
+
+  #dropped(client: Session, count: number): void {
+    if (count > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", count);
+  }
 
   /** Records go to this journal from here on (a store that writes ahead: --data-dir), which refuses what it cannot write. */
   useJournal(journal: Journal): void {
@@ -262,7 +267,12 @@ export class Hub {
     return this.#t.txns.get(nameKey, txn, this.#now());
   }
 
-  /** Idempotency keys in their window, oldest first, as [name key, txn, id, at]: what a store saves. */
+  /** What the key table would refuse a post with key `txn` for (posting.ts), changing nothing; `now`: when it would be judged. */
+  txnRefusal(name: string, client: Session | undefined, address: string | undefined, txn: string | undefined, now = this.#now()): ChatError | undefined {
+    return this.#t.posting.txnRefusal(name, client, address, txn, now);
+  }
+
+  /** Idempotency keys in their window, oldest first, as [name key, txn, id, at, address]: what a store saves. */
   txnKeys(now: number): Generator<RestoredTxn> {
     return this.#t.txns.live(now);
   }

@@ -72,7 +72,7 @@ export class Posting {
     if (wait > 0) throw new ChatError("rate_limited", undefined, { retryAfter: wait });
     const plan = planPost(input, sender, { maxMessage: parts.options.maxMessage, knows: (name) => parts.sessions.byName(name) !== undefined });
     parts.rooms.checkJoins(client, plan.allJoins, identity?.rooms);
-    if (txn !== undefined) parts.txns.checkRoom(now);
+    if (txn !== undefined) parts.txns.checkRoom(now, client === undefined ? address : client.address);
     if (!client) parts.sessions.checkRoomFor(address);
     // Everything is checked: from here on the post happens whole.
     const from = client ?? this.#createSession(sender.name, plan.joins[0]!, this.#newSession(address, identity, newToken));
@@ -80,10 +80,20 @@ export class Posting {
     from.bucket.take();
     const id = this.#dispatch(from, plan);
     if (txn !== undefined) {
-      parts.txns.remember(from.key, txn, id, now);
+      parts.txns.remember(from.key, txn, id, now, now, from.address);
       parts.record({ kind: "txn", session: from, txn, id, at: now });
     }
     return id;
+  }
+
+  /**
+   * What the key table says of one more key from this sender at `now`, changing nothing:
+   * undefined, 429 past its address's share, 503 past the total. A key the
+   * name used in its window is a retry and passes. The cluster's pre-check asks here.
+   */
+  txnRefusal(name: string, client: Session | undefined, address: string | undefined, txn: string | undefined, now: number): ChatError | undefined {
+    if (txn === undefined || this.#parts.txns.get(nameKey(name), txn, now) !== undefined) return undefined;
+    return this.#parts.txns.refusal(now, client === undefined ? address : client.address);
   }
 
   /** A sender's new session: a name the host vouches for gets a token (nobody else can act as it) and its rooms claim. */

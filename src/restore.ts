@@ -52,5 +52,5 @@ export function restore(
     }
   }
   for (const [name, envelopes] of history) if (!rooms.get(name)) rooms.keepHistory(name, envelopes);
-  for (const [key, txn, id, at] of txns) parts.txns.remember(key, txn, id, at, now);
+  for (const [key, txn, id, at, address] of txns) parts.txns.remember(key, txn, id, at, now, address);
 }

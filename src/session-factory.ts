@@ -79,7 +79,7 @@ export class SessionFactory {
       room,
       // The queue starts at an id no message will carry: a gap placed at its start
       // (a cursor from before a restart) then never shares an id with a message.
-      queue: new SessionQueue(parts.options.maxQueue, this.#nextId(now), parts.now),
+      queue: new SessionQueue(parts.options.maxQueue, this.#nextId(now), parts.now, parts.options.maxQueueBytes),
       newBucket: parts.newBucket,
       now,
       resumable,

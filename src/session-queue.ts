@@ -1,22 +1,36 @@
+import { historyBytes } from "./history-budget.js";
 import { Envelope, type ChatMessage } from "./message.js";
+import type { BudgetedQueue, QueueAccount } from "./queue-budget.js";
+import type { Session } from "./session.js";
 
 /**
  * One client's undelivered messages, in id order (spec §5).
  *
  * Invariant: every message for this client with an id above `since` is in
  * `entries` (or counted in the gap entry at its head). A message leaves only
- * through ack(): a cursor from a later poll, or a completely written answer.
+ * through ack(): a cursor from a later poll, or a completely written answer,
+ * or into the gap: past --max-queue entries or --max-queue-bytes (the newest
+ * always stays), or when the budget of all queues drops it (queue-budget.ts).
  */
-export class SessionQueue {
+export class SessionQueue implements BudgetedQueue {
   readonly #max: number;
+  readonly #maxBytes: number;
   #entries: Envelope[] = [];
+  /** What its messages count (historyBytes), gap entries aside. */
+  #bytes = 0;
+  heapSlot = -1;
+  account: QueueAccount | undefined;
+  /** The session that reads it: named when the budget drops one of its messages. */
+  holder: Session | undefined;
   #since: number;
   #now: () => number;
   /** Set by a late entry (see #takeLate): the next ack that would pass it stops just below it. */
   #ackFloor: number | undefined;
 
-  constructor(max: number, since: number, now: () => number = Date.now) {
+  /** `maxBytes`: --max-queue-bytes (no bound when left out: a copy a snapshot makes). */
+  constructor(max: number, since: number, now: () => number = Date.now, maxBytes = Infinity) {
     this.#max = max;
+    this.#maxBytes = maxBytes;
     this.#since = since;
     this.#now = now;
   }
@@ -30,25 +44,73 @@ export class SessionQueue {
     return this.#entries.length;
   }
 
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** The id of its oldest message (not a gap); Infinity when it holds none. */
+  get oldestId(): number {
+    const entries = this.#entries;
+    const first = entries[0]?.message.type === "gap" ? entries[1] : entries[0];
+    return first?.id ?? Infinity;
+  }
+
   get lastId(): number {
     return this.#entries.length > 0 ? this.#entries[this.#entries.length - 1]!.id : this.#since;
   }
 
-  /** Adds a message; past the bound the oldest goes into the gap entry. Returns how many were dropped. */
+  /**
+   * Adds a message; past --max-queue or --max-queue-bytes the oldest go into the
+   * gap entry (the newest stays, however long), then the budget of all queues
+   * has its say. Returns how many of this queue's went into the gap here.
+   */
   push(envelope: Envelope): number {
     const entries = this.#entries;
+    const before = this.#bytes;
     // A gap's id only marks its place: a rebuilt queue (restore, snapshot) puts one back at `since`.
     if (envelope.id <= this.#since && envelope.message.type !== "gap") this.#takeLate(envelope);
     else entries.push(envelope);
+    if (envelope.message.type !== "gap") this.#bytes += historyBytes(envelope);
+    let dropped = 0;
+    while (this.#messages > this.#max || (this.#bytes > this.#maxBytes && this.#messages > 1)) {
+      this.#dropHead();
+      dropped++;
+    }
+    const account = this.account;
+    if (account !== undefined) {
+      account.budget.changed(account, this, this.#bytes - before);
+      account.budget.enforce(account);
+    }
+    return dropped;
+  }
+
+  /** Its oldest message goes into the gap (the budget of all queues asks); returns the bytes freed. */
+  dropOldest(): number {
+    if (this.#messages === 0) return 0;
+    const freed = this.#dropHead();
+    const account = this.account;
+    if (account !== undefined) account.budget.changed(account, this, -freed);
+    return freed;
+  }
+
+  /** Messages queued, the gap entry aside. */
+  get #messages(): number {
+    return this.#entries.length - (this.#entries[0]?.message.type === "gap" ? 1 : 0);
+  }
+
+  /** The oldest message into the gap entry; returns its bytes. */
+  #dropHead(): number {
+    const entries = this.#entries;
     const head = entries[0]!;
     const gapAtHead = head.message.type === "gap";
-    if (entries.length - (gapAtHead ? 1 : 0) <= this.#max) return 0;
     // The gap entry takes the dropped message's slot, so nothing moves: a splice
     // from index 1 copied the whole queue on every message to a full one.
     // (shift() is cheap: V8 trims a long array at its start instead of copying it.)
     if (gapAtHead) entries.shift();
+    const bytes = historyBytes(entries[0]!);
+    this.#bytes -= bytes;
     entries[0] = this.#gap(entries[0]!.id, 1, gapAtHead ? head : undefined);
-    return 1;
+    return bytes;
   }
 
   /** Drops everything with id <= upTo: the client has it. */
@@ -58,9 +120,16 @@ export class SessionQueue {
       this.#ackFloor = undefined;
     }
     let n = 0;
-    while (n < this.#entries.length && this.#entries[n]!.id <= upTo) n++;
+    let freed = 0;
+    while (n < this.#entries.length && this.#entries[n]!.id <= upTo) {
+      const entry = this.#entries[n++]!;
+      if (entry.message.type !== "gap") freed += historyBytes(entry);
+    }
     if (n > 0) this.#entries.splice(0, n);
     if (upTo > this.#since) this.#since = upTo;
+    this.#bytes -= freed;
+    const account = this.account;
+    if (account !== undefined && n > 0) account.budget.changed(account, this, -freed);
   }
 
   /**

@@ -61,6 +61,7 @@ export class Session {
     this.token = init.token;
     this.currentRoom = init.room;
     this.queue = init.queue;
+    init.queue.holder = this;
     this.#newBucket = init.newBucket;
     this.lastSeen = init.now;
   }

@@ -3,6 +3,7 @@ import type { Session } from "./session.js";
 import { ChatError } from "./errors.js";
 import type { SessionRequest } from "./hub-types.js";
 import { sameToken } from "./same-token.js";
+import type { QueueBudget } from "./queue-budget.js";
 import { SessionLimits } from "./session-limits.js";
 import { nameKey } from "./validate.js";
 
@@ -10,15 +11,18 @@ import { nameKey } from "./validate.js";
  * The session registry: every live session by name (case-folded) and by token,
  * and the caps on making one (session-limits.ts). Maps, since both keys come
  * from clients. It does not make sessions (the hub does, with their first room);
- * it says whether one may be made, and keeps it until it ends.
+ * it says whether one may be made, and keeps it until it ends, its queue counted
+ * meanwhile in the budget of all queues against the address that made it (queue-budget.ts).
  */
 export class Sessions {
   readonly #byName = new Map<string, Session>();
   readonly #byToken = new Map<string, Session>();
   readonly #limits: SessionLimits;
+  readonly #queues: QueueBudget;
 
-  constructor(opts: { maxSessions: number; maxSessionsPerIp: number; retryAfterSeconds: number }) {
+  constructor(opts: { maxSessions: number; maxSessionsPerIp: number; retryAfterSeconds: number; queues: QueueBudget }) {
     this.#limits = new SessionLimits(opts);
+    this.#queues = opts.queues;
   }
 
   get size(): number {
@@ -78,6 +82,7 @@ export class Sessions {
     this.#byName.set(client.key, client);
     if (client.token !== undefined) this.#byToken.set(client.token, client);
     this.#limits.added(client.address);
+    this.#queues.attach(client.queue, client.address);
   }
 
   /** Forgets an ended session: its name, token and slot are free. */
@@ -85,5 +90,6 @@ export class Sessions {
     this.#byName.delete(client.key);
     if (client.token !== undefined) this.#byToken.delete(client.token);
     this.#limits.ended(client.address);
+    this.#queues.detach(client.queue);
   }
 }

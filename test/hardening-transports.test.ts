@@ -18,7 +18,8 @@ const startCli = cliPerTest();
 
 /** Size of the messages that fill queues here: well under the JSON API's 64 KiB body. */
 const BIG = 60_000;
-const BIG_OPTIONS = { rate: 100_000, maxMessage: BIG, maxQueue: 10_000 };
+/** Queues of several MB here: the queued bytes' caps (tested in hardening-queue-bytes.test.ts) are raised out of the way. */
+const BIG_OPTIONS = { rate: 100_000, maxMessage: BIG, maxQueue: 10_000, maxQueueBytes: 64 * 1024 * 1024, maxQueuedBytesPerIp: 0 };
 /** Spec §8: one poll answer carries at most 1 MiB of body (at least one message). */
 const ANSWER_MAX_BYTES = 1024 * 1024;
 

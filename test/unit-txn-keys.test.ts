@@ -31,8 +31,8 @@ describe("TxnKeys", () => {
     expect(keys.get("a", "b.c", 0)).toBe(1);
     expect(keys.get("a.b", "c", 0)).toBe(2);
     expect([...keys.live(0)]).toEqual([
-      ["a", "b.c", 1, 0],
-      ["a.b", "c", 2, 0],
+      ["a", "b.c", 1, 0, undefined],
+      ["a.b", "c", 2, 0, undefined],
     ]);
   });
 
@@ -60,7 +60,40 @@ describe("TxnKeys", () => {
     keys.remember("a", "y", 3, 1800, 2000);
     expect(keys.size).toBe(2);
     keys.forgetExpired(2600);
-    expect([...keys.live(2600)]).toEqual([["a", "y", 3, 1800]]);
+    expect([...keys.live(2600)]).toEqual([["a", "y", 3, 1800, undefined]]);
     expect(keys.size).toBe(1);
+  });
+
+  it("an address past its share gets 429, alone; its keys count until their window ends, whichever name made them", () => {
+    const keys = new TxnKeys({ max: 100, windowMs: 10_000, perAddress: 3 });
+    for (let i = 0; i < 3; i++) {
+      keys.checkRoom(i, "a");
+      keys.remember(`name${i}`, "k", i + 1, i, i, "a");
+    }
+    const past = refusal(() => keys.checkRoom(5, "a"));
+    expect(past?.code).toBe("rate_limited");
+    expect(past?.status).toBe(429);
+    expect(past?.retryAfter).toBeGreaterThan(0);
+    expect(refusal(() => keys.checkRoom(5, "b"))).toBeUndefined();
+    expect(refusal(() => keys.checkRoom(5, undefined))).toBeUndefined();
+    expect(keys.countOf("a")).toBe(3);
+    // The oldest leaves its window: room for one more.
+    expect(refusal(() => keys.checkRoom(10_000, "a"))).toBeUndefined();
+    expect(keys.countOf("a")).toBe(2);
+  });
+
+  it("refusal() judges as checkRoom() does without forgetting anything (a replica's pre-check): expired keys count for nobody", () => {
+    const keys = new TxnKeys({ max: 3, windowMs: 1000, perAddress: 2 });
+    keys.remember("x", "1", 1, 0, 0, "a");
+    keys.remember("x", "2", 2, 100, 100, "a");
+    keys.remember("y", "3", 3, 200, 200, "b");
+    expect(refusal(() => keys.checkRoom(500, "a"))?.code).toBe("rate_limited");
+    expect(keys.refusal(500, "a")?.code).toBe("rate_limited");
+    expect(keys.refusal(500, "c")?.code).toBe("server_full");
+    // At 1050 the first key is out of its window: room for "a" and for the total, and nothing was forgotten.
+    expect(keys.refusal(1050, "a")).toBeUndefined();
+    expect(keys.refusal(1050, "c")).toBeUndefined();
+    expect(keys.size).toBe(3);
+    expect(keys.countOf("a")).toBe(2);
   });
 });

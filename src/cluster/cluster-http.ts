@@ -13,7 +13,7 @@ import { longPoll } from "../http/long-poll.js";
 import { sendJson, sendText, wantsJson } from "../http/respond.js";
 import { provenSeed, seedClaim, vouchedJoin, type JoinCommand } from "./cluster-vouched.js";
 import type { Replica } from "./replica.js";
-import { checkRate, confirmRefusal, seedRefusal, sessionOfToken, type PreCheckContext } from "./pre-checks.js";
+import { checkRate, confirmRefusal, seedRefusal, sessionOfToken, txnRefusal, type PreCheckContext } from "./pre-checks.js";
 
 /*
  * The requests that change something, with --redis (spec §10): each is checked
@@ -70,6 +70,7 @@ export async function postMessage(ctx: HttpContext, replica: Replica, { req, res
   const checks = preChecks(ctx, replica);
   const client = await sessionOfToken(checks, token);
   await checkRate(checks, () => (client.ended ? undefined : client), txn, false);
+  await confirmRefusal(replica, () => (client.ended ? undefined : txnRefusal(checks, client.name, client, undefined, txn)));
   const id = await replica.submit(command, asId);
   seenByToken(ctx, token);
   sendJson(res, 201, { id });
@@ -133,6 +134,7 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     const text = checkText(message, ctx.options.maxMessage);
     await confirmRefusal(replica, () => seedRefusal(checks, who, txn));
     await checkRate(checks, () => ctx.hub.session(name), txn, true);
+    await confirmRefusal(replica, () => txnRefusal(checks, name, ctx.hub.session(name), who.a, txn));
     const id = await replica.submit({ t: "seed", ...who, x: text, ...(txn !== undefined && { i: txn }) }, asId);
     if (json) sendJson(res, 200, { id });
     else sendText(res, 200, `ok ${id}\n`);

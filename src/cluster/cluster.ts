@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { ResolvedOptions } from "../config.js";
+import { DEFAULTS, type ResolvedOptions } from "../config.js";
 import type { Hub } from "../hub.js";
 import type { Metrics } from "../ops/metrics.js";
 import { Replica } from "./replica.js";
@@ -160,6 +160,12 @@ const SHARED_LIMITS = [
   "requireToken",
 ] as const;
 
+/**
+ * Shared limits that came after the first: written only when not at their default, and read as
+ * their default when the key lacks them, so processes that wrote the key before them still agree.
+ */
+const LATER_LIMITS = ["maxQueueBytes", "maxQueuedBytes", "maxQueuedBytesPerIp", "maxTxnKeysPerIp"] as const;
+
 /** An identity source is set: names are taken only with a proof (--jwt-secret, authenticate). */
 function identityOn(options: ResolvedOptions): boolean {
   return options.jwtSecret !== undefined || options.authenticate !== undefined;
@@ -174,8 +180,13 @@ function identityOn(options: ResolvedOptions): boolean {
 async function agreeOnLimits(options: ResolvedOptions, log: SharedLog): Promise<string | undefined> {
   const mine: Record<string, unknown> = Object.fromEntries(SHARED_LIMITS.map((name) => [name, options[name]]));
   if (identityOn(options)) mine.identity = "on";
+  for (const name of LATER_LIMITS) if (options[name] !== DEFAULTS[name]) mine[name] = options[name];
   const theirs = JSON.parse(await log.agree("limits", JSON.stringify(mine))) as Record<string, unknown>;
-  const differ = [...SHARED_LIMITS, "identity"].filter((name) => theirs[name] !== mine[name]);
+  for (const name of LATER_LIMITS) {
+    theirs[name] ??= DEFAULTS[name];
+    mine[name] = options[name];
+  }
+  const differ = [...SHARED_LIMITS, ...LATER_LIMITS, "identity"].filter((name) => theirs[name] !== mine[name]);
   if (differ.length === 0) return undefined;
   const shown = (value: unknown): string => String(value ?? "off");
   const what = differ.map((name) => `${name} ${shown(mine[name])} (the cluster's: ${shown(theirs[name])})`).join(", ");

@@ -74,6 +74,16 @@ export function seedRefusal(
   return undefined;
 }
 
+/**
+ * What the key table would refuse a post with key `txn` for (a share of its session or address,
+ * the total: 429, 503), asked of the hub as a post is judged there, at the store's time and
+ * changing nothing. Entries not applied yet only add keys, and a later time only frees some: so
+ * it refuses only what applying would (confirmRefusal asks again once caught up).
+ */
+export function txnRefusal(ctx: PreCheckContext, name: string, client: Session | undefined, address: string | undefined, txn: string | undefined): ChatError | undefined {
+  return ctx.hub.txnRefusal(name, client, address, txn, storeNow(ctx.replica));
+}
+
 /** `refusal()` again once caught up: throws what it still says, else lets the command through. */
 export async function confirmRefusal(replica: Replica, refusal: () => ChatError | undefined): Promise<void> {
   if (refusal() === undefined) return;

@@ -66,7 +66,7 @@ export function snapshotChunks(hub: Hub, replica: Replica, at: number): { pos: s
     if (join) extra.j = join;
     lines.push(JSON.stringify(extra));
   }
-  for (const [key, txn, id, at2] of hub.txnKeys(at)) lines.push(txnLine(key, txn, id, at2));
+  for (const [key, txn, id, at2, address] of hub.txnKeys(at)) lines.push(txnLine(key, txn, id, at2, address));
   return { pos, chunks: lines.end() };
 }
 
@@ -83,6 +83,8 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
     },
     {
       maxQueue: options.maxQueue,
+      maxQueueBytes: options.maxQueueBytes,
+      maxQueuedBytes: options.maxQueuedBytes,
       history: options.history,
       maxHistoryBytes: options.maxHistoryBytes,
       now: () => head?.at ?? 0,

@@ -37,7 +37,7 @@ export function createChatMetrics(hub: Hub, sources: GaugeSources): ChatMetrics 
   registry.gauge("pollchat_http_connections", "HTTP connections now open on this server.", sources.httpConnections);
   const messages = registry.counter("pollchat_messages_total", "Messages accepted (chat, private, presence, system answers).");
   const deliveries = registry.counter("pollchat_deliveries_total", "Messages put on a client's queue: one per recipient of each message.");
-  const dropped = registry.counter("pollchat_dropped_total", "Queued messages a client lost, by reason (queue_full: past --max-queue).", ["reason"]);
+  const dropped = registry.counter("pollchat_dropped_total", "Queued messages a client lost, by reason (queue_full: past --max-queue or the queued bytes' caps).", ["reason"]);
   const requests = registry.counter("pollchat_http_requests_total", "HTTP requests answered, by route and status (aborted: the client left first).", ["route", "status"]);
   const pollDuration = registry.histogram("pollchat_poll_duration_seconds", "How long long-polls were held before their answer.", POLL_BUCKETS);
 

@@ -24,6 +24,9 @@ const RETRY_AFTER_S = 30;
 
 export interface MessageLogOptions {
   maxQueue: number;
+  /** Bytes one queue holds, and all together (--max-queue-bytes, --max-queued-bytes), at restore too. @default the server's defaults */
+  maxQueueBytes?: number;
+  maxQueuedBytes?: number;
   /** Messages of history kept per room (--history). */
   history: number;
   /** Bytes of history in all rooms (--max-history-bytes), at restore too. @default the server's default */
@@ -117,6 +120,8 @@ export class MessageLog implements Journal {
       lock = DirLock.acquire(dir, { warn: options.warn });
       const restored = restoreLog(join(dir, LOG_FILE), setAside, {
         maxQueue: options.maxQueue,
+        maxQueueBytes: options.maxQueueBytes ?? DEFAULTS.maxQueueBytes,
+        maxQueuedBytes: options.maxQueuedBytes ?? DEFAULTS.maxQueuedBytes,
         history: options.history,
         maxHistoryBytes: options.maxHistoryBytes ?? DEFAULTS.maxHistoryBytes,
         now,

@@ -32,7 +32,8 @@ export type LogRecord =
   | { k: "end"; n: string }
   /** The session's queue acknowledged everything up to `u` (its new `since`). */
   | { k: "ack"; n: string; u: number }
-  | { k: "txn"; n: string; x: string; i: number; a: number };
+  /** p: the address the key counts against (the one that made the posting session), when known. */
+  | { k: "txn"; n: string; x: string; i: number; a: number; p?: string };
 
 export const FORMAT_VERSION = 1;
 
@@ -100,12 +101,12 @@ export function sessionRecordLine(record: Exclude<SessionRecord, { kind: "ack" }
     case "end":
       return endLine(record.session);
     case "txn":
-      return txnLine(record.session.key, record.txn, record.id, record.at);
+      return txnLine(record.session.key, record.txn, record.id, record.at, record.session.address);
   }
 }
 
-export function txnLine(key: string, txn: string, id: number, at: number): string {
-  return JSON.stringify({ k: "txn", n: key, x: txn, i: id, a: at });
+export function txnLine(key: string, txn: string, id: number, at: number, address: string | undefined): string {
+  return JSON.stringify({ k: "txn", n: key, x: txn, i: id, a: at, ...(address !== undefined && { p: address }) });
 }
 
 const MESSAGE_TYPES = new Set<MessageType>(["message", "private", "join", "leave", "system", "gap"]);
@@ -147,8 +148,12 @@ export function parseRecord(line: string): LogRecord | undefined {
       return isName(r.n) ? { k: "end", n: r.n } : undefined;
     case "ack":
       return isName(r.n) && isCount(r.u) ? { k: "ack", n: r.n, u: r.u } : undefined;
-    case "txn":
-      return isName(r.n) && typeof r.x === "string" && isId(r.i) && isCount(r.a) ? { k: "txn", n: r.n, x: r.x, i: r.i, a: r.a } : undefined;
+    case "txn": {
+      if (!isName(r.n) || typeof r.x !== "string" || !isId(r.i) || !isCount(r.a)) return undefined;
+      // An address is short (addressKey: IPv4, an IPv6 /64, or what a proxy's hop says, bounded by the header cap).
+      const p = typeof r.p === "string" && r.p.length <= 256 ? r.p : undefined;
+      return { k: "txn", n: r.n, x: r.x, i: r.i, a: r.a, ...(p !== undefined && { p }) };
+    }
     default:
       return undefined;
   }

@@ -1,5 +1,6 @@
 import { SessionQueue } from "../session-queue.js";
 import { HistoryBudget } from "../history-budget.js";
+import { QueueBudget } from "../queue-budget.js";
 import type { RestoredSession, RestoredTxn } from "../hub.js";
 import { DEFAULT_ROOM, fallbackRoom } from "../rooms.js";
 import { Room } from "../room.js";
@@ -11,6 +12,10 @@ import { parseRecord, type LogRecord } from "./records.js";
 
 export interface ReplayOptions {
   maxQueue: number;
+  /** Bytes one queue holds (--max-queue-bytes). @default no bound but --max-queue */
+  maxQueueBytes?: number;
+  /** Bytes all queues hold (--max-queued-bytes): the largest queue gives its oldest. @default no bound */
+  maxQueuedBytes?: number;
   /** Messages of history kept per room. */
   history: number;
   /** Bytes of history in all rooms (--max-history-bytes): the oldest of all go first. @default no bound but --history */
@@ -70,6 +75,8 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
   const history = new Map<string, Envelope[]>();
   // Rooms' history as the hub keeps it, in the same budget: a restore holds no more than the server did.
   const budget = new HistoryBudget(options.maxHistoryBytes ?? Infinity);
+  // Queues as the hub holds them, in the same caps (its shares per address it applies once it takes them: restore.ts).
+  const queues = new QueueBudget({ maxBytes: options.maxQueuedBytes ?? Infinity, maxPerAddress: 0 });
   const rooms = new Map<string, Room>();
   const byId = new Map<number, Envelope>();
   const result: ReplayResult = { lastId: 0, sessions: [], txns: [], history, records: 0, badLines: [], unmatched: 0 };
@@ -107,6 +114,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
     const old = sessions.get(key);
     if (!old) return;
     for (const room of old.rooms) members.get(room)?.delete(key);
+    queues.detach(old.queue);
     sessions.delete(key);
   };
 
@@ -142,8 +150,9 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
           allowed: r.a,
           rooms: new Set(r.r ?? []),
           current: r.c ?? DEFAULT_ROOM,
-          queue: new SessionQueue(options.maxQueue, r.s, options.now),
+          queue: new SessionQueue(options.maxQueue, r.s, options.now, options.maxQueueBytes),
         };
+        queues.attach(s.queue, undefined);
         for (const room of s.rooms) membersOf(room).add(key);
         for (const item of r.q ?? []) {
           if (typeof item !== "number") s.queue.push(new Envelope(item));
@@ -185,7 +194,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
         // Apart from sessions: a retry after the session ended must still find its key.
         const key = `${r.n.toLowerCase()} ${r.x}`;
         txns.delete(key);
-        if (now - r.a < TXN_WINDOW_MS) txns.set(key, [r.n.toLowerCase(), r.x, r.i, r.a]);
+        if (now - r.a < TXN_WINDOW_MS) txns.set(key, [r.n.toLowerCase(), r.x, r.i, r.a, r.p]);
         return;
       }
     }

@@ -42,7 +42,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: read
   for (const client of hub.sessions()) {
     if (!client.resumable) continue;
     const extra = heldFor.clients.get(client);
-    const queue = extra ? queueAsDelivered(client, extra, hub.options.maxQueue) : client.queue.peek();
+    const queue = extra ? queueAsDelivered(client, extra, hub.options) : client.queue.peek();
     for (const envelope of queue) {
       // A gap is written inline in its session: its id is that of a real message.
       if (envelope.message.type === "gap" || written.has(envelope.id)) continue;
@@ -52,7 +52,7 @@ export function writeSnapshot(lines: LineSink, hub: Hub, now: number, held: read
     lines.push(sessionLine(client, queue));
   }
   // Apart from sessions: a key outlives the session that used it (spec §5).
-  for (const [key, txn, id, at] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at));
+  for (const [key, txn, id, at, address] of hub.txnKeys(now)) lines.push(txnLine(key, txn, id, at, address));
 }
 
 function heldByTarget(held: readonly MessageRecord[]): { rooms: Map<string, Envelope[]>; clients: Map<Session, Envelope[]> } {
@@ -78,8 +78,8 @@ function asDelivered(history: readonly Envelope[], extra: readonly Envelope[] | 
 }
 
 /** A client's queue once the held messages are pushed onto it, with the gap its bound makes (a copy: the live queue waits). */
-function queueAsDelivered(client: Session, extra: readonly Envelope[], maxQueue: number): Envelope[] {
-  const copy = new SessionQueue(maxQueue, client.queue.since);
+function queueAsDelivered(client: Session, extra: readonly Envelope[], caps: { maxQueue: number; maxQueueBytes: number }): Envelope[] {
+  const copy = new SessionQueue(caps.maxQueue, client.queue.since, Date.now, caps.maxQueueBytes);
   for (const envelope of client.queue.peek()) copy.push(envelope);
   for (const envelope of extra) copy.push(envelope);
   return copy.peek();
