@@ -1,4 +1,5 @@
 import { MemorySnapshots } from "./snapshot-store.js";
+import type { Span } from "./unrecorded-time.js";
 import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /**
@@ -16,7 +17,7 @@ export class MemoryLog {
   #up = true;
   /** The next append breaks the link after it was sent: "stored" keeps its records, "lost" drops them (tests of a post's fate). */
   breakNextAppend: "stored" | "lost" | undefined;
-  readonly presence = new MemoryPresence();
+  readonly presence = new MemoryPresence(() => this.#up);
   readonly snapshots = new MemorySnapshots((below) => {
     while (this.#entries.length > 0 && compareIds(this.#entries[0]!.id, below) < 0) this.#entries.shift();
   });
@@ -219,19 +220,43 @@ class MemoryLogClient implements SharedLog {
   }
 }
 
-/** Presence shared in memory, as a Redis sorted set shares it between processes. */
+/** Presence shared in memory, as a Redis sorted set shares it between processes; unreachable while the log is down. */
 export class MemoryPresence {
   readonly #seen = new Map<string, number>();
+  #spans: Span[] = [];
+  readonly #up: () => boolean;
+
+  constructor(up: () => boolean = () => true) {
+    this.#up = up;
+  }
+
+  #reach(): void {
+    if (!this.#up()) throw new Error("the shared log is unreachable");
+  }
 
   async mark(seen: readonly (readonly [string, number])[]): Promise<void> {
+    this.#reach();
     for (const [key, at] of seen) this.#seen.set(key, Math.max(at, this.#seen.get(key) ?? 0));
   }
 
   async lastSeen(keys: readonly string[]): Promise<(number | undefined)[]> {
+    this.#reach();
     return keys.map((key) => this.#seen.get(key));
   }
 
   async forget(before: number): Promise<void> {
+    this.#reach();
     for (const [key, at] of this.#seen) if (at < before) this.#seen.delete(key);
+    this.#spans = this.#spans.filter(([, to]) => to >= before);
+  }
+
+  async unrecorded(span: Span): Promise<void> {
+    this.#reach();
+    this.#spans.push(span);
+  }
+
+  async unrecordedSince(after: number): Promise<Span[]> {
+    this.#reach();
+    return this.#spans.filter(([, to]) => to > after);
   }
 }

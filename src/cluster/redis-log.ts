@@ -3,6 +3,7 @@ import { RedisClient, RedisConnectionError, RedisReplyError, type RespReply } fr
 import { APPEND, CHECK } from "./redis-log-scripts.js";
 import type { PresenceStore } from "./shared-presence.js";
 import { RedisSnapshots } from "./snapshot-store.js";
+import { decodeSpan, encodeSpan, MAX_SPANS, type Span } from "./unrecorded-time.js";
 import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
@@ -28,6 +29,8 @@ export class RedisLog implements SharedLog, PresenceStore {
   readonly #reader: RedisClient;
   readonly #logKey: string;
   readonly #seenKey: string;
+  /** Spans during which a process could not record presence (score: their end). */
+  readonly #unrecordedKey: string;
   readonly snapshots: RedisSnapshots;
   readonly #epochKey: string;
   readonly #prefix: string;
@@ -48,6 +51,7 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#reader = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS, replyTimeoutMs: READ_REPLY_TIMEOUT_MS });
     this.#logKey = `${prefix}:log`;
     this.#seenKey = `${prefix}:seen`;
+    this.#unrecordedKey = `${prefix}:unrecorded`;
     this.#epochKey = `${prefix}:epoch`;
     this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey, { key: this.#epochKey, now: () => this.#epoch ?? "" });
     this.#prefix = prefix;
@@ -211,6 +215,16 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   async forget(before: number): Promise<void> {
     await this.#client.send(["ZREMRANGEBYSCORE", this.#seenKey, "-inf", `(${before}`]);
+    await this.#client.send(["ZREMRANGEBYSCORE", this.#unrecordedKey, "-inf", `(${before}`]);
+  }
+
+  async unrecorded(span: Span): Promise<void> {
+    await this.#client.send(["ZADD", this.#unrecordedKey, span[1], encodeSpan(span)]);
+  }
+
+  async unrecordedSince(after: number): Promise<Span[]> {
+    const reply = await this.#client.send(["ZRANGE", this.#unrecordedKey, "+inf", `(${after}`, "BYSCORE", "REV", "LIMIT", 0, MAX_SPANS]);
+    return Array.isArray(reply) ? reply.map((m) => decodeSpan(text(m))).filter((s): s is Span => s !== undefined) : [];
   }
 
   close(): void {
