@@ -171,6 +171,16 @@ class MemoryLogClient implements SharedLog {
     return this.#log.isUp && !this.#closed;
   }
 
+  get epoch(): string {
+    return String(this.#epoch);
+  }
+
+  reached(position: string): void {
+    if (compareIds(position, this.#highest) <= 0) return;
+    this.#highest = position;
+    this.#checkEpoch();
+  }
+
   get presence(): MemoryPresence {
     return this.#log.presence;
   }

@@ -41,6 +41,8 @@ export class RedisLog implements SharedLog, PresenceStore {
   #checking = false;
   /** The newest entry this process read in this epoch: the log must still have it (or have trimmed it). */
   #highest = START;
+  /** #highest came from a signed token (reached()), not a read: said in the reason. */
+  #signed: string | undefined;
   #onNewEpoch: ((reason: string) => void) | undefined;
   #onTrimmedPast: ((reason: string) => void) | undefined;
 
@@ -84,6 +86,18 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#epochTimer = setInterval(() => void this.#checkEpoch(), EPOCH_CHECK_MS).unref();
     // Back from a loss: Redis may have restarted from older data; asked before anything else can be.
     this.#client.on("connected", () => void this.#checkEpoch());
+  }
+
+  get epoch(): string | undefined {
+    return this.#epoch;
+  }
+
+  /** A position a token the cluster signed in this epoch names: checked as one this process read (a new epoch if the log lost it). */
+  reached(position: string): void {
+    if (this.#changing || compareIds(position, this.#highest) <= 0) return;
+    this.#highest = position;
+    this.#signed = position;
+    void this.#checkEpoch();
   }
 
   /** Told each time the log is found to have lost its data, once this process has joined the new epoch: its state must start over. */
@@ -134,9 +148,12 @@ export class RedisLog implements SharedLog, PresenceStore {
       this.#changing = true;
       const old = this.#epoch;
       this.#epoch = await this.#nameEpoch();
+      const signed = this.#signed !== undefined && this.#signed === this.#highest;
       this.#highest = START;
+      this.#signed = undefined;
       this.#changing = false;
-      const what = reply === 2 ? "lost its data (entries this process had read are gone: Redis came back with older data)" : "lost its data";
+      const gone = signed ? "a token the cluster signed at a position it no longer has was presented" : "entries this process had read are gone";
+      const what = reply === 2 ? `lost its data (${gone}: Redis came back with older data)` : "lost its data";
       const reason = `redis: the shared log at ${this.#client.target.display} ${what} (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
       this.#onNewEpoch?.(reason);
     } catch {
