@@ -140,20 +140,23 @@ export class RedisLog implements SharedLog, PresenceStore {
     if (this.#client.state !== "connected" || this.#checking || this.#epoch === undefined) return;
     this.#checking = true;
     try {
-      const reply = await this.#check(this.#client, this.#epoch, this.#highest);
+      const highest = this.#highest;
+      const reply = await this.#check(this.#client, this.#epoch, highest);
       if (reply === 0) {
         this.#changing = false; // an append refused for an epoch this process had already left
+        if (highest === this.#highest) this.#signed = undefined; // the log has what a token said: nothing to tell
         return;
       }
       this.#changing = true;
       const old = this.#epoch;
       this.#epoch = await this.#nameEpoch();
-      const signed = this.#signed !== undefined && this.#signed === this.#highest;
+      // (A read of this process may have found the loss first: it set the new epoch, and this check sees it changed.)
+      const signed = this.#signed !== undefined;
       this.#highest = START;
       this.#signed = undefined;
       this.#changing = false;
-      const gone = signed ? "a token the cluster signed at a position it no longer has was presented" : "entries this process had read are gone";
-      const what = reply === 2 ? `lost its data (${gone}: Redis came back with older data)` : "lost its data";
+      const gone = signed ? "a token the cluster signed names a position the log no longer has" : "entries this process had read are gone";
+      const what = reply === 2 || signed ? `lost its data (${gone}: Redis came back with older data)` : "lost its data";
       const reason = `redis: the shared log at ${this.#client.target.display} ${what} (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
       this.#onNewEpoch?.(reason);
     } catch {
