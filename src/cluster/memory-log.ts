@@ -1,5 +1,5 @@
 import { MemorySnapshots } from "./snapshot-store.js";
-import type { Span } from "./unrecorded-time.js";
+import { MAX_SPANS, type Span } from "./unrecorded-time.js";
 import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /**
@@ -263,6 +263,7 @@ export class MemoryPresence {
   async unrecorded(span: Span): Promise<void> {
     this.#reach();
     this.#spans.push(span);
+    if (this.#spans.length > MAX_SPANS) this.#spans.shift();
   }
 
   async unrecordedSince(after: number): Promise<Span[]> {

@@ -240,6 +240,8 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   async unrecorded(span: Span): Promise<void> {
     await this.#client.send(["ZADD", this.#unrecordedKey, span[1], encodeSpan(span)]);
+    // The newest only (one per process per outage): a flapping Redis adds no more than that.
+    await this.#client.send(["ZREMRANGEBYRANK", this.#unrecordedKey, 0, -(MAX_SPANS + 1)]);
   }
 
   async unrecordedSince(after: number): Promise<Span[]> {

@@ -1,7 +1,7 @@
 /** A span of time, [from, to] in ms, during which some process could not record presence (shared-presence.ts). */
 export type Span = readonly [number, number];
 
-/** Spans read from the store are bounded: the newest this many (one per process per outage). */
+/** Spans kept and read are bounded: the newest this many (one per process per outage). */
 export const MAX_SPANS = 256;
 
 /**
