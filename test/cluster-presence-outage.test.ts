@@ -1,6 +1,8 @@
 import { beforeAll, expect, it } from "vitest";
 import { CLI, cliPerTest, ensureBuilt, joinApi, type RunningCli } from "./helpers.js";
-import { redisPerTest, until, type RedisServer } from "./redis-harness.js";
+import { redisCommand, redisPerTest, until, type RedisServer } from "./redis-harness.js";
+import { RedisLog } from "../src/cluster/redis-log.js";
+import { MAX_SPANS } from "../src/cluster/unrecorded-time.js";
 
 /**
  * Time during which the cluster could not record presence counts against no session
@@ -106,3 +108,19 @@ it.each(["SIGSTOP", "kill"] as const)(
   },
   90_000,
 );
+
+it("Redis keeps the newest 256 spans of unrecorded time, and answers those that end after a time, newest first", async () => {
+  const redis = await startRedis();
+  const log = new RedisLog(redis.url, "t");
+  try {
+    await log.open();
+    for (let i = 0; i < 300; i++) await log.unrecorded([i * 10, i * 10 + 5]);
+    expect(await redisCommand(redis, ["ZCARD", "t:unrecorded"])).toBe(MAX_SPANS);
+    expect((await log.unrecordedSince(0)).length).toBe(MAX_SPANS);
+    expect(await log.unrecordedSince(2975)).toEqual([[2990, 2995], [2980, 2985]]);
+    await log.forget(2986);
+    expect(await log.unrecordedSince(0)).toEqual([[2990, 2995]]);
+  } finally {
+    log.close();
+  }
+}, 20_000);

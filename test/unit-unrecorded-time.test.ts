@@ -4,7 +4,7 @@ import { resolveOptions } from "../src/config.js";
 import { createCluster, type Cluster } from "../src/cluster/cluster.js";
 import { MemoryLog } from "../src/cluster/memory-log.js";
 import { SharedPresence } from "../src/cluster/shared-presence.js";
-import { decodeSpan, encodeSpan, unseenFor } from "../src/cluster/unrecorded-time.js";
+import { decodeSpan, encodeSpan, MAX_SPANS, unseenFor } from "../src/cluster/unrecorded-time.js";
 
 /** Time during which presence could not be recorded counts against no session (README, Several processes: Presence). */
 
@@ -101,4 +101,12 @@ it("a process whose own sweeps never failed counts out the span another one said
   await onB.sweep(t0 + 3 * TTL + 20);
   await Promise.all([a.replica.catchUp(), b.replica.catchUp()]);
   expect(b.hub.sessionByToken("tok-ann")).toBeUndefined();
+});
+
+it("the spans kept are bounded: the newest 256", async () => {
+  const log = new MemoryLog();
+  for (let i = 0; i < 300; i++) await log.presence.unrecorded([i * 10, i * 10 + 5]);
+  const kept = await log.presence.unrecordedSince(0);
+  expect(kept.length).toBe(MAX_SPANS);
+  expect(kept[0]).toEqual([440, 445]);
 });
