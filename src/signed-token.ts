@@ -26,7 +26,8 @@ export function splitSigned(token: string): SignedToken | undefined {
 
 /** The token, a position, a signature: one string. Only a session token of the usual length is signed. */
 export function joinSigned(base: string, position: string, signature: string): string | undefined {
-  return base.length === BASE_CHARS && POSITION.test(position) && signature.length === SIGNATURE_CHARS ? base + position + signature : undefined;
+  const fits = base.length === BASE_CHARS && POSITION.test(position) && signature.length === SIGNATURE_CHARS;
+  return fits ? base + position + signature : undefined;
 }
 
 /** The session token a presented token names: its own, or a signed one's first part. */

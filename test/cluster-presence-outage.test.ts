@@ -75,7 +75,7 @@ async function outage(redis: RedisServer, how: "SIGSTOP" | "kill", processes: Ru
 }
 
 it.each(["SIGSTOP", "kill"] as const)(
-  "Redis down (%s) for three TTLs while clients keep polling on both processes: none of them ends, the one that did not poll ends once after it",
+  "Redis down (%s) for three TTLs while clients keep polling on both processes: none ends, the one that did not poll ends once after",
   async (how) => {
     // kill -9 keeps what Redis had: it restarts on its AOF (an outage, not a loss).
     const redis = await startRedis({ appendOnly: true });

@@ -39,7 +39,7 @@ it("unseenFor leaves out the spans (their union once) between the last sighting 
   for (const bad of ["9-5", "x-1", "1-", "1-2-3", "1".repeat(16) + "-2"]) expect(decodeSpan(bad)).toBeUndefined();
 });
 
-it("a sweep that could not record presence says so once the store is back, and no process counts that time: the session ends a TTL after it", async () => {
+it("a failed sweep says so once the store is back, and no process counts that time: the session ends a TTL after", async () => {
   const log = new MemoryLog();
   const [a, b] = [await node(log), await node(log)];
   const ann = await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: "tok-ann" }, (o) => o as Session);
@@ -81,7 +81,7 @@ it("a sweep that could not record presence says so once the store is back, and n
   expect(await log.presence.unrecordedSince(0)).toEqual([]);
 });
 
-it("a process whose own sweeps never failed counts out the span another one said, and one just started waits before ending anyone", async () => {
+it("a process whose sweeps never failed counts out the span another one said; one just started waits before ending anyone", async () => {
   const log = new MemoryLog();
   const [a, b] = [await node(log), await node(log)];
   const ann = await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: "tok-ann" }, (o) => o as Session);

@@ -36,7 +36,7 @@ export class TokenMarks {
     this.#key = Buffer.from(await this.#log.agree(KEY_NAME, randomBytes(32).toString("hex")), "hex");
   }
 
-  /** The token to hand out for a session's `token`: signed with the position its session was made at (as it is, before the key is known). */
+  /** The token to hand out for a session's `token`: signed with the position its session was made at (unsigned before the key is known). */
   sign(token: string): string {
     const position = this.#madeAt(token);
     const mac = position === START ? undefined : this.#mac(token, position);
