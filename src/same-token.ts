@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
+import { sessionToken } from "./signed-token.js";
 
 /**
  * Whether a presented token is the expected one, in time that does not depend
@@ -9,7 +10,8 @@ import { createHash, timingSafeEqual } from "node:crypto";
  */
 export function sameToken(expected: string | undefined, presented: string | undefined): boolean {
   if (expected === undefined || presented === undefined) return false;
-  return timingSafeEqual(digest(expected), digest(presented));
+  // A signed token (--redis) is its session's token and a proof after it.
+  return timingSafeEqual(digest(expected), digest(sessionToken(presented)));
 }
 
 function digest(token: string): Buffer {

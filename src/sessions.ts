@@ -4,6 +4,7 @@ import { ChatError } from "./errors.js";
 import type { SessionRequest } from "./hub-types.js";
 import { sameToken } from "./same-token.js";
 import type { QueueBudget } from "./queue-budget.js";
+import { sessionToken } from "./signed-token.js";
 import { SessionLimits } from "./session-limits.js";
 import { nameKey } from "./validate.js";
 
@@ -38,7 +39,8 @@ export class Sessions {
   }
 
   byToken(token: string | undefined): Session | undefined {
-    return token === undefined ? undefined : this.#byToken.get(token);
+    // A signed token (--redis hands them out) names the session of its first part.
+    return token === undefined ? undefined : this.#byToken.get(sessionToken(token));
   }
 
   /** A name anyone is using (through any transport) is taken until its session ends. */

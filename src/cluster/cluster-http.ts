@@ -41,7 +41,9 @@ export async function join(ctx: HttpContext, replica: Replica, { req, res }: Req
     const room = command.r ?? client.currentRoom;
     return { token: client.token, name: client.name, room, cursor: client.queue.since, members: ctx.hub.room(room)?.memberNames() ?? [] };
   });
-  sendJson(res, 200, answer, { "Set-Cookie": tokenCookie(answer.token, cameOverTls(req, ctx.options.trustProxy)) });
+  // Signed with the position of the entry that made the session: proof the log had it (token-marks.ts).
+  const token = replica.tokens.sign(answer.token);
+  sendJson(res, 200, { ...answer, token }, { "Set-Cookie": tokenCookie(token, cameOverTls(req, ctx.options.trustProxy)) });
 }
 
 function joinByName(ctx: HttpContext, req: Request["req"], body: Record<string, unknown>): JoinCommand {
@@ -102,6 +104,8 @@ export async function caughtUpFor(ctx: HttpContext, replica: Replica, { req, que
   if (token === undefined) return;
   const client = ctx.hub.sessionByToken(token);
   if (client === undefined || behind(ctx, client, cursor)) await replica.catchUp();
+  // Still unknown: a token the cluster signed past what the log has proves the log lost its end (token-marks.ts).
+  if (client === undefined && ctx.hub.sessionByToken(token) === undefined) replica.tokens.unknown(token);
 }
 
 /** A cursor past what this replica could have told the client (cursors.ts: its queue's start, or what was delivered) was told by a replica further on. */

@@ -50,6 +50,8 @@ export class ClusterTcp {
     const known = local(token);
     if (known) return known;
     await this.#replica.catchUp();
-    return local(token);
+    const client = local(token);
+    if (client === undefined) this.#replica.tokens.unknown(token); // token-marks.ts
+    return client;
   }
 }

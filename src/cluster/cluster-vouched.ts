@@ -41,7 +41,9 @@ async function knownSession(hub: Hub, replica: Replica, token: string | undefine
   const known = hub.sessionByToken(token);
   if (known !== undefined) return known;
   await replica.catchUp();
-  return hub.sessionByToken(token);
+  const client = hub.sessionByToken(token);
+  if (client === undefined) replica.tokens.unknown(token); // token-marks.ts
+  return client;
 }
 
 /**

@@ -75,11 +75,11 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
     // The new epoch's first process sets them again; one that set others meanwhile cannot be followed.
     // (Redis gone again before they could be said: said again every 2 s until it answers, as long as this epoch lasts:
     // a process that gave up would let a later one set other limits, and replicas would apply the log differently.)
+    // The key new tokens are signed with is agreed again too (Redis may have lost it: token-marks.ts).
     const agree = (): void =>
-      void agreeOnLimits(options, log).then(
-        (differ) => differ !== undefined && lost(differ),
-        () => resets === epochResets && !closed && void setTimeout(agree, 2000).unref(),
-      );
+      void agreeOnLimits(options, log)
+        .then(async (differ) => (differ !== undefined ? lost(differ) : await replica.tokens.open()))
+        .catch(() => resets === epochResets && !closed && void setTimeout(agree, 2000).unref());
     agree();
   };
   const resync = (reason: string): void => {
@@ -111,6 +111,7 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       log.onTrimmedPast?.(resync);
       const differ = await agreeOnLimits(options, log);
       if (differ !== undefined) throw new Error(differ);
+      await replica.tokens.open();
       // The newest snapshot, then the entries after it: a process joining late reads no more of the log than that.
       const resets = epochResets;
       const latest = await log.snapshots.latest();

@@ -1,4 +1,5 @@
 import { MemorySnapshots } from "./snapshot-store.js";
+import { MAX_SPANS, type Span } from "./unrecorded-time.js";
 import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /**
@@ -20,7 +21,7 @@ export class MemoryLog {
    */
   breakNextAppend: "stored" | "lost" | "held" | undefined;
   readonly #held: { records: readonly string[]; deadline: number }[] = [];
-  readonly presence = new MemoryPresence();
+  readonly presence = new MemoryPresence(() => this.#up);
   readonly snapshots = new MemorySnapshots((below) => {
     while (this.#entries.length > 0 && compareIds(this.#entries[0]!.id, below) < 0) this.#entries.shift();
   });
@@ -196,6 +197,16 @@ class MemoryLogClient implements SharedLog {
     return this.#log.isUp && !this.#closed;
   }
 
+  get epoch(): string {
+    return String(this.#epoch);
+  }
+
+  reached(position: string): void {
+    if (compareIds(position, this.#highest) <= 0) return;
+    this.#highest = position;
+    this.#checkEpoch();
+  }
+
   get presence(): MemoryPresence {
     return this.#log.presence;
   }
@@ -254,19 +265,44 @@ class MemoryLogClient implements SharedLog {
   }
 }
 
-/** Presence shared in memory, as a Redis sorted set shares it between processes. */
+/** Presence shared in memory, as a Redis sorted set shares it between processes; unreachable while the log is down. */
 export class MemoryPresence {
   readonly #seen = new Map<string, number>();
+  #spans: Span[] = [];
+  readonly #up: () => boolean;
+
+  constructor(up: () => boolean = () => true) {
+    this.#up = up;
+  }
+
+  #reach(): void {
+    if (!this.#up()) throw new Error("the shared log is unreachable");
+  }
 
   async mark(seen: readonly (readonly [string, number])[]): Promise<void> {
+    this.#reach();
     for (const [key, at] of seen) this.#seen.set(key, Math.max(at, this.#seen.get(key) ?? 0));
   }
 
   async lastSeen(keys: readonly string[]): Promise<(number | undefined)[]> {
+    this.#reach();
     return keys.map((key) => this.#seen.get(key));
   }
 
   async forget(before: number): Promise<void> {
+    this.#reach();
     for (const [key, at] of this.#seen) if (at < before) this.#seen.delete(key);
+    this.#spans = this.#spans.filter(([, to]) => to >= before);
+  }
+
+  async unrecorded(span: Span): Promise<void> {
+    this.#reach();
+    this.#spans.push(span);
+    if (this.#spans.length > MAX_SPANS) this.#spans.shift();
+  }
+
+  async unrecordedSince(after: number): Promise<Span[]> {
+    this.#reach();
+    return this.#spans.filter(([, to]) => to > after);
   }
 }

@@ -31,7 +31,10 @@ export async function sessionOfToken(ctx: PreCheckContext, token: string): Promi
     await ctx.replica.catchUp();
     client = ctx.hub.sessionByToken(token);
   }
-  if (client === undefined) throw new ChatError("unauthorized");
+  if (client === undefined) {
+    ctx.replica.tokens.unknown(token); // signed past what the log has: it lost its end (token-marks.ts)
+    throw new ChatError("unauthorized");
+  }
   return client;
 }
 

@@ -5,6 +5,7 @@ import type { PresenceStore } from "./shared-presence.js";
 import { RedisSnapshots } from "./snapshot-store.js";
 import { StoreClock } from "./store-clock.js";
 import { WriteHealth } from "./write-health.js";
+import { decodeSpan, encodeSpan, MAX_SPANS, type Span } from "./unrecorded-time.js";
 import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
@@ -32,6 +33,8 @@ export class RedisLog implements SharedLog, PresenceStore {
   readonly #reader: RedisClient;
   readonly #logKey: string;
   readonly #seenKey: string;
+  /** Spans during which a process could not record presence (score: their end). */
+  readonly #unrecordedKey: string;
   readonly snapshots: RedisSnapshots;
   readonly #epochKey: string;
   readonly #prefix: string;
@@ -42,6 +45,8 @@ export class RedisLog implements SharedLog, PresenceStore {
   #checking = false;
   /** The newest entry this process read in this epoch: the log must still have it (or have trimmed it). */
   #highest = START;
+  /** #highest came from a signed token (reached()), not a read: said in the reason. */
+  #signed: string | undefined;
   #onNewEpoch: ((reason: string) => void) | undefined;
   #onTrimmedPast: ((reason: string) => void) | undefined;
   /** What this process knows of Redis' clock: the deadlines of its appends. */
@@ -56,6 +61,7 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#reader = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS, replyTimeoutMs: READ_REPLY_TIMEOUT_MS });
     this.#logKey = `${prefix}:log`;
     this.#seenKey = `${prefix}:seen`;
+    this.#unrecordedKey = `${prefix}:unrecorded`;
     this.#epochKey = `${prefix}:epoch`;
     this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey, { key: this.#epochKey, now: () => this.#epoch ?? "" });
     this.#prefix = prefix;
@@ -92,6 +98,18 @@ export class RedisLog implements SharedLog, PresenceStore {
     this.#timeTimer = setInterval(() => void this.#sampleTime().catch(() => {}), TIME_SAMPLE_MS).unref();
     // Back from a loss: Redis may have restarted from older data; asked before anything else can be.
     this.#client.on("connected", () => void this.#checkEpoch());
+  }
+
+  get epoch(): string | undefined {
+    return this.#epoch;
+  }
+
+  /** A position a token the cluster signed in this epoch names: checked as one this process read (a new epoch if the log lost it). */
+  reached(position: string): void {
+    if (this.#changing || compareIds(position, this.#highest) <= 0) return;
+    this.#highest = position;
+    this.#signed = position;
+    void this.#checkEpoch();
   }
 
   /** Told each time the log is found to have lost its data, once this process has joined the new epoch: its state must start over. */
@@ -158,17 +176,23 @@ export class RedisLog implements SharedLog, PresenceStore {
     if (this.#client.state !== "connected" || this.#checking || this.#epoch === undefined) return;
     this.#checking = true;
     try {
-      const reply = await this.#check(this.#client, this.#epoch, this.#highest);
+      const highest = this.#highest;
+      const reply = await this.#check(this.#client, this.#epoch, highest);
       if (reply === 0) {
         this.#changing = false; // an append refused for an epoch this process had already left
+        if (highest === this.#highest) this.#signed = undefined; // the log has what a token said: nothing to tell
         return;
       }
       this.#changing = true;
       const old = this.#epoch;
       this.#epoch = await this.#nameEpoch();
+      // (A read of this process may have found the loss first: it set the new epoch, and this check sees it changed.)
+      const signed = this.#signed !== undefined;
       this.#highest = START;
+      this.#signed = undefined;
       this.#changing = false;
-      const what = reply === 2 ? "lost its data (entries this process had read are gone: Redis came back with older data)" : "lost its data";
+      const gone = signed ? "a token the cluster signed names a position the log no longer has" : "entries this process had read are gone";
+      const what = reply === 2 || signed ? `lost its data (${gone}: Redis came back with older data)` : "lost its data";
       const reason = `redis: the shared log at ${this.#client.target.display} ${what} (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
       this.#onNewEpoch?.(reason);
     } catch {
@@ -247,6 +271,18 @@ export class RedisLog implements SharedLog, PresenceStore {
 
   async forget(before: number): Promise<void> {
     await this.#client.send(["ZREMRANGEBYSCORE", this.#seenKey, "-inf", `(${before}`]);
+    await this.#client.send(["ZREMRANGEBYSCORE", this.#unrecordedKey, "-inf", `(${before}`]);
+  }
+
+  async unrecorded(span: Span): Promise<void> {
+    await this.#client.send(["ZADD", this.#unrecordedKey, span[1], encodeSpan(span)]);
+    // The newest only (one per process per outage): a flapping Redis adds no more than that.
+    await this.#client.send(["ZREMRANGEBYRANK", this.#unrecordedKey, 0, -(MAX_SPANS + 1)]);
+  }
+
+  async unrecordedSince(after: number): Promise<Span[]> {
+    const reply = await this.#client.send(["ZRANGE", this.#unrecordedKey, "+inf", `(${after}`, "BYSCORE", "REV", "LIMIT", 0, MAX_SPANS]);
+    return Array.isArray(reply) ? reply.map((m) => decodeSpan(text(m))).filter((s): s is Span => s !== undefined) : [];
   }
 
   close(): void {

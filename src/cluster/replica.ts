@@ -9,6 +9,7 @@ import { CatchUpBarriers } from "./catch-up-barriers.js";
 import { PendingRequests, type Fate } from "./pending-requests.js";
 import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
+import { TokenMarks } from "./token-marks.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
@@ -73,6 +74,8 @@ export class Replica {
   readonly #tips: TipReads;
   readonly #vouchedOnly: boolean;
   readonly stats = { applied: 0, appended: 0, skipped: 0 };
+  /** New sessions' tokens, signed with where this replica stands; an unknown one checked against the log. */
+  readonly tokens: TokenMarks;
 
   constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string; fateDeadlineMs?: number; vouchedOnly?: boolean }) {
     this.#hub = hub;
@@ -84,6 +87,8 @@ export class Replica {
     this.#fateDeadlineMs = opts.fateDeadlineMs ?? FATE_DEADLINE_MS;
     this.#vouchedOnly = opts.vouchedOnly ?? false;
     this.#tips = new TipReads(() => log.tip());
+    // A session's token is signed with the position it was made at: the same on every replica and at every join.
+    this.tokens = new TokenMarks(log, (token) => this.madeAt(hub.sessionByToken(token)));
     const refusal = (fate: Fate): ChatError => (fate === "unknown" ? fateUnknown() : unavailable());
     this.#pending = new PendingRequests(this.#fateDeadlineMs, refusal, (deadline) => log.passed(deadline));
     this.#batch = new AppendBatch(
@@ -125,8 +130,8 @@ export class Replica {
     return Math.max(0, msOf(this.#tipSeen) - msOf(this.#position));
   }
 
-  madeAt(client: Session): string {
-    return this.#madeAt.get(client) ?? START;
+  madeAt(client: Session | undefined): string {
+    return (client && this.#madeAt.get(client)) ?? START;
   }
 
   /** A session's position, as a snapshot brings it back. */

@@ -53,6 +53,13 @@ export interface SharedLog {
    * while the others trimmed it): that read rejects, and this process must load the newest snapshot (cluster.ts).
    */
   onTrimmedPast?(listener: (reason: string) => void): void;
+  /** The epoch this process is in (what tokens are signed for: token-marks.ts); undefined before it is known. */
+  readonly epoch?: string;
+  /**
+   * The cluster proved it had this position of this epoch's log (a token it signed: token-marks.ts): the log
+   * must still have it, as it must have what this process read; if it does not, it lost its end (a new epoch, onNewEpoch).
+   */
+  reached?(position: string): void;
   /** Times the link came back after a loss (/metrics). */
   readonly reconnects?: number;
   /** Stops everything; pending calls reject. */

@@ -1,0 +1,139 @@
+import { beforeAll, expect, it } from "vitest";
+import { CLI, cliPerTest, ensureBuilt, joinApi, postJson, type RunningCli } from "./helpers.js";
+import { metric, redisCommand, redisPerTest, until } from "./redis-harness.js";
+
+/**
+ * Redis and every process lost together, Redis back from older data (README, Several processes:
+ * Faults): no process read the lost entries, so only what the cluster signed and a client kept
+ * can prove the loss: a token made past the end of what Redis came back with. Presented, it
+ * starts a new epoch as a lost tail does. What a client makes up (a cursor, a token) changes nothing.
+ */
+
+const startCli = cliPerTest();
+const startRedis = redisPerTest();
+
+beforeAll(ensureBuilt, 60_000);
+
+interface Poll {
+  messages: { id: number; type: string; text: string }[];
+  cursor: number;
+}
+
+async function processes(n: number, url: string): Promise<RunningCli[]> {
+  const args = ["--port", "0", "--redis", url, "--log-level", "warn", "--rate", "1000"];
+  return Promise.all(Array.from({ length: n }, () => startCli(CLI, args)));
+}
+
+async function status(url: string, auth: Record<string, string>): Promise<number> {
+  const res = await fetch(`${url}/api/poll?timeout=0`, { headers: auth });
+  await res.body?.cancel();
+  return res.status;
+}
+
+/** Every process has applied at least `n` entries of the log. */
+async function applied(ps: RunningCli[], n: number): Promise<boolean> {
+  return until(async () => {
+    for (const p of ps) if ((await metric(p.url, "pollchat_redis_applied_total")) < n) return false;
+    return true;
+  }, 20_000);
+}
+
+it("Redis and every process killed, Redis back from an older RDB: a token made after it starts a new epoch; old tokens 401", async () => {
+  const redis = await startRedis();
+  const [a, b] = await processes(2, redis.url);
+  let highest = 0;
+  const post = async (url: string, auth: Record<string, string>, text: string): Promise<void> => {
+    const r = await postJson(`${url}/api/messages`, { text }, auth);
+    expect(r.status).toBe(201);
+    highest = Math.max(highest, r.body.id as number);
+  };
+  const ann = await joinApi(a!.url, "ann");
+  await post(a!.url, ann.auth, "saved 1");
+  await post(b!.url, ann.auth, "saved 2");
+  expect(await redisCommand(redis, ["SAVE"])).toBe("OK");
+  // Joined after the save: the token dave is handed names a position (his join's, or past it) the RDB lacks.
+  const dave = await joinApi(b!.url, "dave");
+  await post(b!.url, dave.auth, "lost 1");
+  await post(a!.url, ann.auth, "lost 2");
+  await post(a!.url, dave.auth, "lost 3");
+  expect(await applied([a!, b!], 7)).toBe(true);
+
+  // The whole site goes down at once; Redis comes back from the older RDB, the processes start again.
+  await Promise.all([a!.stop("SIGKILL"), b!.stop("SIGKILL"), redis.stop("SIGKILL")]);
+  await redis.restart();
+  const [c, d] = await processes(2, redis.url);
+  expect(await metric(c!.url, "pollchat_redis_epoch_resets")).toBe(0);
+
+  // dave presents his token (a poll with his cursor): it names no session here, but the cluster signed it
+  // at a position the log no longer has. That request is 401, and a new epoch starts everywhere.
+  const first = await fetch(`${c!.url}/api/poll?cursor=${highest}&timeout=0`, { headers: dave.auth });
+  await first.body?.cancel();
+  expect(first.status).toBe(401);
+  for (const p of [c!, d!]) {
+    expect(await until(async () => (await metric(p.url, "pollchat_redis_epoch_resets")) >= 1, 20_000)).toBe(true);
+    expect(await until(async () => (await fetch(`${p.url}/healthz`)).status === 200, 20_000)).toBe(true);
+  }
+  expect(c!.stderr() + d!.stderr()).toMatch(/a token the cluster signed/);
+  // Old tokens, of sessions made before the save too, answer 401 on every process.
+  for (const p of [c!, d!]) for (const who of [ann, dave]) expect(await status(p.url, who.auth)).toBe(401);
+  // dave joins again and presents his old cursor: a gap first, never silence.
+  const dave2 = await joinApi(d!.url, "dave");
+  const gapped = (await (await fetch(`${d!.url}/api/poll?cursor=${highest}&timeout=0`, { headers: dave2.auth })).json()) as Poll;
+  expect(gapped.messages[0]?.type).toBe("gap");
+  // Ids go on above every id answered before the loss.
+  const r = await postJson(`${c!.url}/api/messages`, { text: "new" }, dave2.auth);
+  expect(r.status).toBe(201);
+  expect(r.body.id).toBeGreaterThan(highest);
+  expect([await metric(c!.url, "pollchat_redis_epoch_resets"), await metric(d!.url, "pollchat_redis_epoch_resets")]).toEqual([1, 1]);
+}, 60_000);
+
+it("a made-up cursor or token changes nothing on an intact cluster: no new epoch, the same answers, sessions go on", async () => {
+  const redis = await startRedis();
+  const [a, b] = await processes(2, redis.url);
+  const ann = await joinApi(a!.url, "ann");
+  const bob = await joinApi(b!.url, "bob");
+  expect((await postJson(`${a!.url}/api/messages`, { text: "hi" }, ann.auth)).status).toBe(201);
+  expect((await postJson(`${b!.url}/api/leave`, {}, bob.auth)).status).toBe(200);
+  const epoch = await redisCommand(redis, ["GET", "pollchat:epoch"]);
+  // The token handed out: the session's, the position it was signed at, the signature.
+  const [base, position, signature] = [ann.token.slice(0, 32), ann.token.slice(32, -22), ann.token.slice(-22)];
+  expect(position).toMatch(/^\d+-\d+$/);
+  // ann's own token with its position or signature changed is still hers (the part before names the session), and proves nothing.
+  for (const token of [`${base}9999999999999-0${signature}`, `${base}${position}${"A".repeat(22)}`]) {
+    expect(await status(b!.url, { authorization: `Bearer ${token}` })).toBe(200);
+  }
+
+  // A cursor far past every id, on both processes.
+  for (const p of [a!, b!]) {
+    const res = await fetch(`${p.url}/api/poll?cursor=9999999999999999&timeout=0`, { headers: ann.auth });
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
+  }
+  // Tokens with a position past the log: ann's with its position changed, one with a made-up signature,
+  // one of another length; and a real one of a session that ended (signed, at a position the log has).
+  const forged = [
+    `${"x".repeat(32)}9999999999999-0${signature}`,
+    `${"x".repeat(32)}9999999999999-0${"A".repeat(22)}`,
+    `${"x".repeat(32)}${position}${signature}`,
+    `${"x".repeat(32)}${position.replace(/-\d+$/, "-9")}${signature}`,
+    bob.token,
+  ];
+  for (const p of [a!, b!]) {
+    for (const token of forged) {
+      expect(await status(p.url, { authorization: `Bearer ${token}` })).toBe(401);
+      const r = await postJson(`${p.url}/api/messages`, { text: "x" }, { authorization: `Bearer ${token}` });
+      expect(r.status).toBe(401);
+    }
+  }
+  // Appends still go through on both (an append is refused if this process believed the log lost an entry),
+  // and every process applied them: the epoch checks ran since.
+  for (const p of [a!, b!]) expect((await postJson(`${p.url}/api/messages`, { text: "still" }, ann.auth)).status).toBe(201);
+  const count = await metric(a!.url, "pollchat_redis_applied_total");
+  expect(await applied([a!, b!], count)).toBe(true);
+  expect(await redisCommand(redis, ["GET", "pollchat:epoch"])).toEqual(epoch);
+  for (const p of [a!, b!]) {
+    expect(await metric(p.url, "pollchat_redis_epoch_resets")).toBe(0);
+    expect(await status(p.url, ann.auth)).toBe(200);
+  }
+  expect(a!.stderr() + b!.stderr()).not.toMatch(/lost its data/);
+}, 60_000);
