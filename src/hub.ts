@@ -143,6 +143,20 @@ export class Hub {
     this.#t.membership.end(client, reason);
   }
 
+  /**
+   * An identity source is set (spec §4): every session no proof made (before the source was set: a store
+   * brought it back) ends now, with its leave notices as any end, so a name is held only by a proof from here on.
+   */
+  endUnproven(): void {
+    for (const client of [...this.#t.sessions.values()]) if (!client.proven) this.endSession(client, "expired");
+  }
+
+  /** Whether a session no proof made lives: a cluster's process that starts with an identity source ends them by the log (cluster.ts). */
+  get hasUnproven(): boolean {
+    for (const client of this.#t.sessions.values()) if (!client.proven) return true;
+    return false;
+  }
+
   /** The seed endpoint's post, checked whole before anything changes (posting.ts). */
   postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
     return this.#t.posting.postAs(name, input, opts);

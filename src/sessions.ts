@@ -45,7 +45,8 @@ export class Sessions {
   /**
    * The session a name-based request acts as; undefined when there is none and the request may make it.
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
-   * A name the host vouches for (opts.identity) is its own whatever the token: a second device joins the same session.
+   * A name the host vouches for (opts.identity) is its own whatever the token: a second device joins the same session
+   * (one a proof made: spec §4).
    */
   authorize(name: string, opts: SessionRequest): Session | undefined {
     const existing = this.byName(name);
@@ -53,7 +54,11 @@ export class Sessions {
       throw new ChatError("unauthorized", `Your identity is ${opts.identity.name}, not ${name}.`);
     }
     if (existing) {
-      if (opts.identity !== undefined) return existing;
+      if (opts.identity !== undefined) {
+        // A proof joins only a session a proof made: one made without (before an identity source was set) is never handed over.
+        if (!existing.proven) throw new ChatError("name_taken", `${existing.name} is held by a session no proof made.`);
+        return existing;
+      }
       if (existing.token !== undefined && !sameToken(existing.token, opts.token)) {
         throw new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
       }

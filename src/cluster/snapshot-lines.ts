@@ -11,7 +11,7 @@ import type { RecordClock } from "./record-clock.js";
  * A replica's state at one position of the shared log, as the lines of the
  * file log's snapshot (store/records.ts: head, hist, env, sess, txn), plus what
  * a replica needs that one process does not: the position and time it stands
- * at (`cluster`), and per session (`cx`) where it was made, who made it, its
+ * at (`cluster`), and per session (`cx`) where it was made, its
  * rate buckets, and whether it lives with one connection (TCP sessions are
  * kept too: they are shared). A process that starts loads the newest one and
  * reads the log after its position: it never reads the world's history.
@@ -59,8 +59,8 @@ export function snapshotChunks(hub: Hub, replica: Replica, at: number): { pos: s
     }
     lines.push(sessionLine(client, queue));
     const { post, join } = client.bucketStates;
+    // Its address and proof are on its sess line (a snapshot of an older version has the address here, `a`).
     const extra: SessionExtra = { k: "cx", n: client.key, m: replica.madeAt(client) };
-    if (client.address !== undefined) extra.a = client.address;
     if (!client.resumable) extra.tcp = 1;
     if (post) extra.b = post;
     if (join) extra.j = join;
@@ -96,7 +96,7 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
   if (head === undefined) throw new Error("redis: the snapshot has no head line");
   const sessions = result.sessions.map((s) => {
     const extra = extras.get(s.name.toLowerCase());
-    return { ...s, address: extra?.a, resumable: extra?.tcp !== 1 };
+    return { ...s, address: s.address ?? extra?.a, resumable: extra?.tcp !== 1 };
   });
   clock.at = head.at;
   try {
