@@ -46,7 +46,8 @@ export function emptyTables(options: HubOptions, now: () => number, deliveredUpT
   // A slot frees when a session expires: that is how long a refused client should wait.
   const retryAfterSeconds = Math.ceil(options.sessionTtlMs / 1000);
   const rooms = new Rooms({ ...options, historyBudget: new HistoryBudget(options.maxHistoryBytes), retryAfterSeconds });
-  const sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds });
+  const { maxSessions, maxSessionsPerIp, ratePerIp } = options;
+  const sessions = new Sessions({ maxSessions, maxSessionsPerIp, retryAfterSeconds, ratePerIp, now });
   const presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now, sweep: hooks.sweep });
   const txns = new TxnKeys();
   const parts: HubParts = {

@@ -8,6 +8,8 @@ export interface HubOptions {
   presenceLimit: number;
   maxMessage: number;
   rate: number;
+  /** Posts per second of all sessions one address created (session-limits.ts); 0: no cap. */
+  ratePerIp: number;
   maxSessions: number;
   history: number;
   /** Bytes of history in all rooms together (history-budget.ts counts them); the oldest of all go first. */

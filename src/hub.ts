@@ -162,6 +162,24 @@ export class Hub {
     return this.#t.posting.postAs(name, input, opts);
   }
 
+  /**
+   * Seconds until `client` may post at time `at` (0: now): its own bucket and its address's (--rate-per-ip),
+   * read, never moved. A --redis pre-check asks it at its own clock (cluster/pre-checks.ts); posting asks the buckets themselves.
+   */
+  postWaitAt(client: Session, at: number): number {
+    return Math.max(client.postWaitAt(at), this.#t.sessions.addressRate.postWaitAt(client.address, at));
+  }
+
+  /** The post buckets of creating addresses, as [address, [tokens, at]]: a --redis snapshot saves them (cluster/snapshot-lines.ts). */
+  addressBuckets(): Generator<[string, [number, number]]> {
+    return this.#t.sessions.addressRate.buckets();
+  }
+
+  /** Puts back an address's post bucket a snapshot saved, after its sessions are restored. */
+  restoreAddressBucket(address: string, state: readonly [number, number]): void {
+    this.#t.sessions.addressRate.setBucket(address, state);
+  }
+
   /** Posts text as a client; returns the id the client is answered with. */
   post(client: Session, input: PostInput): number {
     return this.#t.posting.post(client, input);

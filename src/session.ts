@@ -74,6 +74,11 @@ export class Session {
     return (this.#bucket ??= this.#newBucket());
   }
 
+  /** Seconds until it may post at `at` (0: now), changing nothing and making no bucket (a --redis pre-check). */
+  postWaitAt(at: number): number {
+    return this.#bucket?.waitAt(at) ?? 0;
+  }
+
   /** Room joins (spec §8): bursts of JOIN_BURST, then --rate per second; joining a room one is in takes none. */
   get joinBudget(): TokenBucket {
     return (this.#joinBudget ??= this.#newBucket(JOIN_BURST));

@@ -17,8 +17,13 @@ export class Sessions {
   readonly #byToken = new Map<string, Session>();
   readonly #limits: SessionLimits;
 
-  constructor(opts: { maxSessions: number; maxSessionsPerIp: number; retryAfterSeconds: number }) {
+  constructor(opts: { maxSessions: number; maxSessionsPerIp: number; retryAfterSeconds: number; ratePerIp?: number; now?: () => number }) {
     this.#limits = new SessionLimits(opts);
+  }
+
+  /** The post rate of the addresses that created sessions (--rate-per-ip: session-limits.ts). */
+  get addressRate(): Pick<SessionLimits, "postWait" | "postWaitAt" | "posted" | "buckets" | "setBucket"> {
+    return this.#limits;
   }
 
   get size(): number {

@@ -150,6 +150,7 @@ const SHARED_LIMITS = [
   "presenceLimit",
   "maxMessage",
   "rate",
+  "ratePerIp",
   "maxSessions",
   "history",
   "maxHistoryBytes",

@@ -33,6 +33,13 @@ interface SessionExtra {
   j?: [number, number];
 }
 
+/** The post bucket of an address that created sessions (--rate-per-ip), as [tokens, at]. */
+interface AddressExtra {
+  k: "ax";
+  a: string;
+  b: [number, number];
+}
+
 const ALL = Number.MAX_SAFE_INTEGER;
 
 /** The hub now, at the replica's position, as chunks of lines; synchronous: one moment between two entries. */
@@ -66,6 +73,8 @@ export function snapshotChunks(hub: Hub, replica: Replica, at: number): { pos: s
     if (join) extra.j = join;
     lines.push(JSON.stringify(extra));
   }
+  // The post buckets of creating addresses (--rate-per-ip): a replica started from here refuses as the others do.
+  for (const [a, b] of hub.addressBuckets()) lines.push(JSON.stringify({ k: "ax", a, b } satisfies AddressExtra));
   for (const [key, txn, id, at2] of hub.txnKeys(at)) lines.push(txnLine(key, txn, id, at2));
   return { pos, chunks: lines.end() };
 }
@@ -77,6 +86,7 @@ export function snapshotChunks(hub: Hub, replica: Replica, at: number): { pos: s
 export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, options: HubOptions, chunks: readonly Buffer[]): string {
   let head: ClusterHead | undefined;
   const extras = new Map<string, SessionExtra>();
+  const addresses: AddressExtra[] = [];
   const result = replay(
     (line) => {
       for (const chunk of chunks) eachLine(chunk, line);
@@ -90,6 +100,7 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
         const value = parseExtra(bytes);
         if (value?.k === "cluster") head = value;
         else if (value?.k === "cx") extras.set(value.n, value);
+        else if (value?.k === "ax" && isAddressExtra(value)) addresses.push(value);
       },
     },
   );
@@ -101,6 +112,7 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
   clock.at = head.at;
   try {
     hub.restore(sessions, result.history, result.txns, result.lastId);
+    for (const { a, b } of addresses) hub.restoreAddressBucket(a, b);
   } finally {
     clock.at = undefined;
   }
@@ -113,9 +125,15 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
   return head.pos;
 }
 
-function parseExtra(bytes: Buffer): ClusterHead | SessionExtra | undefined {
+/** A snapshot is written by pollchat processes only, yet a bucket read back must be two numbers. */
+function isAddressExtra(value: AddressExtra): boolean {
+  const b: unknown = value.b;
+  return typeof value.a === "string" && Array.isArray(b) && b.length === 2 && b.every((n) => typeof n === "number" && Number.isFinite(n));
+}
+
+function parseExtra(bytes: Buffer): ClusterHead | SessionExtra | AddressExtra | undefined {
   try {
-    return JSON.parse(bytes.toString("utf8")) as ClusterHead | SessionExtra;
+    return JSON.parse(bytes.toString("utf8")) as ClusterHead | SessionExtra | AddressExtra;
   } catch {
     return undefined;
   }
