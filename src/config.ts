@@ -26,7 +26,8 @@ export interface ChatOptions {
   rate?: number;
   /**
    * Posts per second of all sessions one address created (IPv6: per /64; the rightmost X-Forwarded-For
-   * hop with trustProxy), bursts of twice this; 0 turns it off. @default 30 (30 people behind one address, a post a second each)
+   * hop with trustProxy), bursts of twice this; 0 turns it off. @default 30 (30 people behind one address,
+   * a post a second each), or three sessions' --rate when that is more (a --rate raised for posters who may post faster)
    */
   ratePerIp?: number;
   /** Most sessions at once. @default 10000 */
@@ -138,6 +139,7 @@ export const DEFAULTS = {
   presenceLimit: 200,
   maxMessage: 2000,
   rate: 10,
+  // 30 people behind one address, a post a second each (at least three sessions' --rate: resolveOptions).
   ratePerIp: 30,
   maxSessions: 10_000,
   requireToken: false,
@@ -173,6 +175,7 @@ function wholeNumber(name: string, value: number, min: number, max = Number.MAX_
 
 export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   const o: ResolvedOptions = { ...DEFAULTS, ...stripUndefined(options) };
+  if (options.ratePerIp === undefined) o.ratePerIp = Math.max(DEFAULTS.ratePerIp, 3 * o.rate);
   wholeNumber("port", o.port, 0, 65535);
   wholeNumber("pollTimeoutMs", o.pollTimeoutMs, 0);
   wholeNumber("maxPollTimeoutMs", o.maxPollTimeoutMs, 0);
