@@ -115,15 +115,21 @@ export class SessionLimits {
 
   /**
    * More idle addresses than --max-sessions: those whose bucket is full again go (nothing changes), and
-   * if that is not enough the oldest idle go too, so the table stays bounded whatever the churn.
+   * if that is not enough the fullest go too (then by address: the same choice on every --redis replica,
+   * whatever order its table was filled in), so the table stays bounded whatever the churn.
    */
   #forgetIdle(): void {
+    const idle: [string, number][] = [];
     for (const [address, entry] of this.#perAddress) {
-      if (entry.sessions === 0 && (entry.bucket === undefined || entry.bucket.full)) this.#drop(address);
+      if (entry.sessions > 0) continue;
+      if (entry.bucket === undefined || entry.bucket.full) this.#drop(address);
+      else idle.push([address, entry.bucket.state[0]]);
     }
-    for (const [address, entry] of this.#perAddress) {
+    if (this.#idle <= this.#max / 2) return;
+    idle.sort(([a, tokensA], [b, tokensB]) => tokensB - tokensA || (a < b ? -1 : 1));
+    for (const [address] of idle) {
       if (this.#idle <= this.#max / 2) break;
-      if (entry.sessions === 0) this.#drop(address);
+      this.#drop(address);
     }
   }
 
