@@ -2,7 +2,8 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { CLI, cliPerTest, ensureBuilt, postJson, type RunningCli } from "./helpers.js";
+import { MemoryLog } from "../src/cluster/memory-log.js";
+import { CLI, cliPerTest, ensureBuilt, postJson, startServer, type RunningCli } from "./helpers.js";
 import { nowSeconds, SECRET, signJwt } from "./jwt-helpers.js";
 import { metric, redisCommand, redisPerTest, until } from "./redis-harness.js";
 
@@ -124,4 +125,41 @@ describe("a switch to --jwt-secret ends the sessions no proof made", () => {
     // Every process saw the ends: their leave notices are in the room's history on both.
     for (const p of [a!, b!]) expect((await lobbyHistory(p.url)).filter((m) => m.type === "leave").map((m) => m.from).sort()).toEqual(["ceo", "cfo"]);
   }, 40_000);
+});
+
+describe("a --redis snapshot written before sessions recorded their proof", () => {
+  /** A log of one entry (of a kind no version knows: skipped), and a snapshot of the older format standing at it. */
+  async function oldLog(): Promise<MemoryLog> {
+    const log = new MemoryLog();
+    await log.client().append(['{"c":{"t":"from-a-later-version"}}']);
+    const pos = log.entries[0]!.id;
+    const at = Number(pos.split("-")[0]);
+    const lines = [
+      { k: "cluster", v: 1, pos, at },
+      { k: "head", v: 1, last: at * 1000 },
+      { k: "sess", n: "ceo", t: OLD_TOKEN, s: at * 1000 - 5, r: ["lobby"], c: "lobby", q: [] },
+      // The address was the cx line's then.
+      { k: "cx", n: "ceo", m: pos, a: "203.0.113.7" },
+    ];
+    await log.snapshots.save(pos, [Buffer.from(lines.map((l) => `${JSON.stringify(l)}\n`).join(""))]);
+    return log;
+  }
+  const OLD_TOKEN = "old-snapshot-token-of-twenty-four-bytes";
+
+  it("loads: its sessions are unproven (they end under --jwt-secret), and count against the address its cx line named", async () => {
+    const plain = await startServer({ sharedLog: (await oldLog()).client(), trustProxy: true, maxSessionsPerIp: 1 });
+    try {
+      expect(await post(plain.url, OLD_TOKEN, "loaded")).toBe(201);
+      const over = await postJson(`${plain.url}/api/join`, { name: "ann" }, { "x-forwarded-for": "203.0.113.7" });
+      expect([over.status, over.body.error.code]).toEqual([429, "too_many_sessions"]);
+    } finally {
+      await plain.close();
+    }
+    const switched = await startServer({ sharedLog: (await oldLog()).client(), jwtSecret: SECRET });
+    try {
+      await expectSwitched(switched.url, OLD_TOKEN);
+    } finally {
+      await switched.close();
+    }
+  });
 });
