@@ -17,7 +17,9 @@ const FLAGS = {
   rate: { type: "string", help: `posts per second per session, bursts of twice that (default ${DEFAULTS.rate})` },
   "rate-per-ip": {
     type: "string",
-    help: `posts per second of all sessions one address created, bursts of twice that, 0 for no cap (default ${DEFAULTS.ratePerIp}, or 3 × --rate when more)`,
+    help:
+      `posts per second of all sessions one address created, bursts of twice that, 0 for no cap ` +
+      `(default ${DEFAULTS.ratePerIp}, or 3 × --rate when more)`,
   },
   "max-sessions": { type: "string", help: `most sessions at once (default ${DEFAULTS.maxSessions})` },
   history: { type: "string", help: `messages of history kept per room (default ${DEFAULTS.history})` },

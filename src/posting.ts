@@ -91,7 +91,8 @@ export class Posting {
 
   /** A sender's new session: a name the host vouches for gets a token (nobody else can act as it) and its rooms claim. */
   #newSession(address: string | undefined, identity: Identity | undefined, token: string | undefined): NewSession {
-    return identity === undefined ? { address } : { address, token: token ?? this.#parts.sessions.newToken(), allowedRooms: identity.rooms, proven: true };
+    if (identity === undefined) return { address };
+    return { address, token: token ?? this.#parts.sessions.newToken(), allowedRooms: identity.rooms, proven: true };
   }
 
   #dispatch(client: Session, { parsed, room }: PostPlan): number {

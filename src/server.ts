@@ -59,7 +59,9 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
   // With a JWT secret or authenticate a name restored from the log that no proof took (a squatter's from before) ends now;
   // under --require-token one used without a token would stay open to anyone: it ends too. (--redis: by the log, cluster.ts.)
   if (identity && !cluster) hub.endUnproven();
-  else if (resolved.requireToken && !cluster) for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
+  else if (resolved.requireToken && !cluster) {
+    for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
+  }
   const log =
     resolved.logger ??
     (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));

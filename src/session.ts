@@ -27,7 +27,7 @@ export class Session {
   readonly resumable: boolean;
   /** Who created the session (clientAddress / addressKey), counted against --max-sessions-per-ip and --rate-per-ip; stores keep it. */
   readonly address: string | undefined;
-  /** Made for a name the host vouched for (a JWT, the authenticate hook): only such a session answers to a proof (sessions.ts authorize). */
+  /** Made for a name the host vouched for (a JWT, the authenticate hook): only such a session answers to a proof (sessions.ts). */
   readonly proven: boolean;
   /** The rooms it may ever join (the rooms claim of the JWT that made it, in its order), or undefined for any (rooms.ts checkJoins). */
   readonly allowedRooms: ReadonlySet<string> | undefined;

@@ -85,7 +85,8 @@ export async function confirmRefusal(replica: Replica, refusal: () => ChatError 
 /** 429 for a post `client` (or its address: --rate-per-ip) has no token left for now (see checkRate), or undefined. */
 export function rateRefusal(ctx: PreCheckContext, client: Session | undefined): ChatError | undefined {
   if (client === undefined) return undefined;
-  // The hub's check, read at the store's clock and never moved here: a bucket moves only by entries, at their times, alike on every replica.
+  // The hub's check, read at the store's clock and never moved here:
+  // a bucket moves only by entries, at their times, alike on every replica.
   const wait = ctx.hub.postWaitAt(client, storeNow(ctx.replica));
   return wait === 0 ? undefined : new ChatError("rate_limited", undefined, { retryAfter: wait });
 }

@@ -26,7 +26,18 @@ export type LogRecord =
    * ip: the address that made it); in a snapshot also its rooms, current room and queue (ids, or inline gaps).
    * A line of an older log has neither p nor ip: its session is read as unproven and of no address.
    */
-  | { k: "sess"; n: string; t?: string; s: number; a?: string[]; p?: 1; ip?: string; r?: string[]; c?: string; q?: (number | ChatMessage)[] }
+  | {
+      k: "sess";
+      n: string;
+      t?: string;
+      s: number;
+      a?: string[];
+      p?: 1;
+      ip?: string;
+      r?: string[];
+      c?: string;
+      q?: (number | ChatMessage)[];
+    }
   | { k: "join"; n: string; r: string }
   | { k: "cur"; n: string; r: string }
   | { k: "left"; n: string; r: string }
@@ -63,7 +74,10 @@ export function sessionStartLine(client: Session): string {
   return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, a: allowedOf(client), ...origin(client) });
 }
 
-/** Whether a proof made it, and who: what the caps on an address and a switch to an identity source read back (JSON.stringify leaves out undefined). */
+/**
+ * Whether a proof made it, and who: what the caps on an address and a switch to an identity source
+ * read back (JSON.stringify leaves out undefined).
+ */
 function origin(client: Session): { p?: 1; ip?: string } {
   return { p: client.proven ? 1 : undefined, ip: client.address };
 }
@@ -80,7 +94,8 @@ function allowedOf(client: Session): string[] | undefined {
 export function sessionLine(client: Session, queue: readonly Envelope[] = client.queue.peek()): string {
   const q = queue.map((e) => (e.message.type === "gap" ? e.message : e.id));
   const a = allowedOf(client);
-  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, a, ...origin(client), r: [...client.rooms], c: client.currentRoom, q });
+  const { name: n, token: t, currentRoom: c } = client;
+  return JSON.stringify({ k: "sess", n, t, s: client.queue.since, a, ...origin(client), r: [...client.rooms], c, q });
 }
 
 export function roomLine(kind: "join" | "cur" | "left", client: Session, room: string): string {
