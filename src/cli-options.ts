@@ -24,6 +24,12 @@ const FLAGS = {
   "presence-limit": { type: "string", help: `join/leave notices only in rooms up to this size (default ${DEFAULTS.presenceLimit})` },
   "max-message": { type: "string", help: `longest message in characters (default ${DEFAULTS.maxMessage})` },
   rate: { type: "string", help: `posts per second per session, bursts of twice that (default ${DEFAULTS.rate})` },
+  "rate-per-ip": {
+    type: "string",
+    help:
+      `posts per second of all sessions one address created, bursts of twice that, 0 for no cap ` +
+      `(default ${DEFAULTS.ratePerIp}, or 3 × --rate when more)`,
+  },
   "max-sessions": { type: "string", help: `most sessions at once (default ${DEFAULTS.maxSessions})` },
   history: { type: "string", help: `messages of history kept per room (default ${DEFAULTS.history})` },
   "max-history-bytes": {
@@ -101,6 +107,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
   if (v.help) return "help";
   const rate = v.rate === undefined ? undefined : Number(v.rate);
   if (rate !== undefined && !(rate > 0)) throw new Error(`--rate takes a number above 0, not "${v.rate}"`);
+  const ratePerIp = v["rate-per-ip"] === undefined ? undefined : Number(v["rate-per-ip"]);
+  if (ratePerIp !== undefined && !(ratePerIp >= 0 && Number.isFinite(ratePerIp) && v["rate-per-ip"]!.trim() !== "")) {
+    throw new Error(`--rate-per-ip takes a number, 0 for no cap, not "${v["rate-per-ip"]}"`);
+  }
   const ttl = integer("session-ttl", v["session-ttl"]);
   const jwtSecret = v["jwt-secret"] ?? fromEnv(env, "PCHAT_JWT_SECRET");
   if (jwtSecret !== undefined && Buffer.byteLength(jwtSecret, "utf8") < MIN_SECRET_BYTES) {
@@ -128,6 +138,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     presenceLimit: integer("presence-limit", v["presence-limit"]),
     maxMessage: integer("max-message", v["max-message"]),
     rate,
+    ratePerIp,
     maxSessions: integer("max-sessions", v["max-sessions"]),
     history: integer("history", v.history),
     maxHistoryBytes: integer("max-history-bytes", v["max-history-bytes"]),

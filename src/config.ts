@@ -40,6 +40,12 @@ export interface ChatOptions {
   maxMessage?: number;
   /** Posts per second per session; bursts of twice this. @default 10 */
   rate?: number;
+  /**
+   * Posts per second of all sessions one address created (IPv6: per /64; the rightmost X-Forwarded-For
+   * hop with trustProxy), bursts of twice this; 0 turns it off. @default 30 (30 people behind one address,
+   * a post a second each), or three sessions' --rate when that is more (a --rate raised for posters who may post faster)
+   */
+  ratePerIp?: number;
   /** Most sessions at once. @default 10000 */
   maxSessions?: number;
   /** Every client must join through POST /api/join first. @default false */
@@ -160,6 +166,8 @@ export const DEFAULTS = {
   presenceLimit: 200,
   maxMessage: 2000,
   rate: 10,
+  // 30 people behind one address, a post a second each (at least three sessions' --rate: resolveOptions).
+  ratePerIp: 30,
   maxSessions: 10_000,
   requireToken: false,
   history: 1000,
@@ -196,6 +204,7 @@ function wholeNumber(name: string, value: number, min: number, max = Number.MAX_
 
 export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   const o: ResolvedOptions = { ...DEFAULTS, ...stripUndefined(options) };
+  if (options.ratePerIp === undefined) o.ratePerIp = Math.max(DEFAULTS.ratePerIp, 3 * o.rate);
   wholeNumber("port", o.port, 0, 65535);
   wholeNumber("pollTimeoutMs", o.pollTimeoutMs, 0);
   wholeNumber("maxPollTimeoutMs", o.maxPollTimeoutMs, 0);
@@ -207,6 +216,7 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("presenceLimit", o.presenceLimit, 0);
   wholeNumber("maxMessage", o.maxMessage, 1);
   if (!(o.rate > 0)) throw new RangeError(`rate must be above 0, not ${o.rate}`);
+  if (!(o.ratePerIp >= 0) || !Number.isFinite(o.ratePerIp)) throw new RangeError(`ratePerIp must be 0 (off) or above, not ${o.ratePerIp}`);
   wholeNumber("maxSessions", o.maxSessions, 1);
   wholeNumber("history", o.history, 0);
   wholeNumber("maxHistoryBytes", o.maxHistoryBytes, 0);

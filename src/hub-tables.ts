@@ -56,7 +56,8 @@ export function emptyTables(options: HubOptions, now: () => number, deliveredUpT
   queues.onDrop = (queue) => {
     if (queue.holder !== undefined) hooks.dropped(queue.holder, 1);
   };
-  const sessions = new Sessions({ maxSessions: options.maxSessions, maxSessionsPerIp: options.maxSessionsPerIp, retryAfterSeconds, queues });
+  const { maxSessions, maxSessionsPerIp, ratePerIp } = options;
+  const sessions = new Sessions({ maxSessions, maxSessionsPerIp, retryAfterSeconds, ratePerIp, now, queues });
   const presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now, sweep: hooks.sweep });
   const txns = new TxnKeys({ perAddress: options.maxTxnKeysPerIp });
   const parts: HubParts = {

@@ -14,6 +14,8 @@ export interface HubOptions {
   presenceLimit: number;
   maxMessage: number;
   rate: number;
+  /** Posts per second of all sessions one address created (session-limits.ts); 0: no cap. */
+  ratePerIp: number;
   maxSessions: number;
   history: number;
   /** Bytes of history in all rooms together (history-budget.ts counts them); the oldest of all go first. */
@@ -71,8 +73,11 @@ export interface RestoredSession {
   queue: SessionQueue;
   /** Its rooms claim, when the JWT that made it had one. */
   allowedRooms?: readonly string[] | undefined;
-  /** What --redis snapshots save besides (cluster/snapshot-lines.ts): who made it, and a session of one connection (TCP). */
+  /** Who made it (absent in a log older than the field: it counts against no address). */
   address?: string | undefined;
+  /** Made for a name the host vouched for (absent in an older log: not proven). */
+  proven?: boolean | undefined;
+  /** What --redis snapshots save besides (cluster/snapshot-lines.ts): false for a session of one connection (TCP). */
   resumable?: boolean | undefined;
 }
 
@@ -101,4 +106,6 @@ export interface NewSession {
   address?: string | undefined;
   /** The rooms claim of the identity it is made for: the only rooms it may ever join. */
   allowedRooms?: ReadonlySet<string> | undefined;
+  /** Made for a name the host vouches for. */
+  proven?: boolean | undefined;
 }

@@ -145,9 +145,41 @@ export class Hub {
     this.#t.membership.end(client, reason);
   }
 
+  /**
+   * An identity source is set (spec §4): every session no proof made (before the source was set: a store
+   * brought it back) ends now, with its leave notices as any end, so a name is held only by a proof from here on.
+   */
+  endUnproven(): void {
+    for (const client of [...this.#t.sessions.values()]) if (!client.proven) this.endSession(client, "expired");
+  }
+
+  /** Whether a session no proof made lives: a cluster's process that starts with an identity source ends them by the log (cluster.ts). */
+  get hasUnproven(): boolean {
+    for (const client of this.#t.sessions.values()) if (!client.proven) return true;
+    return false;
+  }
+
   /** The seed endpoint's post, checked whole before anything changes (posting.ts). */
   postAs(name: string, input: PostInput, opts: SessionRequest = {}): number {
     return this.#t.posting.postAs(name, input, opts);
+  }
+
+  /**
+   * Seconds until `client` may post at time `at` (0: now): its own bucket and its address's (--rate-per-ip),
+   * read, never moved. A --redis pre-check asks it at its own clock (cluster/pre-checks.ts); posting asks the buckets themselves.
+   */
+  postWaitAt(client: Session, at: number): number {
+    return Math.max(client.postWaitAt(at), this.#t.sessions.addressRate.postWaitAt(client.address, at));
+  }
+
+  /** The post buckets of creating addresses, as [address, [tokens, at]]: a --redis snapshot saves them (cluster/snapshot-lines.ts). */
+  addressBuckets(): Generator<[string, [number, number]]> {
+    return this.#t.sessions.addressRate.buckets();
+  }
+
+  /** Puts back an address's post bucket a snapshot saved, after its sessions are restored. */
+  restoreAddressBucket(address: string, state: readonly [number, number]): void {
+    this.#t.sessions.addressRate.setBucket(address, state);
   }
 
   /** Posts text as a client; returns the id the client is answered with. */

@@ -68,7 +68,9 @@ export class Posting {
     const { client } = sender;
     checkText(input.text, parts.options.maxMessage);
     // Before the text is parsed: a flood of refused lines (TCP) costs as little as it can.
-    const wait = client?.bucket.wait() ?? 0;
+    // Its own bucket, and the one of every session its address made (--rate-per-ip; a new session's: the asking address).
+    const by = client ? client.address : address;
+    const wait = Math.max(client?.bucket.wait() ?? 0, parts.sessions.addressRate.postWait(by));
     if (wait > 0) throw new ChatError("rate_limited", undefined, { retryAfter: wait });
     const plan = planPost(input, sender, { maxMessage: parts.options.maxMessage, knows: (name) => parts.sessions.byName(name) !== undefined });
     parts.rooms.checkJoins(client, plan.allJoins, identity?.rooms);
@@ -78,6 +80,7 @@ export class Posting {
     const from = client ?? this.#createSession(sender.name, plan.joins[0]!, this.#newSession(address, identity, newToken));
     for (const room of plan.joins) this.#membership.join(from, room);
     from.bucket.take();
+    parts.sessions.addressRate.posted(from.address);
     const id = this.#dispatch(from, plan);
     if (txn !== undefined) {
       parts.txns.remember(from.key, txn, id, now, now, from.address);
@@ -98,7 +101,8 @@ export class Posting {
 
   /** A sender's new session: a name the host vouches for gets a token (nobody else can act as it) and its rooms claim. */
   #newSession(address: string | undefined, identity: Identity | undefined, token: string | undefined): NewSession {
-    return identity === undefined ? { address } : { address, token: token ?? this.#parts.sessions.newToken(), allowedRooms: identity.rooms };
+    if (identity === undefined) return { address };
+    return { address, token: token ?? this.#parts.sessions.newToken(), allowedRooms: identity.rooms, proven: true };
   }
 
   #dispatch(client: Session, { parsed, room }: PostPlan): number {

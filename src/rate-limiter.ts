@@ -27,6 +27,20 @@ export class TokenBucket {
     return Math.max(1, Math.ceil((count - tokens) / this.#rate));
   }
 
+  /**
+   * Seconds until one token is there at `now` (0: now), changing nothing: a --redis pre-check reads a
+   * bucket at its own clock, while the bucket moves only by entries, at their times (cluster/pre-checks.ts).
+   */
+  waitAt(now: number): number {
+    const tokens = Math.min(this.#burst, this.#tokens + (Math.max(0, now - this.#updated) / 1000) * this.#rate);
+    return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.#rate));
+  }
+
+  /** Full again: as a bucket made now would be, so one may be forgotten and made anew with nothing changed. */
+  get full(): boolean {
+    return this.#refill() >= this.#burst;
+  }
+
   /** Takes `count` tokens; returns 0 when granted, else the seconds until they are there (and takes none). */
   take(count = 1): number {
     const wait = this.wait(count);

@@ -32,6 +32,7 @@ export function restore(
       allowedRooms,
       resumable: s.resumable,
       address: s.address,
+      proven: s.proven,
     });
     parts.sessions.add(client);
     for (const name of s.rooms.slice(-options.maxRoomsPerSession)) {

@@ -56,8 +56,12 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
     resolved.jwtSecret === undefined && resolved.authenticate === undefined
       ? undefined
       : new IdentitySource({ jwtSecret: resolved.jwtSecret, authenticate: resolved.authenticate });
-  // Under --require-token (or a JWT secret, or authenticate) a name restored from the log that was used without a token would stay open to anyone: it ends now.
-  if ((resolved.requireToken || identity) && !cluster) for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
+  // With a JWT secret or authenticate a name restored from the log that no proof took (a squatter's from before) ends now;
+  // under --require-token one used without a token would stay open to anyone: it ends too. (--redis: by the log, cluster.ts.)
+  if (identity && !cluster) hub.endUnproven();
+  else if (resolved.requireToken && !cluster) {
+    for (const client of [...hub.sessions()]) if (client.token === undefined) hub.endSession(client, "expired");
+  }
   const log =
     resolved.logger ??
     (resolved.logLevel === "silent" ? silentLogger : createLogger({ level: resolved.logLevel, format: resolved.logFormat }));

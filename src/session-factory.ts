@@ -47,7 +47,7 @@ export class SessionFactory {
   }
 
   #vouched(identity: Identity, address: string | undefined, token: string | undefined): NewSession {
-    return { token: token ?? this.#parts.sessions.newToken(), address, allowedRooms: identity.rooms };
+    return { token: token ?? this.#parts.sessions.newToken(), address, allowedRooms: identity.rooms, proven: true };
   }
 
   /**
@@ -66,7 +66,7 @@ export class SessionFactory {
   }
 
   /** A new session in `room`; every cap is checked first, so a refusal leaves nothing behind. */
-  create(name: string, room: string, { token, resumable = true, address, allowedRooms }: NewSession): Session {
+  create(name: string, room: string, { token, resumable = true, address, allowedRooms, proven }: NewSession): Session {
     const parts = this.#parts;
     parts.checkWritable();
     room = checkRoom(room);
@@ -85,6 +85,7 @@ export class SessionFactory {
       resumable,
       address,
       allowedRooms,
+      proven,
     });
     parts.sessions.add(client);
     parts.record({ kind: "session", session: client });

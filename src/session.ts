@@ -25,8 +25,10 @@ export class Session {
   goesOn = false;
   /** False for a session that lives and dies with one connection (TCP): a store does not bring it back. */
   readonly resumable: boolean;
-  /** Who created the session (clientAddress / addressKey), counted against --max-sessions-per-ip; none when restored. */
+  /** Who created the session (clientAddress / addressKey), counted against --max-sessions-per-ip and --rate-per-ip; stores keep it. */
   readonly address: string | undefined;
+  /** Made for a name the host vouched for (a JWT, the authenticate hook): only such a session answers to a proof (sessions.ts). */
+  readonly proven: boolean;
   /** The rooms it may ever join (the rooms claim of the JWT that made it, in its order), or undefined for any (rooms.ts checkJoins). */
   readonly allowedRooms: ReadonlySet<string> | undefined;
   /** Made on the first post: a client that only polls never needs one (see `bucket`). */
@@ -50,9 +52,11 @@ export class Session {
     newBucket: (burst?: number) => TokenBucket;
     now: number;
     resumable?: boolean;
-    address?: string;
+    address?: string | undefined;
     allowedRooms?: ReadonlySet<string> | undefined;
+    proven?: boolean | undefined;
   }) {
+    this.proven = init.proven ?? false;
     this.allowedRooms = init.allowedRooms;
     this.resumable = init.resumable ?? true;
     this.address = init.address;
@@ -69,6 +73,11 @@ export class Session {
   /** The post rate limit. A bucket made at the first post is full, as one made with the session would be by then. */
   get bucket(): TokenBucket {
     return (this.#bucket ??= this.#newBucket());
+  }
+
+  /** Seconds until it may post at `at` (0: now), changing nothing and making no bucket (a --redis pre-check). */
+  postWaitAt(at: number): number {
+    return this.#bucket?.waitAt(at) ?? 0;
   }
 
   /** Room joins (spec §8): bursts of JOIN_BURST, then --rate per second; joining a room one is in takes none. */

@@ -21,9 +21,21 @@ export class Sessions {
   readonly #limits: SessionLimits;
   readonly #queues: QueueBudget;
 
-  constructor(opts: { maxSessions: number; maxSessionsPerIp: number; retryAfterSeconds: number; queues: QueueBudget }) {
+  constructor(opts: {
+    maxSessions: number;
+    maxSessionsPerIp: number;
+    retryAfterSeconds: number;
+    ratePerIp?: number;
+    now?: () => number;
+    queues: QueueBudget;
+  }) {
     this.#limits = new SessionLimits(opts);
     this.#queues = opts.queues;
+  }
+
+  /** The post rate of the addresses that created sessions (--rate-per-ip: session-limits.ts). */
+  get addressRate(): Pick<SessionLimits, "postWait" | "postWaitAt" | "posted" | "buckets" | "setBucket"> {
+    return this.#limits;
   }
 
   get size(): number {
@@ -51,7 +63,8 @@ export class Sessions {
   /**
    * The session a name-based request acts as; undefined when there is none and the request may make it.
    * A name claimed with a token answers only to that token; an unclaimed name is open, like the seed.
-   * A name the host vouches for (opts.identity) is its own whatever the token: a second device joins the same session.
+   * A name the host vouches for (opts.identity) is its own whatever the token: a second device joins the same session
+   * (one a proof made: spec §4).
    */
   authorize(name: string, opts: SessionRequest): Session | undefined {
     const existing = this.byName(name);
@@ -59,7 +72,11 @@ export class Sessions {
       throw new ChatError("unauthorized", `Your identity is ${opts.identity.name}, not ${name}.`);
     }
     if (existing) {
-      if (opts.identity !== undefined) return existing;
+      if (opts.identity !== undefined) {
+        // A proof joins only a session a proof made: one made without (before an identity source was set) is never handed over.
+        if (!existing.proven) throw new ChatError("name_taken", `${existing.name} is held by a session no proof made.`);
+        return existing;
+      }
       if (existing.token !== undefined && !sameToken(existing.token, opts.token)) {
         throw new ChatError("unauthorized", `${existing.name} is claimed: send its token.`);
       }

@@ -68,6 +68,10 @@ export function applyCommand(ctx: ApplyContext, c: Command): Outcome {
         if (client && compareIds(ctx.madeAt(client), madeAt) === 0) hub.endSession(client, "expired");
       }
       return undefined;
+    case "unproven":
+      // Only where an identity source is set: every process of a cluster has the same (cluster.ts agrees on it).
+      if (ctx.vouchedOnly) hub.endUnproven();
+      return undefined;
     case "floor":
       // Ids go on above it, as after a store's restore (nothing else is restored: the lists are empty).
       if (Number.isSafeInteger(c.f) && c.f > 0) hub.restore([], new Map(), [], c.f);

@@ -79,6 +79,7 @@ export function seedClaim(who: Identity | undefined): { v?: 1; ar?: string[]; nk
  */
 export function vouchedSession(hub: Hub, replica: Replica, who: Identity, address: string | undefined): Promise<Session> {
   const known = hub.session(who.name);
-  if (known !== undefined && known.token !== undefined) return Promise.resolve(known);
+  // One no proof made is never handed over: the log refuses it alike everywhere (sessions.ts authorize).
+  if (known !== undefined && known.token !== undefined && known.proven) return Promise.resolve(known);
   return replica.submit({ t: "vouch", n: who.name, k: newToken(), ...(address !== undefined && { a: address }), ...claimOf(who) }, (outcome) => outcome as Session);
 }

@@ -119,6 +119,8 @@ export function createCluster(options: ResolvedOptions, log: SharedLog, warn: (l
       await replica.start(latest && resets === epochResets ? restoreSnapshot(hub, clock, replica, options, latest.chunks) : undefined);
       // Started over or resynced while it started: it listens once caught up with what it reads now.
       if (resets !== epochResets || resyncs > 0) await replica.catchUp();
+      // Sessions no proof made, from before the identity source was set, end on every process by one entry, before this one serves.
+      if (identityOn(options) && hub.hasUnproven) await replica.submit({ t: "unproven" }, () => undefined);
       presence ??= new SharedPresence(hub, replica, log.presence, options);
       saver ??= new SnapshotSaver(hub, replica, log.snapshots, { every: options.redisSnapshotEvery, warn });
     },
@@ -152,6 +154,7 @@ const SHARED_LIMITS = [
   "presenceLimit",
   "maxMessage",
   "rate",
+  "ratePerIp",
   "maxSessions",
   "history",
   "maxHistoryBytes",

@@ -38,7 +38,12 @@ export type Command =
    * A process that found Redis lost its data starts over in the new epoch and appends its
    * last id (f) before anything else: applying it raises every replica's ids above it.
    */
-  | { t: "floor"; f: number };
+  | { t: "floor"; f: number }
+  /**
+   * A process that starts with an identity source found sessions no proof made (from before the source was set):
+   * each ends, with its leave notices, on every replica alike (with none set, it changes nothing).
+   */
+  | { t: "unproven" };
 
 /** A record of the shared log: a command, and who waits for its outcome (the process and its request number). */
 export interface LogRecord {
@@ -53,7 +58,7 @@ export function encodeRecord(record: LogRecord): string {
   return JSON.stringify(record);
 }
 
-const KINDS = new Set(["join", "vouch", "post", "seed", "leave", "acks", "expire", "floor"]);
+const KINDS = new Set(["join", "vouch", "post", "seed", "leave", "acks", "expire", "floor", "unproven"]);
 
 /** A log entry back into a record; undefined for one that is not (another version's, garbage): every replica skips it alike. */
 export function decodeRecord(data: string): LogRecord | undefined {

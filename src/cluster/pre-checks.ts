@@ -95,17 +95,13 @@ export async function confirmRefusal(replica: Replica, refusal: () => ChatError 
   if (still !== undefined) throw still;
 }
 
-/** 429 for a post `client` has no token left for now (see checkRate), or undefined. */
+/** 429 for a post `client` (or its address: --rate-per-ip) has no token left for now (see checkRate), or undefined. */
 export function rateRefusal(ctx: PreCheckContext, client: Session | undefined): ChatError | undefined {
   if (client === undefined) return undefined;
-  const post = client.bucketStates.post;
-  // No bucket yet: full when it is made. (Reading it through `bucket` would make one at this process's clock.)
-  if (post === undefined) return undefined;
-  const [tokens, at] = post;
-  // Read, never refilled here: a bucket moves only by entries, at their times, alike on every replica.
-  const have = tokens + (Math.max(0, storeNow(ctx.replica) - at) / 1000) * ctx.rate;
-  if (have >= 1) return undefined;
-  return new ChatError("rate_limited", undefined, { retryAfter: Math.max(1, Math.ceil((1 - have) / ctx.rate)) });
+  // The hub's check, read at the store's clock and never moved here:
+  // a bucket moves only by entries, at their times, alike on every replica.
+  const wait = ctx.hub.postWaitAt(client, storeNow(ctx.replica));
+  return wait === 0 ? undefined : new ChatError("rate_limited", undefined, { retryAfter: wait });
 }
 
 /** The store's clock now as far as this process can tell: its own, or the newest entry's time if that is ahead (the entry is applied at about then). */

@@ -11,7 +11,7 @@ import type { RecordClock } from "./record-clock.js";
  * A replica's state at one position of the shared log, as the lines of the
  * file log's snapshot (store/records.ts: head, hist, env, sess, txn), plus what
  * a replica needs that one process does not: the position and time it stands
- * at (`cluster`), and per session (`cx`) where it was made, who made it, its
+ * at (`cluster`), and per session (`cx`) where it was made, its
  * rate buckets, and whether it lives with one connection (TCP sessions are
  * kept too: they are shared). A process that starts loads the newest one and
  * reads the log after its position: it never reads the world's history.
@@ -31,6 +31,13 @@ interface SessionExtra {
   tcp?: 1;
   b?: [number, number];
   j?: [number, number];
+}
+
+/** The post bucket of an address that created sessions (--rate-per-ip), as [tokens, at]. */
+interface AddressExtra {
+  k: "ax";
+  a: string;
+  b: [number, number];
 }
 
 const ALL = Number.MAX_SAFE_INTEGER;
@@ -59,13 +66,15 @@ export function snapshotChunks(hub: Hub, replica: Replica, at: number): { pos: s
     }
     lines.push(sessionLine(client, queue));
     const { post, join } = client.bucketStates;
+    // Its address and proof are on its sess line (a snapshot of an older version has the address here, `a`).
     const extra: SessionExtra = { k: "cx", n: client.key, m: replica.madeAt(client) };
-    if (client.address !== undefined) extra.a = client.address;
     if (!client.resumable) extra.tcp = 1;
     if (post) extra.b = post;
     if (join) extra.j = join;
     lines.push(JSON.stringify(extra));
   }
+  // The post buckets of creating addresses (--rate-per-ip): a replica started from here refuses as the others do.
+  for (const [a, b] of hub.addressBuckets()) lines.push(JSON.stringify({ k: "ax", a, b } satisfies AddressExtra));
   for (const [key, txn, id, at2, address] of hub.txnKeys(at)) lines.push(txnLine(key, txn, id, at2, address));
   return { pos, chunks: lines.end() };
 }
@@ -77,6 +86,7 @@ export function snapshotChunks(hub: Hub, replica: Replica, at: number): { pos: s
 export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, options: HubOptions, chunks: readonly Buffer[]): string {
   let head: ClusterHead | undefined;
   const extras = new Map<string, SessionExtra>();
+  const addresses: AddressExtra[] = [];
   const result = replay(
     (line) => {
       for (const chunk of chunks) eachLine(chunk, line);
@@ -92,17 +102,19 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
         const value = parseExtra(bytes);
         if (value?.k === "cluster") head = value;
         else if (value?.k === "cx") extras.set(value.n, value);
+        else if (value?.k === "ax" && isAddressExtra(value)) addresses.push(value);
       },
     },
   );
   if (head === undefined) throw new Error("redis: the snapshot has no head line");
   const sessions = result.sessions.map((s) => {
     const extra = extras.get(s.name.toLowerCase());
-    return { ...s, address: extra?.a, resumable: extra?.tcp !== 1 };
+    return { ...s, address: s.address ?? extra?.a, resumable: extra?.tcp !== 1 };
   });
   clock.at = head.at;
   try {
     hub.restore(sessions, result.history, result.txns, result.lastId);
+    for (const { a, b } of addresses) hub.restoreAddressBucket(a, b);
   } finally {
     clock.at = undefined;
   }
@@ -115,9 +127,15 @@ export function restoreSnapshot(hub: Hub, clock: RecordClock, replica: Replica, 
   return head.pos;
 }
 
-function parseExtra(bytes: Buffer): ClusterHead | SessionExtra | undefined {
+/** A snapshot is written by pollchat processes only, yet a bucket read back must be two numbers. */
+function isAddressExtra(value: AddressExtra): boolean {
+  const b: unknown = value.b;
+  return typeof value.a === "string" && Array.isArray(b) && b.length === 2 && b.every((n) => typeof n === "number" && Number.isFinite(n));
+}
+
+function parseExtra(bytes: Buffer): ClusterHead | SessionExtra | AddressExtra | undefined {
   try {
-    return JSON.parse(bytes.toString("utf8")) as ClusterHead | SessionExtra;
+    return JSON.parse(bytes.toString("utf8")) as ClusterHead | SessionExtra | AddressExtra;
   } catch {
     return undefined;
   }

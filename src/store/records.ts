@@ -22,10 +22,22 @@ export type LogRecord =
   /** Snapshot: a message only a queue still holds. */
   | { k: "env"; m: ChatMessage }
   /**
-   * A session: at start only n, t, s (and a: its rooms claim, when its JWT had one); in a snapshot also
-   * its rooms, current room and queue (ids, or inline gaps).
+   * A session: at start only n, t, s (and a: its rooms claim, when its JWT had one; p: 1 when a proof made it;
+   * ip: the address that made it); in a snapshot also its rooms, current room and queue (ids, or inline gaps).
+   * A line of an older log has neither p nor ip: its session is read as unproven and of no address.
    */
-  | { k: "sess"; n: string; t?: string; s: number; a?: string[]; r?: string[]; c?: string; q?: (number | ChatMessage)[] }
+  | {
+      k: "sess";
+      n: string;
+      t?: string;
+      s: number;
+      a?: string[];
+      p?: 1;
+      ip?: string;
+      r?: string[];
+      c?: string;
+      q?: (number | ChatMessage)[];
+    }
   | { k: "join"; n: string; r: string }
   | { k: "cur"; n: string; r: string }
   | { k: "left"; n: string; r: string }
@@ -36,6 +48,9 @@ export type LogRecord =
   | { k: "txn"; n: string; x: string; i: number; a: number; p?: string };
 
 export const FORMAT_VERSION = 1;
+
+/** The longest address a session line may carry: an IPv6 address with a zone fits with room to spare. */
+const MAX_ADDRESS_LENGTH = 100;
 
 export function headLine(lastId: number): string {
   return `{"k":"head","v":${FORMAT_VERSION},"last":${lastId}}`;
@@ -57,7 +72,15 @@ export function envelopeLine(envelope: Envelope): string {
 }
 
 export function sessionStartLine(client: Session): string {
-  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, a: allowedOf(client) });
+  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, a: allowedOf(client), ...origin(client) });
+}
+
+/**
+ * Whether a proof made it, and who: what the caps on an address and a switch to an identity source
+ * read back (JSON.stringify leaves out undefined).
+ */
+function origin(client: Session): { p?: 1; ip?: string } {
+  return { p: client.proven ? 1 : undefined, ip: client.address };
 }
 
 /** The rooms claim, when there is one (JSON.stringify leaves out an undefined key). */
@@ -72,7 +95,8 @@ function allowedOf(client: Session): string[] | undefined {
 export function sessionLine(client: Session, queue: readonly Envelope[] = client.queue.peek()): string {
   const q = queue.map((e) => (e.message.type === "gap" ? e.message : e.id));
   const a = allowedOf(client);
-  return JSON.stringify({ k: "sess", n: client.name, t: client.token, s: client.queue.since, a, r: [...client.rooms], c: client.currentRoom, q });
+  const { name: n, token: t, currentRoom: c } = client;
+  return JSON.stringify({ k: "sess", n, t, s: client.queue.since, a, ...origin(client), r: [...client.rooms], c, q });
 }
 
 export function roomLine(kind: "join" | "cur" | "left", client: Session, room: string): string {
@@ -167,6 +191,15 @@ function toSession(r: Fields): LogRecord | undefined {
   if (r.a !== undefined) {
     if (!Array.isArray(r.a) || r.a.length === 0 || !r.a.every(isName)) return undefined;
     record.a = r.a as string[];
+  }
+  if (r.p !== undefined) {
+    if (r.p !== 1) return undefined;
+    record.p = 1;
+  }
+  if (r.ip !== undefined) {
+    // An address key (address-key.ts): an IPv4 address, an IPv6 /64, or what a socket said; bounded as a line of ours holds it.
+    if (typeof r.ip !== "string" || r.ip.length === 0 || r.ip.length > MAX_ADDRESS_LENGTH) return undefined;
+    record.ip = r.ip;
   }
   if (r.r !== undefined) {
     if (!Array.isArray(r.r) || !r.r.every(isName)) return undefined;

@@ -49,6 +49,8 @@ interface SessionState {
   name: string;
   token: string | undefined;
   allowed: string[] | undefined;
+  proven: boolean;
+  address: string | undefined;
   rooms: Set<string>;
   current: string;
   queue: SessionQueue;
@@ -148,6 +150,9 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
           name: r.n,
           token: r.t,
           allowed: r.a,
+          // A line of an older log has neither: unproven, of no address.
+          proven: r.p === 1,
+          address: r.ip,
           rooms: new Set(r.r ?? []),
           current: r.c ?? DEFAULT_ROOM,
           queue: new SessionQueue(options.maxQueue, r.s, options.now, options.maxQueueBytes),
@@ -218,7 +223,8 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
     if (kept.length > 0) history.set(name, kept);
   }
   for (const s of sessions.values()) {
-    result.sessions.push({ name: s.name, token: s.token, allowedRooms: s.allowed, rooms: [...s.rooms], currentRoom: s.current, queue: s.queue });
+    const { name, token, allowed: allowedRooms, proven, address, current: currentRoom, queue } = s;
+    result.sessions.push({ name, token, allowedRooms, proven, address, rooms: [...s.rooms], currentRoom, queue });
   }
   result.txns = [...txns.values()].sort((a, b) => a[3] - b[3]);
   return result;

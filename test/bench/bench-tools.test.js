@@ -190,7 +190,7 @@ describe("bench load generator on pollchat", () => {
     const call = generator();
     for (const path of ["seed", "api"]) {
       // A server each: the API path claims the names the seed path left open.
-      const server = await startServer({ rate: 1_000_000, presenceLimit: 0, maxSessionsPerIp: 0 });
+      const server = await startServer({ rate: 1_000_000, ratePerIp: 0, presenceLimit: 0, maxSessionsPerIp: 0 });
       cleanups.push(() => server.close());
       const r = await call("fanout", { url: server.url, n: 10, m: 20, path });
       expect(r).toMatchObject({ path, registered: 10, accepted: 20, delivered: 200, lost: 0, duplicates: 0, outOfOrder: 0, gaps: 0, complete: true });

@@ -21,7 +21,7 @@ const QUICK = process.argv.includes("--quick");
 const POLLERS = QUICK ? 100 : 300;
 const POSTS = QUICK ? 100 : 300;
 const CLK_TCK = 100;
-const FLAGS = ["--rate", "1000000", "--max-sessions-per-ip", "0", "--max-connections-per-ip", "0", "--presence-limit", "0", "--log-level", "warn"];
+const FLAGS = ["--rate", "1000000", "--rate-per-ip", "0", "--max-sessions-per-ip", "0", "--max-connections-per-ip", "0", "--presence-limit", "0", "--log-level", "warn"];
 
 async function freePort() {
   const server = createServer().listen(0, "127.0.0.1");

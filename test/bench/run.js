@@ -82,7 +82,7 @@ const PLAN = GOALS
 
 /** pollchat's defaults throttle one poster to 10 posts/s and announce every join in small rooms: lifted for S2-S4. */
 // Only limits meant for abuse are lifted: every poller comes from 127.0.0.1.
-const LOAD_FLAGS = (n) => ["--rate", "1000000", "--max-sessions", String(Math.max(10_000, n + 100)), "--max-sessions-per-ip", "0", "--presence-limit", "0"];
+const LOAD_FLAGS = (n) => ["--rate", "1000000", "--rate-per-ip", "0", "--max-sessions", String(Math.max(10_000, n + 100)), "--max-sessions-per-ip", "0", "--presence-limit", "0"];
 const FD_LIMIT = 65535;
 const SERVER_CORE = 0;
 const GENERATOR_CORE = 1;
@@ -452,7 +452,7 @@ async function main() {
   const notes = [
     "",
     `Ratio is pollchat / baseline${RUNS > 1 ? `, of the medians of ${RUNS} runs (each run's ratio beside it)` : ""}. Path: how pollchat's pollers polled, the seed's \`/?name=N&cursor=C&timeout=30000\` (X-Cursor) or the JSON API (\`POST /api/join\`, then \`GET /api/poll?cursor=C&timeout=30000\` with \`Authorization: Bearer\`, the answer parsed as JSON); the poster posts through \`/\` on every server, and the baseline (which has only \`/\`) is the same for both paths.`,
-    `pollchat ran as \`node dist/cli.js --port 0\` with default settings for S1, and with \`--rate 1000000 --max-sessions max(10000, N+100) --max-sessions-per-ip 0 --presence-limit 0\` for S2-S4 (its default rate limit of 10 posts/s per session would throttle the one poster, and join notices to rooms up to 200 members would add lines to the fan-out; the baseline sends none).`,
+    `pollchat ran as \`node dist/cli.js --port 0\` with default settings for S1, and with \`--rate 1000000 --rate-per-ip 0 --max-sessions max(10000, N+100) --max-sessions-per-ip 0 --presence-limit 0\` for S2-S4 (its default rate limits of 10 posts/s per session and 30 per address would throttle the one poster, and join notices to rooms up to 200 members would add lines to the fan-out; the baseline sends none).`,
     `Each run of each case had a fresh server process, alone; ${RUNS > 1 ? "the order of the servers alternated from run to run" : "pollchat first, then the baseline"}. ${pinning ? `Server pinned to core ${SERVER_CORE}, generator to core ${GENERATOR_CORE} with taskset.` : "No core pinning (no taskset or a single core)."} ⚠ marks a process at 90% or more of a core: with the generator there, the figure measures the generator too.`,
     "The generator connects from 200 loopback source addresses in turn (127.0.0.10-209), as many clients would, so a per-address connection cap (pollchat's default is 256) is not what S1 measures.",
     "Run-queue wait: the largest share of a case's time that its server or generator sat runnable but not running (Linux schedstat), i.e. other processes on its core; ⚠ from 10%, where figures are unreliable.",
