@@ -19,7 +19,7 @@ export interface MemberPage {
 export const MEMBERS_PAGE = 100;
 export const MAX_MEMBERS_PAGE = 1000;
 
-/** A join's answer lists the first page of the room's members, with `next` while more follow (README, the JSON API). */
+/** A join's answer: the first page of the room's members, with `next` while more follow (README, the JSON API). */
 export function joinedMembers(room: Room | undefined): MemberPage {
   return room?.membersPage(undefined, MEMBERS_PAGE) ?? { members: [] };
 }
@@ -27,7 +27,7 @@ export function joinedMembers(room: Room | undefined): MemberPage {
 export class Room implements HistoryHolder {
   readonly name: string;
   readonly #members = new Set<Session>();
-  /** The members' names in order of their keys (case-insensitive): kept sorted on every change, so a page of them is a slice, not a sort. */
+  /** The members' names in order of their keys (case-insensitive), kept so on every change: a page of them is a slice. */
   readonly #names: string[] = [];
   readonly #keys: string[] = [];
   /** In id order, oldest first. */

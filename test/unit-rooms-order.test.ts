@@ -14,7 +14,8 @@ afterEach(() => {
 });
 
 function newRooms(): Rooms {
-  return new Rooms({ history: 10, historyBudget: new HistoryBudget(1 << 20), maxRooms: 1_000_000, maxRoomsPerSession: 50, retryAfterSeconds: 1 });
+  const historyBudget = new HistoryBudget(1 << 20);
+  return new Rooms({ history: 10, historyBudget, maxRooms: 1_000_000, maxRoomsPerSession: 50, retryAfterSeconds: 1 });
 }
 
 /** Every name of `rooms`, through pages of `limit`, following `next`. */
