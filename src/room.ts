@@ -100,7 +100,7 @@ export class Room implements HistoryHolder {
     this.#names.splice(at, 1);
   }
 
-  /** Every member name, case-insensitively in code-point order: for a store and tests. Clients get pages (membersPage). */
+  /** Every member name, case-insensitively in code-point order: for tests. Answers carry pages (membersPage). */
   memberNames(): string[] {
     return this.#names.slice();
   }
