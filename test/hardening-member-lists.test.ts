@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { MemoryLog } from "../src/cluster/memory-log.js";
 import type { ChatOptions } from "../src/index.js";
@@ -12,8 +15,10 @@ import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
  */
 
 const servers: TestServer[] = [];
+const dirs: string[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
 /** Many sessions from 127.0.0.1: no per-address cap, no presence notices to wade through. */
@@ -86,7 +91,7 @@ describe("member lists of a large room (one process)", () => {
     const who = messages.find((m) => m.type === "system");
     // 251 members ("asker" sorts first): the first 50 named, 201 counted.
     expect(who?.text).toBe(`members of lobby: asker, ${range(0, 49).join(", ")}, and 201 more`);
-  });
+  }, 30_000);
 
   it("GET /api/rooms/R pages members: 100 by default, ?limit= up to 1000, ?after= and next; a walk sees each once, in order", async () => {
     const s = await start();
@@ -108,7 +113,7 @@ describe("member lists of a large room (one process)", () => {
     expect(big.next).toBe(member(999));
     expect((await fetch(`${s.url}/api/rooms/den?limit=x`)).status).toBe(400);
     expect((await fetch(`${s.url}/api/rooms/den?after=no%20name`)).status).toBe(400);
-  }, 30_000);
+  }, 60_000);
 
   it("a join answers the first 100 members and next; the rest are a GET away", async () => {
     const s = await start();
@@ -122,6 +127,24 @@ describe("member lists of a large room (one process)", () => {
     // A member joining one more room with its token gets the same bounded answer.
     const more = await postJson(`${s.url}/api/join`, { name: member(0), room: "lobby" }, { authorization: `Bearer ${answers[0]!.token}` });
     expect(more.body).toMatchObject({ members: range(0, 100), next: member(99) });
+  }, 30_000);
+});
+
+describe("member lists of a large room (--data-dir)", () => {
+  it("after a restart, the restored room answers a join, GET /api/rooms/R and /who with bounded pages", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "pollchat-members-"));
+    dirs.push(dir);
+    const before = await startServer({ ...MANY, dataDir: dir });
+    await joinMany([before.url], "lobby", 0, 150);
+    await before.close();
+    const s = await start({ dataDir: dir });
+    const asker = await postJson(`${s.url}/api/join`, { name: "zz-asker" });
+    expect(asker.body).toMatchObject({ members: range(0, 100), next: member(99) });
+    expect((await walk(s.url, "lobby", 30)).names).toEqual([...range(0, 150), "zz-asker"]);
+    const auth = { authorization: `Bearer ${asker.body.token}` };
+    expect((await postJson(`${s.url}/api/messages`, { text: "/who" }, auth)).status).toBe(201);
+    const { messages } = await apiPoll(s.url, auth, { cursor: asker.body.cursor, timeout: 5000 });
+    expect(messages.find((m) => m.type === "system")?.text).toBe(`members of lobby: ${range(0, 50).join(", ")}, and 101 more`);
   }, 30_000);
 });
 
