@@ -6,6 +6,7 @@ import { MemoryLog } from "../src/cluster/memory-log.js";
 import type { ChatOptions } from "../src/index.js";
 import { apiPoll } from "./core-helpers.js";
 import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
+import { redisPerTest } from "./redis-harness.js";
 
 /**
  * What one answer lists of a room's members has a bound (README, limits): `/who`
@@ -14,6 +15,7 @@ import { joinApi, postJson, startServer, type TestServer } from "./helpers.js";
  * page, in one process and with a shared log alike.
  */
 
+const startRedis = redisPerTest();
 const servers: TestServer[] = [];
 const dirs: string[] = [];
 afterEach(async () => {
@@ -157,11 +159,28 @@ describe("member lists of a large room (--redis: servers sharing one log)", () =
     const last = answers.at(-1)!;
     expect(last.members).toEqual(range(0, 100));
     expect(last.next).toBe(member(99));
-    expect((await walk(a.url, "lobby")).names).toEqual(range(0, 160));
-    expect((await walk(b.url, "lobby", 50)).names).toEqual(range(0, 160));
-    const asker = await joinApi(b.url, "zz-asker");
+    // Reads are served without catching up: a join on each process first has it apply every join before.
+    const everyone = [...range(0, 160), "zz-a", "zz-b"];
+    await joinApi(a.url, "zz-a");
+    const asker = await joinApi(b.url, "zz-b");
+    expect((await walk(b.url, "lobby", 50)).names).toEqual(everyone);
     expect((await postJson(`${a.url}/api/messages`, { text: "/who" }, asker.auth)).status).toBe(201);
+    expect((await walk(a.url, "lobby")).names).toEqual(everyone);
     const { messages } = await apiPoll(b.url, asker.auth, { cursor: asker.cursor, timeout: 5000 });
-    expect(messages.find((m) => m.type === "system")?.text).toBe(`members of lobby: ${range(0, 50).join(", ")}, and 111 more`);
+    expect(messages.find((m) => m.type === "system")?.text).toBe(`members of lobby: ${range(0, 50).join(", ")}, and 112 more`);
+  }, 30_000);
+
+  it("the same on a real redis-server: a join on one process answers the first page, the rest are read on another", async () => {
+    const redis = await startRedis();
+    const a = await start({ redis: redis.url, logLevel: "silent" });
+    const b = await start({ redis: redis.url, logLevel: "silent" });
+    const answers = await joinMany([a.url, b.url], "lobby", 0, 130);
+    expect(answers.at(-1)).toMatchObject({ members: range(0, 100), next: member(99) });
+    // A join on each process first: it has applied every join before its own when it answers.
+    const zza = await postJson(`${a.url}/api/join`, { name: "zz-a" });
+    expect(zza.body).toMatchObject({ members: range(0, 100), next: member(99) });
+    await joinApi(b.url, "zz-b");
+    expect((await page(b.url, "lobby", `?after=${member(99)}`)).members).toEqual([...range(100, 130), "zz-a", "zz-b"]);
+    expect((await walk(a.url, "lobby", 40)).names.slice(0, 131)).toEqual([...range(0, 130), "zz-a"]);
   }, 30_000);
 });
