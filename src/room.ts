@@ -2,12 +2,6 @@ import type { Session } from "./session.js";
 import { HistoryEntry, type HistoryBudget, type HistoryHolder } from "./history-budget.js";
 import type { Envelope } from "./message.js";
 
-/**
- * A room: its members and the newest messages of its history (private
- * messages never enter it). History is capped twice: --history messages per
- * room, and one byte budget for all rooms (history-budget.ts), which takes the
- * oldest messages of all first.
- */
 /** One page of a room's members (GET /api/rooms/R, a join's answer). */
 export interface MemberPage {
   members: string[];
@@ -24,6 +18,12 @@ export function joinedMembers(room: Room | undefined): MemberPage {
   return room?.membersPage(undefined, MEMBERS_PAGE) ?? { members: [] };
 }
 
+/**
+ * A room: its members and the newest messages of its history (private
+ * messages never enter it). History is capped twice: --history messages per
+ * room, and one byte budget for all rooms (history-budget.ts), which takes the
+ * oldest messages of all first.
+ */
 export class Room implements HistoryHolder {
   readonly name: string;
   readonly #members = new Set<Session>();

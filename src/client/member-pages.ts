@@ -10,12 +10,12 @@ const MEMBERS_PER_REQUEST = 1000;
 const MAX_MEMBER_PAGES = 1000;
 
 /** The query of GET /api/rooms/R for the page after `after` (the first page without). */
-export function memberPageQuery(after?: string): string {
+function memberPageQuery(after?: string): string {
   return `?limit=${MEMBERS_PER_REQUEST}${after === undefined ? "" : `&after=${encodeURIComponent(after)}`}`;
 }
 
 /** The names of one answer (a join's, or a page of GET /api/rooms/R). */
-export function memberNamesOf(answer: unknown): string[] {
+function memberNamesOf(answer: unknown): string[] {
   const members = field(answer, "members");
   return Array.isArray(members) ? members.map(String) : [];
 }
