@@ -2,6 +2,22 @@ import type { Session } from "./session.js";
 import { HistoryEntry, type HistoryBudget, type HistoryHolder } from "./history-budget.js";
 import type { Envelope } from "./message.js";
 
+/** One page of a room's members (GET /api/rooms/R, a join's answer). */
+export interface MemberPage {
+  members: string[];
+  /** The name to list after for the next page; absent on the last one. */
+  next?: string;
+}
+
+/** Members per page of GET /api/rooms/R: by default (and in a join's answer), and at most (`?limit=`). */
+export const MEMBERS_PAGE = 100;
+export const MAX_MEMBERS_PAGE = 1000;
+
+/** A join's answer: the first page of the room's members, with `next` while more follow (README, the JSON API). */
+export function joinedMembers(room: Room | undefined): MemberPage {
+  return room?.membersPage(undefined, MEMBERS_PAGE) ?? { members: [] };
+}
+
 /**
  * A room: its members and the newest messages of its history (private
  * messages never enter it). History is capped twice: --history messages per
@@ -11,7 +27,7 @@ import type { Envelope } from "./message.js";
 export class Room implements HistoryHolder {
   readonly name: string;
   readonly #members = new Set<Session>();
-  /** The members' names in order of their keys (case-insensitive): kept sorted on every change, so listing them is a copy, not a sort. */
+  /** The members' names in order of their keys (case-insensitive), kept so on every change: a page of them is a slice. */
   readonly #names: string[] = [];
   readonly #keys: string[] = [];
   /** In id order, oldest first. */
@@ -84,13 +100,25 @@ export class Room implements HistoryHolder {
     this.#names.splice(at, 1);
   }
 
-  /**
-   * Member names, case-insensitively in code-point order. A join answers the
-   * whole list: sorting it per join made 10,000 joins to one room cost 26 s of
-   * CPU (localeCompare, n log n each); this is one copy.
-   */
+  /** Every member name, case-insensitively in code-point order: for tests. Answers carry pages (membersPage). */
   memberNames(): string[] {
     return this.#names.slice();
+  }
+
+  /**
+   * Up to `limit` member names, in the order of memberNames(), after the name
+   * `after` (compared case-insensitively, as names are), and where the next page
+   * starts. One answer never carries the whole list of a large room (README, limits).
+   */
+  membersPage(after: string | undefined, limit: number): MemberPage {
+    // Past every key equal to `after`: a name is taken case-insensitively, so at most one.
+    let start = 0;
+    if (after !== undefined) {
+      start = this.#indexOf(after.toLowerCase());
+      if (this.#keys[start] === after.toLowerCase()) start++;
+    }
+    const members = this.#names.slice(start, start + limit);
+    return start + limit < this.#names.length ? { members, next: members.at(-1)! } : { members };
   }
 
   /** Where `key` is or would go in #keys (binary search). */

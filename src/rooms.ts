@@ -47,8 +47,12 @@ export class Rooms {
   readonly #max: number;
   readonly #maxPerSession: number;
   readonly #retryAfter: number;
-  /** Names in order, made when a listing asks and dropped when a room comes or goes. */
-  #sorted: string[] | undefined;
+  /**
+   * The names of #rooms in code-unit order, kept so as rooms come and go (a
+   * binary search and one splice each): a listing after a change never sorts
+   * them all again (README, room listings).
+   */
+  readonly #sorted: string[] = [];
 
   constructor(opts: { history: number; historyBudget: HistoryBudget; maxRooms: number; maxRoomsPerSession: number; retryAfterSeconds: number }) {
     this.#historyLimit = opts.history;
@@ -105,8 +109,8 @@ export class Rooms {
   create(name: string): Room {
     const room = new Room(name, this.#historyLimit, this.historyBudget);
     this.#kept.unkeep(room);
+    if (!this.#rooms.has(name)) this.#sorted.splice(placeOf(this.#sorted, name), 0, name);
     this.#rooms.set(name, room);
-    this.#sorted = undefined;
     return room;
   }
 
@@ -116,7 +120,7 @@ export class Rooms {
    * lands in the history kept.
    */
   empty(room: Room): void {
-    if (this.#rooms.delete(room.name)) this.#sorted = undefined;
+    if (this.#rooms.delete(room.name)) this.#sorted.splice(placeOf(this.#sorted, room.name), 1);
     this.#kept.keep(room);
   }
 
@@ -137,23 +141,24 @@ export class Rooms {
 
   /** Up to `limit` rooms whose names sort after `after`, with where the next page starts. */
   page(after: string | undefined, limit: number): RoomPage {
-    const names = (this.#sorted ??= [...this.#rooms.keys()].sort(byCodeUnit));
-    let start = 0;
-    if (after !== undefined) {
-      // The first name above `after` (binary search: a listing costs log n, not n, to find its place).
-      let high = names.length;
-      while (start < high) {
-        const mid = (start + high) >>> 1;
-        if (names[mid]! <= after) start = mid + 1;
-        else high = mid;
-      }
-    }
+    const names = this.#sorted;
+    // The first name above `after`: a listing costs log n, not n, to find its place.
+    const start = after === undefined ? 0 : placeOf(names, after, true);
     const slice = names.slice(start, start + limit);
     const rooms = slice.map((name) => ({ name, members: this.#rooms.get(name)!.members.size }));
     return start + limit < names.length ? { rooms, next: slice.at(-1)! } : { rooms };
   }
 }
 
-function byCodeUnit(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+/** Where `name` is or would go in `names`, sorted by code unit (binary search); `past`: the index after it instead. */
+function placeOf(names: readonly string[], name: string, past = false): number {
+  let low = 0;
+  let high = names.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    const below = past ? names[mid]! <= name : names[mid]! < name;
+    if (below) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }

@@ -96,6 +96,34 @@ describe("client library", () => {
     await bob.until(() => bob.messages.some((m) => m.type === "leave" && m.from === "alice" && m.room === "dev"), "alice's end");
   }, 15_000);
 
+  it("follows member pages: join() and members() give every member of a room past one page, no answer carrying more than a page", async () => {
+    const s = await startServer({ presenceLimit: 0 });
+    closers.push(() => s.close());
+    const name = (i: number): string => `${i % 3 === 0 ? "M" : "m"}${String(i).padStart(4, "0")}`;
+    // The members are made in the hub (quicker than 1,100 joins); what is tested is the library, through sockets.
+    const hub = s.chat.hub;
+    for (let i = 0; i < 1100; i++) hub.join(hub.sessionForName(name(i), {}), "big");
+    const everyone = [...Array.from({ length: 1100 }, (_, i) => name(i)), "zed"];
+    // What the server answered each join and member page: how many names each carried.
+    const answers: { path: string; members: number }[] = [];
+    const recording: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const { path } = describeRequest(input as string, init);
+      if (path === "/api/join" || path.startsWith("/api/rooms/big")) {
+        answers.push({ path, members: ((await res.clone().json()) as { members: unknown[] }).members.length });
+      }
+      return res;
+    };
+    const zed = await open(s.url, { name: "zed", fetch: recording });
+    const joined = await zed.chat.join("big");
+    expect(joined).toEqual({ room: "big", members: everyone });
+    expect(answers[1]).toEqual({ path: "/api/join", members: 100 });
+    expect(answers.slice(2).map((a) => a.path)).toEqual([`/api/rooms/big?limit=1000&after=${name(99)}`, `/api/rooms/big?limit=1000&after=${name(1099)}`]);
+    answers.length = 0;
+    expect(await zed.chat.members("big")).toEqual({ name: "big", members: everyone });
+    expect(answers.map((a) => a.members)).toEqual([1000, 101]);
+  }, 30_000);
+
   it("across a restart on its --data-dir: nothing lost, nothing doubled; the stream falls back to polling and comes back", async () => {
     const dir = await mkdtemp(join(tmpdir(), "pollchat-client-"));
     dirs.push(dir);

@@ -84,4 +84,41 @@ describe("client library, unit", () => {
     await expect(fine).resolves.toBe(7);
     expect(posts).toBe(2);
   });
+
+  it("follows a join's `next` through the member pages, each from the last name, and stops at a page that does not move on", async () => {
+    const paths: string[] = [];
+    const pages = new Map<string, unknown>([
+      ["after=b", { name: "big", members: ["Carl", "dora"], next: "dora" }],
+      ["after=dora", { name: "big", members: ["erin"], next: "erin" }],
+      ["after=erin", { name: "big", members: ["fay"] }],
+      // A server that repeats itself: its `next` goes back, and the walk ends there.
+      ["loop", { name: "loop", members: ["x", "y"], next: "y" }],
+      ["loop-after=y", { name: "loop", members: ["z"], next: "a" }],
+    ]);
+    const fake: typeof fetch = async (input, init) => {
+      const request = describeRequest(input as string, init);
+      paths.push(request.path);
+      if (request.path === "/api/join") {
+        const room = (request.body as { room?: string }).room ?? "lobby";
+        if (room === "big") return jsonResponse(200, { token: "t", name: "dora", room: "big", cursor: 1, members: ["alma", "b"], next: "b" });
+        return jsonResponse(200, { token: "t", name: "dora", room, cursor: 1, members: ["dora"] });
+      }
+      if (request.path.startsWith("/api/poll")) return heldPoll(init, 5000, 1);
+      const url = new URL(request.path, "http://chat.invalid");
+      const after = url.searchParams.get("after");
+      const key = url.pathname === "/api/rooms/loop" ? (after === null ? "loop" : `loop-after=${after}`) : `after=${after}`;
+      expect(url.searchParams.get("limit")).toBe("1000");
+      return pages.has(key) ? jsonResponse(200, pages.get(key)) : jsonResponse(404, { error: { code: "unknown_room", message: "no" } });
+    };
+    const chat = await connect("http://chat.invalid", { name: "dora", fetch: fake, stream: false });
+    chats.push(chat);
+    await expect(chat.join("big")).resolves.toEqual({ room: "big", members: ["alma", "b", "Carl", "dora", "erin", "fay"] });
+    expect(paths.filter((p) => p.startsWith("/api/rooms/"))).toEqual([
+      "/api/rooms/big?limit=1000&after=b",
+      "/api/rooms/big?limit=1000&after=dora",
+      "/api/rooms/big?limit=1000&after=erin",
+    ]);
+    await expect(chat.members("loop")).resolves.toEqual({ name: "loop", members: ["x", "y", "z"] });
+    expect(paths.filter((p) => p.startsWith("/api/rooms/loop"))).toEqual(["/api/rooms/loop?limit=1000", "/api/rooms/loop?limit=1000&after=y"]);
+  });
 });

@@ -58,4 +58,28 @@ describe("Room member names", () => {
       { numRuns: 200 },
     );
   });
+
+  it("come in pages that list each member once, in order, whatever the page size and however `after` is written", () => {
+    const names = fc.uniqueArray(fc.stringMatching(/^[A-Za-z0-9_.-]{1,5}$/), { selector: (n) => n.toLowerCase(), maxLength: 40 });
+    fc.assert(
+      fc.property(names, fc.integer({ min: 1, max: 9 }), fc.boolean(), (joined, limit, upper) => {
+        const hub = newHub();
+        for (const name of joined) hub.join(hub.sessionForName(name, {}), "dev");
+        const room = hub.room("dev");
+        const all = room?.memberNames() ?? [];
+        const paged: string[] = [];
+        let after: string | undefined;
+        for (let i = 0; room && i <= all.length; i++) {
+          const page = room.membersPage(after === undefined ? undefined : upper ? after.toUpperCase() : after, limit);
+          expect(page.members.length).toBeLessThanOrEqual(limit);
+          paged.push(...page.members);
+          if (page.next === undefined) break;
+          after = page.next;
+        }
+        expect(paged).toEqual(expected(joined));
+        hub.close();
+      }),
+      { numRuns: 200 },
+    );
+  });
 });

@@ -30,7 +30,7 @@ export function renderMembers() {
   );
 }
 
-/** Sets a room's members (from a join's answer or GET /api/rooms/R), and shows them if it is on screen. */
+/** Sets a room's members (every page of them: the library follows a join's or GET /api/rooms/R's `next`), and shows them if on screen. */
 export function setMembers(room, members) {
   if (!state.rooms.includes(room)) return;
   state.members.set(room, new Set(members));

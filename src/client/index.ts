@@ -5,6 +5,7 @@
 
 import { Emitter } from "./emitter.js";
 import { ClientError, field, numberField, onAbort, requestJson, type Fetch, type RequestOptions } from "./http.js";
+import { allMembers, roomMembers } from "./member-pages.js";
 import { Outbox, type SendOptions } from "./outbox.js";
 import { Receiver, type Transport } from "./receiver.js";
 import type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
@@ -140,11 +141,11 @@ export class Chat extends Emitter<ChatEvents> {
     return this.#outbox.send(text, options);
   }
 
-  /** Joins a room (or makes one already joined the current room); resolves with its members. */
+  /** Joins a room (or makes one already joined the current room); resolves with all its members (member-pages.ts). */
   async join(room: string): Promise<{ room: string; members: string[] }> {
     const answer = await this.#retryAfter401(() => this.#join(room, this.#token, false));
-    const members = field(answer, "members");
-    return { room: String(field(answer, "room")), members: Array.isArray(members) ? members.map(String) : [] };
+    const joined = String(field(answer, "room"));
+    return { room: joined, members: await allMembers(answer, this.#memberPages(joined)) };
   }
 
   /** Leaves a room; without one, ends the session on the server and closes. */
@@ -176,9 +177,14 @@ export class Chat extends Emitter<ChatEvents> {
     return Array.isArray(rooms) ? (rooms as { name: string; members: number }[]) : [];
   }
 
-  /** GET /api/rooms/R: the room's members. */
-  async members(room: string): Promise<{ name: string; members: string[] }> {
-    return (await this.#request(`/api/rooms/${encodeURIComponent(room)}`, { token: this.#token })) as { name: string; members: string[] };
+  /** GET /api/rooms/R: the room's members, every page of them. */
+  members(room: string): Promise<{ name: string; members: string[] }> {
+    return roomMembers(room, this.#memberPages(room));
+  }
+
+  /** Asks for pages of GET /api/rooms/R. */
+  #memberPages(room: string): (query: string) => Promise<unknown> {
+    return (query) => this.#request(`/api/rooms/${encodeURIComponent(room)}${query}`, { token: this.#token });
   }
 
   /** GET /api/rooms/R/messages: room history, newest last. */

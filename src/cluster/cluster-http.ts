@@ -3,6 +3,7 @@ import type { Session } from "../session.js";
 import { MAX_BODY_BYTES } from "../config.js";
 import { ChatError } from "../errors.js";
 import { DEFAULT_ROOM } from "../hub.js";
+import { joinedMembers } from "../room.js";
 import { sameToken } from "../same-token.js";
 import { checkName, checkRoom, checkText, checkTxn, parseCursor, parseTimeout } from "../validate.js";
 import { cameOverTls, clearedTokenCookie, changeToken, tokenCookie, tokenForChange, tokenOf } from "../http/auth.js";
@@ -39,7 +40,8 @@ export async function join(ctx: HttpContext, replica: Replica, { req, res }: Req
     if (client.token === undefined) throw new ChatError("name_taken", `${client.name} is taken.`);
     ctx.hub.markPresent(client);
     const room = command.r ?? client.currentRoom;
-    return { token: client.token, name: client.name, room, cursor: client.queue.since, members: ctx.hub.room(room)?.memberNames() ?? [] };
+    // As in one process (json-api.ts): the first page of members, `next` while more follow.
+    return { token: client.token, name: client.name, room, cursor: client.queue.since, ...joinedMembers(ctx.hub.room(room)) };
   });
   // Signed with the position of the entry that made the session: proof the log had it (token-marks.ts).
   const token = replica.tokens.sign(answer.token);

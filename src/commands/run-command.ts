@@ -4,6 +4,8 @@ import type { RoomPage } from "../rooms.js";
 
 /** How many rooms the /rooms answer names; the rest are counted ("and N more"). GET /api/rooms pages through all. */
 export const ROOMS_IN_ANSWER = 50;
+/** How many members the /who answer names; the rest are counted. GET /api/rooms/R pages through all. */
+export const MEMBERS_IN_ANSWER = 50;
 
 /** What a command may do to the hub. */
 export interface CommandHub {
@@ -22,8 +24,8 @@ export function runCommand(hub: CommandHub, client: Session, command: string, ar
   switch (command) {
     case "who": {
       const room = hub.room(client.currentRoom);
-      const names = room?.members.has(client) ? room.memberNames() : [];
-      return names.length ? `members of ${client.currentRoom}: ${names.join(", ")}` : "you are in no room";
+      if (!room?.members.has(client)) return "you are in no room";
+      return whoAnswer(room.name, room.membersPage(undefined, MEMBERS_IN_ANSWER).members, room.members.size);
     }
     case "rooms":
       return roomsAnswer(hub.roomsPage(undefined, ROOMS_IN_ANSWER).rooms, hub.roomCount);
@@ -38,6 +40,12 @@ export function runCommand(hub: CommandHub, client: Session, command: string, ar
     default:
       return `unknown command /${command}; try /who, /rooms, /join ROOM, /leave, @NAME TEXT`;
   }
+}
+
+/** The /who answer: the first members in name order and how many more there are, so one answer stays small (it is queued for the asker). */
+export function whoAnswer(room: string, names: readonly string[], total: number): string {
+  const more = total - names.length;
+  return `members of ${room}: ${names.join(", ")}${more > 0 ? `, and ${more} more` : ""}`;
 }
 
 /** The /rooms answer: the first rooms in name order and how many more there are, so one answer stays small. */

@@ -10,6 +10,7 @@ import { longPoll } from "./long-poll.js";
 import { sendJson } from "./respond.js";
 import { joinVouched } from "./vouched.js";
 import type { Session } from "../session.js";
+import { joinedMembers, MAX_MEMBERS_PAGE, MEMBERS_PAGE } from "../room.js";
 
 /* The JSON API of spec §4; http/routes.ts maps its paths and methods to these handlers. */
 
@@ -18,13 +19,14 @@ export async function join(ctx: HttpContext, { req, res }: Request): Promise<voi
   // With --jwt-secret or authenticate, the host says whose session this is (vouched.ts).
   const { client, room } = ctx.identity ? await joinVouched(ctx, ctx.identity, req, body) : joinByName(ctx, req, body);
   ctx.hub.markPresent(client);
-  const members = ctx.hub.room(room)?.memberNames() ?? [];
+  // The first page of members, with `next` while more follow: an answer of bounded size (README, the JSON API).
+  const members = joinedMembers(ctx.hub.room(room));
   // With --data-dir the token is on disk before it is handed out, so it survives a crash.
   await ctx.durable?.();
   sendJson(
     res,
     200,
-    { token: client.token, name: client.name, room, cursor: ctx.hub.open(client).since, members },
+    { token: client.token, name: client.name, room, cursor: ctx.hub.open(client).since, ...members },
     { "Set-Cookie": tokenCookie(client.token!, cameOverTls(req, ctx.options.trustProxy)) },
   );
 }
@@ -95,11 +97,14 @@ function parseLimit(text: string | undefined, fallback: number, max: number): nu
   return Math.min(Math.max(Number(text ?? fallback), 1), max);
 }
 
-export function showRoom(ctx: HttpContext, { req, res }: Request, [name]: readonly string[]): void {
+/** GET /api/rooms/R[?limit=N][&after=NAME]: one page of its members, in the order of member lists; `next` as for rooms. */
+export function showRoom(ctx: HttpContext, { req, res, query }: Request, [name]: readonly string[]): void {
   guardRead(ctx, req);
   const room = ctx.hub.room(name!);
   if (!room) throw new ChatError("unknown_room");
-  sendJson(res, 200, { name: room.name, members: room.memberNames() });
+  const after = query.get("after");
+  const limit = parseLimit(query.get("limit"), MEMBERS_PAGE, MAX_MEMBERS_PAGE);
+  sendJson(res, 200, { name: room.name, ...room.membersPage(after === undefined ? undefined : checkName(after), limit) });
 }
 
 const MAX_HISTORY_PAGE = 1000;
