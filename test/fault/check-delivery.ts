@@ -17,10 +17,10 @@ export function checkDelivery(history: History, out: Violations): void {
   for (const p of history.posts) byText.set(p.txn, p);
   for (const session of history.sessions) {
     if (session.kind === "seed") {
-      for (const segment of seedSegments(session)) checkSpan(segment, answered, byText, out, true);
+      for (const segment of seedSegments(session)) checkSpan(history, segment, answered, byText, out, true);
     } else {
-      const final = session.ended === undefined;
-      checkSpan({ session, lower: session.joinCursor!, upper: final ? Infinity : session.maxCursor, received: session.received }, answered, byText, out, false);
+      const span = { session, lower: session.joinCursor!, upper: session.ended === undefined ? Infinity : session.maxCursor, received: session.received };
+      checkSpan(history, span, answered, byText, out, false);
     }
   }
 }
@@ -32,7 +32,7 @@ interface Span {
   received: Received[];
 }
 
-function checkSpan(span: Span, answered: readonly PostRecord[], byText: Map<string, PostRecord>, out: Violations, seed: boolean): void {
+function checkSpan(history: History, span: Span, answered: readonly PostRecord[], byText: Map<string, PostRecord>, out: Violations, seed: boolean): void {
   const { session } = span;
   const who = `${session.reader}#${session.index} (${session.kind}, name ${session.name}, joined ${at(session.joinedAt)}${session.ended ? `, ended by 401 ${at(session.ended.at)}` : ""})`;
   const seen = new Map<number, Received>();
@@ -63,7 +63,7 @@ function checkSpan(span: Span, answered: readonly PostRecord[], byText: Map<stri
   for (const post of answered) {
     const id = post.id!;
     if (id <= span.lower || id > span.upper || seen.has(id) || covered.some(([lo, hi]) => id > lo && id < hi)) continue;
-    missing.push(`${post.txn} id ${id} answered ${at(post.answeredAt!)} by p${post.attempts.at(-1)!.proc}`);
+    missing.push(`${post.txn} id ${id} answered ${at(post.answeredAt!)} by p${post.attempts.at(-1)!.proc} (${faultNear(history, post.answeredAt!)})`);
   }
   if (missing.length > 0) {
     const upper = span.upper === Infinity ? "end of run" : span.upper;
@@ -71,6 +71,13 @@ function checkSpan(span: Span, answered: readonly PostRecord[], byText: Map<stri
     const text = `${who}: ${missing.length} answered post(s) in its span (${span.lower}, ${upper}] never delivered, no gap covering them: ${list(missing)}; gaps it got: ${list(gaps)}`;
     out.add(seed ? "seed-lost" : "lost", text);
   }
+}
+
+/** The fault under way at `t`, else the next one: what a lost post's evidence names. */
+export function faultNear(history: History, t: number): string {
+  const f = history.faults.find((f) => f.startedAt <= t && t <= (f.healthyAt ?? Infinity)) ?? history.faults.find((f) => f.startedAt > t);
+  if (f === undefined) return "no fault after it";
+  return `${f.startedAt <= t ? "during" : "before"} ${f.kind} ${at(f.startedAt)}–${f.healedAt === undefined ? "?" : at(f.healedAt)}`;
 }
 
 /** Id ranges a gap covers: between the last message delivered before it and the first after it. */

@@ -17,11 +17,16 @@ export class Member {
   #suffix = 0;
   #joining: Promise<boolean> | undefined;
 
+  /**
+   * @param home a process this client polls whenever it runs (posts still go anywhere): the other
+   *   processes know it is alive only through the shared presence (README, "Presence").
+   */
   constructor(
     readonly world: World,
     readonly reader: string,
     readonly kind: ReaderKind,
     readonly rng: Rng,
+    readonly home?: number,
   ) {}
 
   get name(): string {

@@ -5,8 +5,8 @@ import { pause, request, type World } from "./fault-world.js";
 /**
  * The nemesis: one fault at a time, each healed, then every process must answer
  * /healthz 200 again and traffic must flow before the next. One cycle runs every
- * kind once, in an order the seed shuffles; a longer run repeats cycles. The
- * older RDB is the copy saved after the phase before (about one phase old).
+ * kind once, in an order the seed shuffles; a longer run repeats cycles. An RDB
+ * is saved after each phase; the older RDB is the one saved a phase before that.
  */
 export const FAULT_KINDS = [
   "kill-process",
@@ -39,8 +39,11 @@ export interface NemesisOptions {
 
 export async function runNemesis(world: World, opts: NemesisOptions): Promise<void> {
   const started = now();
-  await trafficFlows(world, 20);
-  await opts.redis.saveOldRdb();
+  // Two RDBs before the first fault, so even a first "older RDB" lacks a stretch of answered posts.
+  for (const posts of [20, 10]) {
+    await trafficFlows(world, posts);
+    await opts.redis.saveRdb();
+  }
   for (let cycle = 0; ; cycle++) {
     for (const kind of opts.rng.shuffle(FAULT_KINDS)) {
       const record: FaultRecord = { kind, detail: "", losesData: LOSES_DATA.has(kind), startedAt: now() };
@@ -52,7 +55,7 @@ export async function runNemesis(world: World, opts: NemesisOptions): Promise<vo
       for (const c of world.procs.crashed()) world.history.harness.push(`after ${kind}: p${c.slot} exited by itself: ${c.output.slice(-600)}`);
       if (record.unhealthy !== undefined) return; // the rest would judge a broken cluster
       await trafficFlows(world, 10);
-      await opts.redis.saveOldRdb();
+      await opts.redis.saveRdb();
     }
     if (opts.durationMs === undefined || now() - started >= opts.durationMs) return;
   }
@@ -107,12 +110,12 @@ async function inject(kind: FaultKind, world: World, { rng, redis, sessionTtlS }
       return `FLUSHALL: ${await redis.call(["FLUSHALL"], 10_000)}`;
     case "older-rdb":
       await redis.restartFromOldRdb();
-      return "kill -9 of Redis, restarted from the RDB saved one phase before (AOF removed), AOF on again";
+      return "kill -9 of Redis, restarted from the RDB saved two phases before (AOF removed), AOF on again";
     case "older-rdb-whole-site": {
       const all = Array.from({ length: procs.count }, (_, s) => s);
       await redis.restartFromOldRdb(() => Promise.all(all.map((s) => procs.kill(s))).then(() => undefined));
       for (const s of all) await procs.start(s);
-      return "kill -9 of Redis and of every process together, Redis restarted from the RDB saved one phase before, then every process";
+      return "kill -9 of Redis and of every process together, Redis restarted from the RDB saved two phases before, then every process";
     }
     case "redis-oom": {
       const ms = rng.int(2500, 4000);

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { copyFileSync, existsSync, mkdtempSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdtempSync, renameSync, rmSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -93,15 +93,16 @@ export class FaultRedis {
     await exited;
   }
 
-  /** SAVE, then a copy of dump.rdb kept aside: the "older RDB" a later fault restarts from. */
-  async saveOldRdb(): Promise<void> {
+  /**
+   * SAVE, and a copy of dump.rdb kept aside; the copy saved the time before becomes the "older
+   * RDB" a later fault restarts from, so it lacks at least one phase of answered posts.
+   */
+  async saveRdb(): Promise<void> {
     const reply = await this.call(["SAVE"], 20_000);
     if (reply !== "+OK") throw new Error(`SAVE: ${reply}`);
-    copyFileSync(join(this.dir, "dump.rdb"), join(this.dir, "old.rdb"));
-  }
-
-  get hasOldRdb(): boolean {
-    return existsSync(join(this.dir, "old.rdb"));
+    const recent = join(this.dir, "recent.rdb");
+    if (existsSync(recent)) renameSync(recent, join(this.dir, "old.rdb"));
+    copyFileSync(join(this.dir, "dump.rdb"), recent);
   }
 
   /**
@@ -111,7 +112,8 @@ export class FaultRedis {
   async restartFromOldRdb(alsoKill: () => Promise<void> = async () => {}): Promise<void> {
     await Promise.all([this.kill(), alsoKill()]);
     rmSync(join(this.dir, "appendonlydir"), { recursive: true, force: true });
-    copyFileSync(join(this.dir, "old.rdb"), join(this.dir, "dump.rdb"));
+    const old = join(this.dir, existsSync(join(this.dir, "old.rdb")) ? "old.rdb" : "recent.rdb");
+    copyFileSync(old, join(this.dir, "dump.rdb"));
     await this.restart(false);
     await this.call(["CONFIG", "SET", "appendonly", "yes"], 5000);
     const deadline = Date.now() + 20_000;

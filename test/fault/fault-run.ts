@@ -45,7 +45,9 @@ export async function runFaultTest(opts: FaultRunOptions): Promise<FaultRunResul
     await redis.start();
     for (let slot = 0; slot < PROCESSES; slot++) await procs.start(slot);
     opts.log(`seed ${opts.seed}: Redis on ${redis.port}, processes ${[0, 1, 2].map((s) => procs.url(s)).join(" ")}`);
-    const members = Array.from({ length: CLIENTS }, (_, i) => new Member(world, `c${i}`, "json", new Rng(opts.seed * 1000 + i + 1)));
+    // A third of the clients poll one home process (while it answers), as behind a sticky balancer.
+    const home = (i: number): number | undefined => (i % 3 === 0 ? (i / 3) % PROCESSES : undefined);
+    const members = Array.from({ length: CLIENTS }, (_, i) => new Member(world, `c${i}`, "json", new Rng(opts.seed * 1000 + i + 1), home(i)));
     const sse = new Member(world, "sse0", "sse", new Rng(opts.seed * 1000 + 500));
     const posting = members.map((m) => postLoop(m, { minMs: 400, maxMs: 1600, recheck: 0.15 }));
     const reading = [
