@@ -1,4 +1,4 @@
-import { checkDelivery, list, type Violations } from "./check-delivery.js";
+import { checkDelivery, faultNear, list, type Violations } from "./check-delivery.js";
 import { at, type Attempt, type FaultRecord, type History, type PostRecord } from "./fault-history.js";
 
 /** Every check the fault test makes, by category, in the order the report lists them. */
@@ -14,6 +14,7 @@ export const CHECKS = {
   "unexpected-401": "no 401 except after Redis lost data (FLUSHALL, an older RDB: a new epoch)",
   statuses: "no 5xx but 503, and no 4xx but 401, 409 and 429",
   histories: "every room's history is identical on every process at the end",
+  "history-lost": "the final history holds every answered post within its span (lost data leaves it only by a new epoch)",
   health: "every process answers /healthz 200 again after each fault",
   "healthy-while-refusing": "/healthz does not answer 200 while the process answers every post 503",
   harness: "the run itself: every process and fault came back, no process exited by itself",
@@ -31,6 +32,7 @@ export function checkHistory(history: History): Map<Category, string[]> {
   check401(history, out);
   checkStatuses(history, out);
   checkHistories(history, out);
+  checkHistorySpan(history, out);
   checkHealth(history, out);
   for (const h of history.harness) out.add("harness", h);
   return found;
@@ -146,6 +148,29 @@ function checkHistories(history: History, out: Violations): void {
       return out.add("histories", `p0 and p${i + 1} differ (${first.length} vs ${other.length} entries) first at entry ${k}: p0 ${first[k] ?? "(none)"} | p${i + 1} ${other[k] ?? "(none)"}`);
     }
   });
+}
+
+/**
+ * Posts Redis lost leave the history only with a new epoch, which starts it afresh above every
+ * old id; an answered post missing between the oldest and newest entries of a history read
+ * after a fault (or at the end) vanished with no epoch (a whole site restarted on older data).
+ */
+function checkHistorySpan(history: History, out: Violations): void {
+  const reads = [
+    ...history.snapshots.map((s) => ({ ...s, what: `after ${s.after} (read ${at(s.at)})` })),
+    ...history.finalHistories.map((lines, proc) => ({ proc, lines, at: Infinity, what: "at the end" })),
+  ];
+  for (const { proc, lines, at: readAt, what } of reads) {
+    if (typeof lines === "string" || lines.length === 0) continue;
+    const ids = new Set(lines.map((l) => Number(l.split(" ")[0])));
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const id of ids) (lo = Math.min(lo, id)), (hi = Math.max(hi, id));
+    const missing = history.posts.filter((p) => p.fate === "ok" && p.answeredAt! < readAt && p.id! > lo && p.id! < hi && !ids.has(p.id!));
+    if (missing.length === 0) continue;
+    const shown = missing.map((p) => `${p.txn} id ${p.id} answered ${at(p.answeredAt!)} (${faultNear(history, p.answeredAt!)})`);
+    out.add("history-lost", `p${proc}'s history ${what} (${lines.length} entries, ids ${lo}…${hi}) lacks ${missing.length} answered post(s) within it: ${list(shown, 6)}`);
+  }
 }
 
 function checkHealth(history: History, out: Violations): void {

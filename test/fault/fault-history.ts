@@ -103,8 +103,10 @@ export class History {
   readonly health: HealthSample[] = [];
   /** Errors of the run itself (a process that would not restart, a crash): reported as violations. */
   readonly harness: string[] = [];
-  /** Each process's room history at the end: [proc][i] = "id type from text". */
+  /** Each process's room history at the end: [proc][i] = "id type from text" (a string: why it could not be read). */
   finalHistories: (string[] | string)[] = [];
+  /** The room history of every process after each fault healed, read when traffic flowed again. */
+  readonly snapshots: { after: string; at: number; proc: number; lines: string[] | string }[] = [];
 
   status(record: StatusRecord): void {
     this.statuses.push(record);

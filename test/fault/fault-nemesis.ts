@@ -1,6 +1,6 @@
 import { at, now, type FaultRecord, type Rng } from "./fault-history.js";
 import type { FaultRedis } from "./fault-redis.js";
-import { pause, request, type World } from "./fault-world.js";
+import { pause, request, roomHistory, type World } from "./fault-world.js";
 
 /**
  * The nemesis: one fault at a time, each healed, then every process must answer
@@ -55,6 +55,10 @@ export async function runNemesis(world: World, opts: NemesisOptions): Promise<vo
       for (const c of world.procs.crashed()) world.history.harness.push(`after ${kind}: p${c.slot} exited by itself: ${c.output.slice(-600)}`);
       if (record.unhealthy !== undefined) return; // the rest would judge a broken cluster
       await trafficFlows(world, 10);
+      for (let proc = 0; proc < world.procs.count; proc++) {
+        const read = now();
+        world.history.snapshots.push({ after: kind, at: read, proc, lines: await roomHistory(world, proc, "lobby") });
+      }
       await opts.redis.saveRdb();
     }
     if (opts.durationMs === undefined || now() - started >= opts.durationMs) return;

@@ -6,7 +6,7 @@ import { postLoop } from "./fault-posters.js";
 import { FaultRedis } from "./fault-redis.js";
 import { Processes } from "./fault-processes.js";
 import { pollLoop, seedLoop, sseLoop } from "./fault-readers.js";
-import { json, request, World } from "./fault-world.js";
+import { roomHistory, World } from "./fault-world.js";
 
 export interface FaultRunOptions {
   seed: number;
@@ -100,21 +100,6 @@ async function catchUp(world: World, members: readonly Member[]): Promise<void> 
   while (behind().length > 0 && now() < deadline) await world.nextProgress(1000);
   const late = behind();
   if (late.length > 0) world.history.harness.push(`readers still behind id ${target} ${CATCH_UP_WITHIN_MS / 1000} s after the faults: ${late.join(", ")}`);
-}
-
-/** A room's whole history on one process, oldest first, one line per entry ("id type from text"); a string when it cannot be read. */
-async function roomHistory(world: World, proc: number, room: string): Promise<string[] | string> {
-  const lines: string[] = [];
-  let before = "";
-  for (let page = 0; page < 1000; page++) {
-    const answer = await request(world, proc, "history", "checker", `/api/rooms/${room}/messages?limit=1000${before}`, { timeoutMs: 15_000 });
-    const body = json<{ messages: { id: number; type: string; from: string; text: string }[] }>(answer.text);
-    if (answer.status !== 200 || body === undefined) return `${answer.status} ${answer.error ?? answer.text.slice(0, 200)}`;
-    lines.unshift(...body.messages.map((m) => `${m.id} ${m.type} ${m.from} ${m.text}`));
-    if (body.messages.length < 1000) return lines;
-    before = `&before=${body.messages[0]!.id}`;
-  }
-  return lines;
 }
 
 function summarize(history: History, seed: number): string {

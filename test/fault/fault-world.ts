@@ -93,3 +93,18 @@ export function json<T>(text: string): T | undefined {
 export function pause(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** A room's whole history on one process, oldest first, one line per entry ("id type from text"); a string when it cannot be read. */
+export async function roomHistory(world: World, proc: number, room: string): Promise<string[] | string> {
+  const lines: string[] = [];
+  let before = "";
+  for (let page = 0; page < 1000; page++) {
+    const answer = await request(world, proc, "history", "checker", `/api/rooms/${room}/messages?limit=1000${before}`, { timeoutMs: 15_000 });
+    const body = json<{ messages: { id: number; type: string; from: string; text: string }[] }>(answer.text);
+    if (answer.status !== 200 || body === undefined) return `${answer.status} ${answer.error ?? answer.text.slice(0, 200)}`;
+    lines.unshift(...body.messages.map((m) => `${m.id} ${m.type} ${m.from} ${m.text}`));
+    if (body.messages.length < 1000) return lines;
+    before = `&before=${body.messages[0]!.id}`;
+  }
+  return lines;
+}
