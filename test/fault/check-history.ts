@@ -116,7 +116,8 @@ function check401(history: History, out: Violations): void {
   const losses = history.faults.filter((f) => f.losesData);
   for (const s of history.sessions) {
     if (s.ended === undefined) continue;
-    const cause = losses.find((f) => f.startedAt >= s.joinSentAt && f.startedAt <= s.ended!.at);
+    // A join sent before the loss was healed may have been answered from the old epoch's state.
+    const cause = losses.find((f) => (f.healthyAt ?? Infinity) >= s.joinSentAt && f.startedAt <= s.ended!.at);
     if (cause !== undefined) continue;
     const near = history.faults.filter((f) => f.startedAt <= s.ended!.at).slice(-2).map(describeFault);
     const lastAnswer = s.received.at(-1);
