@@ -19,7 +19,12 @@ export function checkDelivery(history: History, out: Violations): void {
     if (session.kind === "seed") {
       for (const segment of seedSegments(session)) checkSpan(history, segment, answered, byText, out, true);
     } else {
-      const span = { session, lower: session.joinCursor!, upper: session.ended === undefined ? Infinity : session.maxCursor, received: session.received };
+      const span = {
+        session,
+        lower: session.joinCursor!,
+        upper: session.ended === undefined ? Infinity : session.maxCursor,
+        received: session.received,
+      };
       checkSpan(history, span, answered, byText, out, false);
     }
   }
@@ -32,9 +37,17 @@ interface Span {
   received: Received[];
 }
 
-function checkSpan(history: History, span: Span, answered: readonly PostRecord[], byText: Map<string, PostRecord>, out: Violations, seed: boolean): void {
+function checkSpan(
+  history: History,
+  span: Span,
+  answered: readonly PostRecord[],
+  byText: Map<string, PostRecord>,
+  out: Violations,
+  seed: boolean,
+): void {
   const { session } = span;
-  const who = `${session.reader}#${session.index} (${session.kind}, name ${session.name}, joined ${at(session.joinedAt)}${session.ended ? `, ended by 401 ${at(session.ended.at)}` : ""})`;
+  const ended = session.ended ? `, ended by 401 ${at(session.ended.at)}` : "";
+  const who = `${session.reader}#${session.index} (${session.kind}, name ${session.name}, joined ${at(session.joinedAt)}${ended})`;
   const seen = new Map<number, Received>();
   let last = -Infinity;
   let lastAt = 0;
@@ -42,13 +55,18 @@ function checkSpan(history: History, span: Span, answered: readonly PostRecord[]
     if (r.type !== "message") continue;
     const id = r.id!;
     const post = byText.get(r.text ?? "");
-    if (post === undefined) out.add("phantom", `${who}: message id ${id} text ${JSON.stringify(r.text)} from p${r.proc} ${at(r.at)} matches no post sent`);
+    if (post === undefined)
+      out.add("phantom", `${who}: message id ${id} text ${JSON.stringify(r.text)} from p${r.proc} ${at(r.at)} matches no post sent`);
     else if (post.fate === "ok" && post.id !== id) {
       out.add("txn", `${who}: post ${post.txn} answered id ${post.id} but delivered as id ${id} from p${r.proc} ${at(r.at)}`);
     }
     const before = seen.get(id);
     if (before !== undefined) {
-      if (!seed) out.add("duplicated", `${who}: id ${id} (${r.text}) delivered twice: from p${before.proc} ${at(before.at)} and p${r.proc} ${at(r.at)}`);
+      if (!seed)
+        out.add(
+          "duplicated",
+          `${who}: id ${id} (${r.text}) delivered twice: from p${before.proc} ${at(before.at)} and p${r.proc} ${at(r.at)}`,
+        );
       continue; // a seed's repeat after a hop is allowed
     }
     seen.set(id, r);
@@ -63,12 +81,16 @@ function checkSpan(history: History, span: Span, answered: readonly PostRecord[]
   for (const post of answered) {
     const id = post.id!;
     if (id <= span.lower || id > span.upper || seen.has(id) || covered.some(([lo, hi]) => id > lo && id < hi)) continue;
-    missing.push(`${post.txn} id ${id} answered ${at(post.answeredAt!)} by p${post.attempts.at(-1)!.proc} (${faultNear(history, post.answeredAt!)})`);
+    missing.push(
+      `${post.txn} id ${id} answered ${at(post.answeredAt!)} by p${post.attempts.at(-1)!.proc} (${faultNear(history, post.answeredAt!)})`,
+    );
   }
   if (missing.length > 0) {
     const upper = span.upper === Infinity ? "end of run" : span.upper;
     const gaps = span.received.filter((r) => r.type === "gap").map((g) => `gap(id ${g.id}, missed ${g.missed}) ${at(g.at)}`);
-    const text = `${who}: ${missing.length} answered post(s) in its span (${span.lower}, ${upper}] never delivered, no gap covering them: ${list(missing)}; gaps it got: ${list(gaps)}`;
+    const text =
+      `${who}: ${missing.length} answered post(s) in its span (${span.lower}, ${upper}] never delivered, ` +
+      `no gap covering them: ${list(missing)}; gaps it got: ${list(gaps)}`;
     out.add(seed ? "seed-lost" : "lost", text);
   }
 }

@@ -10,7 +10,8 @@ export const CHECKS = {
   phantom: "nothing is delivered that no client posted",
   txn: "one id per txn: every answer and every delivery of a txn has the same id, and no two txns share an id",
   order: "a post answered before another was sent has the lower id",
-  "refused-took-effect": "nothing answered 503 (or refused otherwise) took effect: never delivered, never in a history; a refused join holds no name",
+  "refused-took-effect":
+    "nothing answered 503 (or refused otherwise) took effect: never delivered, never in a history; a refused join holds no name",
   "unexpected-401": "no 401 except after Redis lost data (FLUSHALL, an older RDB: a new epoch)",
   statuses: "no 5xx but 503, and no 4xx but 401, 409 and 429",
   histories: "every room's history is identical on every process at the end",
@@ -39,7 +40,9 @@ export function checkHistory(history: History): Map<Category, string[]> {
 }
 
 const tries = (p: PostRecord): string => list(p.attempts.map(attempt), 10);
-const attempt = (a: Attempt): string => `p${a.proc} sent ${at(a.sentAt)} → ${a.status}${a.id === undefined ? "" : ` id ${a.id}`} ${at(a.answeredAt)}${a.error ? ` (${a.error})` : ""}`;
+const attempt = (a: Attempt): string =>
+  `p${a.proc} sent ${at(a.sentAt)} → ${a.status}${a.id === undefined ? "" : ` id ${a.id}`} ${at(a.answeredAt)}` +
+  (a.error ? ` (${a.error})` : "");
 
 function checkTxn(history: History, out: Violations): void {
   const owner = new Map<number, PostRecord>();
@@ -49,7 +52,8 @@ function checkTxn(history: History, out: Violations): void {
     for (const id of ids) {
       if (id === undefined) continue;
       const other = owner.get(id);
-      if (other !== undefined && other !== p) out.add("txn", `id ${id} answered to two txns: ${other.txn} (${tries(other)}) and ${p.txn} (${tries(p)})`);
+      if (other !== undefined && other !== p)
+        out.add("txn", `id ${id} answered to two txns: ${other.txn} (${tries(other)}) and ${p.txn} (${tries(p)})`);
       owner.set(id, p);
     }
   }
@@ -67,7 +71,11 @@ function checkOrder(history: History, out: Violations): void {
       if (highest === undefined || a.id! > highest.id!) highest = a;
     }
     if (highest !== undefined && highest.id! > b.id!) {
-      out.add("order", `${highest.txn} answered id ${highest.id} ${at(highest.answeredAt!)}, before ${b.txn} was sent ${at(b.firstSentAt)}, yet ${b.txn} got the lower id ${b.id}`);
+      out.add(
+        "order",
+        `${highest.txn} answered id ${highest.id} ${at(highest.answeredAt!)}, before ${b.txn} was sent ${at(b.firstSentAt)}, ` +
+          `yet ${b.txn} got the lower id ${b.id}`,
+      );
     }
   }
 }
@@ -93,19 +101,27 @@ function checkRefused(history: History, out: Violations): void {
   for (const p of history.posts) {
     if (p.fate !== "refused") continue;
     const where = [...(delivered.get(p.txn) ?? []), ...(inHistory.get(p.txn) ?? [])];
-    if (where.length > 0) out.add("refused-took-effect", `post ${p.txn} (${p.client}) refused: ${tries(p)}; yet delivered ${list(where, 4)}`);
+    if (where.length > 0)
+      out.add("refused-took-effect", `post ${p.txn} (${p.client}) refused: ${tries(p)}; yet delivered ${list(where, 4)}`);
   }
   // A join refused with 503 that still took effect holds the name: the next join of that name is 409.
   let refused: typeof history.joins = [];
   for (const j of history.joins) {
     if (j.status === 200) refused = refused.filter((r) => r.reader !== j.reader);
     else if (j.status === 503) refused.push(j);
-    else if (j.status === "none") refused = refused.filter((r) => r.name !== j.name); // a lost join may hold the name: no proof
+    else if (j.status === "none")
+      refused = refused.filter((r) => r.name !== j.name); // a lost join may hold the name: no proof
     else if (j.status === 409) {
       const earlier = refused.filter((r) => r.name === j.name);
       if (earlier.length > 0) {
-        const evidence = list(earlier.map((r) => `p${r.proc} ${at(r.sentAt)} → 503 ${at(r.answeredAt)}`), 4);
-        out.add("refused-took-effect", `join of ${j.name}: answered 503 (${evidence}), no try unanswered, then 409 name_taken from p${j.proc} ${at(j.answeredAt)}`);
+        const evidence = list(
+          earlier.map((r) => `p${r.proc} ${at(r.sentAt)} → 503 ${at(r.answeredAt)}`),
+          4,
+        );
+        out.add(
+          "refused-took-effect",
+          `join of ${j.name}: answered 503 (${evidence}), no try unanswered, then 409 name_taken from p${j.proc} ${at(j.answeredAt)}`,
+        );
       }
       refused = refused.filter((r) => r.name !== j.name);
     }
@@ -119,11 +135,15 @@ function check401(history: History, out: Violations): void {
     // A join sent before the loss was healed may have been answered from the old epoch's state.
     const cause = losses.find((f) => (f.healthyAt ?? Infinity) >= s.joinSentAt && f.startedAt <= s.ended!.at);
     if (cause !== undefined) continue;
-    const near = history.faults.filter((f) => f.startedAt <= s.ended!.at).slice(-2).map(describeFault);
+    const near = history.faults
+      .filter((f) => f.startedAt <= s.ended!.at)
+      .slice(-2)
+      .map(describeFault);
     const lastAnswer = s.received.at(-1);
     out.add(
       "unexpected-401",
-      `${s.reader}#${s.index} (name ${s.name}, joined ${at(s.joinedAt)}) got 401 on ${s.ended.what} from p${s.ended.proc} ${at(s.ended.at)} ` +
+      `${s.reader}#${s.index} (name ${s.name}, joined ${at(s.joinedAt)}) ` +
+        `got 401 on ${s.ended.what} from p${s.ended.proc} ${at(s.ended.at)} ` +
         `with no data loss since its join; last delivery ${lastAnswer ? at(lastAnswer.at) : "none"}; faults before it: ${list(near)}`,
     );
   }
@@ -146,7 +166,11 @@ function checkHistories(history: History, out: Violations): void {
     const n = Math.max(first.length, other.length);
     for (let k = 0; k < n; k++) {
       if (first[k] === other[k]) continue;
-      return out.add("histories", `p0 and p${i + 1} differ (${first.length} vs ${other.length} entries) first at entry ${k}: p0 ${first[k] ?? "(none)"} | p${i + 1} ${other[k] ?? "(none)"}`);
+      return out.add(
+        "histories",
+        `p0 and p${i + 1} differ (${first.length} vs ${other.length} entries) first at entry ${k}: ` +
+          `p0 ${first[k] ?? "(none)"} | p${i + 1} ${other[k] ?? "(none)"}`,
+      );
     }
   });
 }
@@ -166,11 +190,15 @@ function checkHistorySpan(history: History, out: Violations): void {
     const ids = new Set(lines.map((l) => Number(l.split(" ")[0])));
     let lo = Infinity;
     let hi = -Infinity;
-    for (const id of ids) (lo = Math.min(lo, id)), (hi = Math.max(hi, id));
+    for (const id of ids) ((lo = Math.min(lo, id)), (hi = Math.max(hi, id)));
     const missing = history.posts.filter((p) => p.fate === "ok" && p.answeredAt! < readAt && p.id! > lo && p.id! < hi && !ids.has(p.id!));
     if (missing.length === 0) continue;
     const shown = missing.map((p) => `${p.txn} id ${p.id} answered ${at(p.answeredAt!)} (${faultNear(history, p.answeredAt!)})`);
-    out.add("history-lost", `p${proc}'s history ${what} (${lines.length} entries, ids ${lo}…${hi}) lacks ${missing.length} answered post(s) within it: ${list(shown, 6)}`);
+    out.add(
+      "history-lost",
+      `p${proc}'s history ${what} (${lines.length} entries, ids ${lo}…${hi}) ` +
+        `lacks ${missing.length} answered post(s) within it: ${list(shown, 6)}`,
+    );
   }
 }
 
@@ -188,7 +216,11 @@ function checkHealth(history: History, out: Violations): void {
         const to = run.at(-1)!.answeredAt;
         const samples = history.health.filter((h) => h.proc === proc && h.at >= from && h.at <= to);
         if (samples.length >= 3 && samples.every((h) => h.status === 200)) {
-          out.add("healthy-while-refusing", `p${proc} answered ${run.length} posts 503 from ${at(from)} to ${at(to)} (none 201) while all ${samples.length} /healthz samples then said 200`);
+          out.add(
+            "healthy-while-refusing",
+            `p${proc} answered ${run.length} posts 503 from ${at(from)} to ${at(to)} (none 201) ` +
+              `while all ${samples.length} /healthz samples then said 200`,
+          );
         }
       }
       run = [];

@@ -26,21 +26,24 @@ beforeAll(async () => {
     console.log(`[fault] ${result.summary}`);
     // FAULT_DUMP=file keeps the whole recorded history as JSON, to study a failure.
     if (process.env.FAULT_DUMP) writeFileSync(process.env.FAULT_DUMP, JSON.stringify(result.history));
-    for (const [category, found] of result.violations) if (found.length > 0) console.log(`[fault] ${category}: ${found.length} violation(s)`);
+    for (const [category, found] of result.violations)
+      if (found.length > 0) console.log(`[fault] ${category}: ${found.length} violation(s)`);
   } catch (error) {
     failure = error;
   }
 }, RUN_LIMIT_MS);
 
 afterAll(() => {
-  if (result !== undefined) console.log(`[fault] replay with: npm run test:fault -- --seed ${SEED}${DURATION_S === undefined ? "" : ` --duration ${DURATION_S}`}`);
+  if (result !== undefined)
+    console.log(`[fault] replay with: npm run test:fault -- --seed ${SEED}${DURATION_S === undefined ? "" : ` --duration ${DURATION_S}`}`);
 });
 
 /** The violations of one check, shown in full (up to 40) as the failure message. */
 function report(category: Category): string {
   const found = result!.violations.get(category)!;
   const shown = found.slice(0, 40).map((v, i) => `  ${i + 1}. ${v}`);
-  return `${found.length} violation(s) of "${CHECKS[category]}" (seed ${SEED}):\n${shown.join("\n")}${found.length > 40 ? `\n  … and ${found.length - 40} more` : ""}`;
+  const more = found.length > 40 ? `\n  … and ${found.length - 40} more` : "";
+  return `${found.length} violation(s) of "${CHECKS[category]}" (seed ${SEED}):\n${shown.join("\n")}${more}`;
 }
 
 describe(`fault test: 3 processes on one Redis under a nemesis (seed ${SEED})`, () => {

@@ -67,9 +67,21 @@ export class Member {
         continue;
       }
       const name = this.name;
-      const answer = await request(this.world, proc, "join", this.reader, "/api/join", { method: "POST", body: { name }, timeoutMs: REQUEST_MS });
+      const answer = await request(this.world, proc, "join", this.reader, "/api/join", {
+        method: "POST",
+        body: { name },
+        timeoutMs: REQUEST_MS,
+      });
       const { status } = answer;
-      this.world.history.joins.push({ reader: this.reader, name, proc, sentAt: answer.sentAt, answeredAt: answer.answeredAt, status, error: answer.error });
+      this.world.history.joins.push({
+        reader: this.reader,
+        name,
+        proc,
+        sentAt: answer.sentAt,
+        answeredAt: answer.answeredAt,
+        status,
+        error: answer.error,
+      });
       const body = json<{ token: string; cursor: number }>(answer.text);
       if (status === 200 && body !== undefined) {
         this.token = body.token;

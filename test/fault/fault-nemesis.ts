@@ -52,7 +52,8 @@ export async function runNemesis(world: World, opts: NemesisOptions): Promise<vo
       record.detail = await inject(kind, world, opts);
       record.healedAt = now();
       await healthy(world, record);
-      for (const c of world.procs.crashed()) world.history.harness.push(`after ${kind}: p${c.slot} exited by itself: ${c.output.slice(-600)}`);
+      for (const c of world.procs.crashed())
+        world.history.harness.push(`after ${kind}: p${c.slot} exited by itself: ${c.output.slice(-600)}`);
       if (record.unhealthy !== undefined) return; // the rest would judge a broken cluster
       await trafficFlows(world, 10);
       for (let proc = 0; proc < world.procs.count; proc++) {
@@ -122,7 +123,8 @@ async function inject(kind: FaultKind, world: World, { rng, redis, sessionTtlS }
       return "kill -9 of Redis and of every process together, Redis restarted from the RDB saved two phases before, then every process";
     }
     case "redis-oom": {
-      const ms = rng.int(2500, 4000);
+      // Long enough that every process refuses several posts while /healthz is sampled (about twice a second).
+      const ms = rng.int(4000, 6000);
       await redis.call(["CONFIG", "SET", "maxmemory-policy", "noeviction"], 5000);
       await redis.call(["CONFIG", "SET", "maxmemory", "1"], 5000);
       await pause(ms);
@@ -158,7 +160,8 @@ async function trafficFlows(world: World, posts: number): Promise<void> {
   const since = world.history.answeredCount();
   const deadline = now() + TRAFFIC_WITHIN_MS;
   while (world.history.answeredCount() < since + posts && now() < deadline) await world.nextProgress(1000);
-  if (world.history.answeredCount() < since + posts) world.history.harness.push(`fewer than ${posts} posts answered in ${TRAFFIC_WITHIN_MS / 1000} s at ${at(now())}`);
+  if (world.history.answeredCount() < since + posts)
+    world.history.harness.push(`fewer than ${posts} posts answered in ${TRAFFIC_WITHIN_MS / 1000} s at ${at(now())}`);
 }
 
 /** Samples every process's /healthz about twice a second, until `done()`. */

@@ -59,7 +59,10 @@ export class Processes {
     child.stdout!.on("data", keep);
     const exited = once(child, "exit");
     const url = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`process ${slot}: no listening line in ${START_WITHIN_MS} ms: ${this.#output[slot]}`)), START_WITHIN_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`process ${slot}: no listening line in ${START_WITHIN_MS} ms: ${this.#output[slot]}`)),
+        START_WITHIN_MS,
+      );
       const check = (d: Buffer): void => {
         out += d.toString("utf8");
         const match = LISTENING.exec(out);

@@ -82,7 +82,10 @@ async function readStream(
   };
   const stopWhenDone = setInterval(() => world.readersDone && ac.abort(), 250);
   try {
-    const res = await fetch(`${base}/api/events`, { headers: { ...auth(member.token), "last-event-id": String(since) }, signal: ac.signal });
+    const res = await fetch(`${base}/api/events`, {
+      headers: { ...auth(member.token), "last-event-id": String(since) },
+      signal: ac.signal,
+    });
     if (res.status !== 200) {
       const text = await res.text();
       world.history.status({ what: "sse", reader: member.reader, proc, status: res.status, at: now(), body: text.slice(0, 300) });
@@ -148,7 +151,8 @@ export async function seedLoop(world: World, name: string, rng: Rng): Promise<vo
     if (answer.status === 200 && body !== undefined) {
       const at = now();
       for (const m of body.messages) {
-        if (m.type === "join" && m.from?.toLowerCase() === name.toLowerCase()) session.received.push({ type: "own-join", id: m.id, at, proc });
+        if (m.type === "join" && m.from?.toLowerCase() === name.toLowerCase())
+          session.received.push({ type: "own-join", id: m.id, at, proc });
         else if (m.type === "message") session.received.push({ type: "message", id: m.id, text: m.text, at, proc });
         else if (m.type === "gap") session.received.push({ type: "gap", id: m.id, missed: m.missed, at, proc });
       }

@@ -26,7 +26,18 @@ const CLIENTS = 12;
 const SEEDS = 2;
 const SESSION_TTL_S = 15;
 /** History kept long enough to compare whole runs; snapshots (and the trims behind them) often, so faults meet them. */
-const FLAGS = ["--session-ttl", String(SESSION_TTL_S), "--history", "100000", "--redis-snapshot-every", "500", "--max-sessions-per-ip", "0", "--log-level", "warn"];
+const FLAGS = [
+  "--session-ttl",
+  String(SESSION_TTL_S),
+  "--history",
+  "100000",
+  "--redis-snapshot-every",
+  "500",
+  "--max-sessions-per-ip",
+  "0",
+  "--log-level",
+  "warn",
+];
 const CATCH_UP_WITHIN_MS = 60_000;
 
 /**
@@ -47,7 +58,10 @@ export async function runFaultTest(opts: FaultRunOptions): Promise<FaultRunResul
     opts.log(`seed ${opts.seed}: Redis on ${redis.port}, processes ${[0, 1, 2].map((s) => procs.url(s)).join(" ")}`);
     // A third of the clients poll one home process (while it answers), as behind a sticky balancer.
     const home = (i: number): number | undefined => (i % 3 === 0 ? (i / 3) % PROCESSES : undefined);
-    const members = Array.from({ length: CLIENTS }, (_, i) => new Member(world, `c${i}`, "json", new Rng(opts.seed * 1000 + i + 1), home(i)));
+    const members = Array.from(
+      { length: CLIENTS },
+      (_, i) => new Member(world, `c${i}`, "json", new Rng(opts.seed * 1000 + i + 1), home(i)),
+    );
     const sse = new Member(world, "sse0", "sse", new Rng(opts.seed * 1000 + 500));
     const posting = members.map((m) => postLoop(m, { minMs: 400, maxMs: 1600, recheck: 0.15 }));
     const reading = [
@@ -99,7 +113,8 @@ async function catchUp(world: World, members: readonly Member[]): Promise<void> 
   };
   while (behind().length > 0 && now() < deadline) await world.nextProgress(1000);
   const late = behind();
-  if (late.length > 0) world.history.harness.push(`readers still behind id ${target} ${CATCH_UP_WITHIN_MS / 1000} s after the faults: ${late.join(", ")}`);
+  if (late.length > 0)
+    world.history.harness.push(`readers still behind id ${target} ${CATCH_UP_WITHIN_MS / 1000} s after the faults: ${late.join(", ")}`);
 }
 
 /**
@@ -113,7 +128,6 @@ async function finalHistories(world: World): Promise<(string[] | string)[]> {
     const same = read.every((h) => JSON.stringify(h) === JSON.stringify(read[0]));
     if (same || now() > deadline) return read;
     await pause(500); // no event says a replica applied an entry: read again, bounded
-
   }
 }
 
@@ -128,7 +142,8 @@ function summarize(history: History, seed: number): string {
   return [
     `seed ${seed}; ${history.faults.length} faults (${kinds.size} of ${FAULT_KINDS.length} kinds):`,
     ...history.faults.map((f) => `  ${describeFault(f)}, healthy ${f.healthyAt === undefined ? "never" : at(f.healthyAt)}`),
-    `posts: ${[...fates].map(([k, v]) => `${v} ${k}`).join(", ")}; ${received} deliveries, ${gaps} gaps, ${history.sessions.length} sessions`,
+    `posts: ${[...fates].map(([k, v]) => `${v} ${k}`).join(", ")}; ` +
+      `${received} deliveries, ${gaps} gaps, ${history.sessions.length} sessions`,
     `answers outside 2xx: ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(", ") || "none"}`,
   ].join("\n");
 }

@@ -73,10 +73,18 @@ export async function request(
     });
     const text = await res.text();
     const answeredAt = now();
-    if (res.status < 200 || res.status > 299) world.history.status({ what, reader, proc, status: res.status, at: answeredAt, body: text.slice(0, 300) });
+    if (res.status < 200 || res.status > 299)
+      world.history.status({ what, reader, proc, status: res.status, at: answeredAt, body: text.slice(0, 300) });
     return { proc, sentAt, answeredAt, status: res.status, text };
   } catch (error) {
-    return { proc, sentAt, answeredAt: now(), status: "none", text: "", error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
+    return {
+      proc,
+      sentAt,
+      answeredAt: now(),
+      status: "none",
+      text: "",
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    };
   }
 }
 
@@ -99,7 +107,9 @@ export async function roomHistory(world: World, proc: number, room: string): Pro
   const lines: string[] = [];
   let before = "";
   for (let page = 0; page < 1000; page++) {
-    const answer = await request(world, proc, "history", "checker", `/api/rooms/${room}/messages?limit=1000${before}`, { timeoutMs: 15_000 });
+    const answer = await request(world, proc, "history", "checker", `/api/rooms/${room}/messages?limit=1000${before}`, {
+      timeoutMs: 15_000,
+    });
     const body = json<{ messages: { id: number; type: string; from: string; text: string }[] }>(answer.text);
     if (answer.status !== 200 || body === undefined) return `${answer.status} ${answer.error ?? answer.text.slice(0, 200)}`;
     lines.unshift(...body.messages.map((m) => `${m.id} ${m.type} ${m.from} ${m.text}`));

@@ -27,6 +27,10 @@ for (let i = 0; i < args.length; i++) {
   env[flag === "--seed" ? "FAULT_SEED" : "FAULT_DURATION"] = value;
 }
 const vitest = join(ROOT, "node_modules", "vitest", "vitest.mjs");
-const child = spawn(process.execPath, [vitest, "run", "-c", join(ROOT, "test", "fault", "vitest.config.ts"), ...rest], { cwd: ROOT, env, stdio: "inherit" });
+const child = spawn(process.execPath, [vitest, "run", "-c", join(ROOT, "test", "fault", "vitest.config.ts"), ...rest], {
+  cwd: ROOT,
+  env,
+  stdio: "inherit",
+});
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
 for (const s of ["SIGINT", "SIGTERM"]) process.on(s, () => child.kill(s));
