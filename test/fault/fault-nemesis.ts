@@ -16,6 +16,7 @@ export const FAULT_KINDS = [
   "client-kill",
   "debug-sleep",
   "client-pause",
+  "write-pause-past-deadline",
   "flushall",
   "older-rdb",
   "older-rdb-whole-site",
@@ -110,6 +111,13 @@ async function inject(kind: FaultKind, world: World, { rng, redis, sessionTtlS }
       await redis.call(["CLIENT", "PAUSE", String(ms), "ALL"], 5000);
       await pause(ms);
       return `CLIENT PAUSE ${ms} ALL`;
+    }
+    case "write-pause-past-deadline": {
+      // Writes held past the 10 s in which a process must learn an append's fate: it answers 503, then the write runs.
+      const ms = 13_000;
+      await redis.call(["CLIENT", "PAUSE", String(ms), "WRITE"], 5000);
+      await pause(ms);
+      return `CLIENT PAUSE ${ms} WRITE (longer than the 10 s an append's fate may take)`;
     }
     case "flushall":
       return `FLUSHALL: ${await redis.call(["FLUSHALL"], 10_000)}`;

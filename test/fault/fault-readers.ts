@@ -99,8 +99,12 @@ async function readStream(
       if (done) return "ok";
       touch();
       const messages: WireMessage[] = [];
+      let closed = false;
       for (const event of parser.push(decoder.decode(value, { stream: true }))) {
-        if (event.event === "close") return "ok";
+        if (event.event === "close") {
+          closed = true; // what came before it in this chunk is still recorded below
+          break;
+        }
         const m = json<WireMessage>(event.data);
         if (m === undefined) continue;
         messages.push(m);
@@ -110,6 +114,7 @@ async function readStream(
         }
       }
       member.receive(session, proc, messages);
+      if (closed) return "ok";
     }
   } catch {
     return "none"; // reset, killed process, idle or the run's end

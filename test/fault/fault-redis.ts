@@ -130,6 +130,11 @@ export class FaultRedis {
     return resp(this.#port, args, timeoutMs);
   }
 
+  /** SIGKILL at once, synchronously: for an exit handler, when nothing can be awaited. */
+  killNow(): void {
+    if (this.running) this.#child!.kill("SIGKILL");
+  }
+
   async dispose(): Promise<void> {
     this.signal("SIGCONT");
     await this.kill();

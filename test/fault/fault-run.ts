@@ -52,6 +52,12 @@ export async function runFaultTest(opts: FaultRunOptions): Promise<FaultRunResul
   const world = new World(procs);
   const rng = new Rng(opts.seed);
   const tasks: Promise<void>[] = [];
+  // Should the test process end before the finally below runs (a timeout tears the worker down), no child outlives it.
+  const killNow = (): void => {
+    procs.killNow();
+    redis.killNow();
+  };
+  process.once("exit", killNow);
   try {
     await redis.start();
     for (let slot = 0; slot < PROCESSES; slot++) await procs.start(slot);
@@ -93,6 +99,7 @@ export async function runFaultTest(opts: FaultRunOptions): Promise<FaultRunResul
     redis.signal("SIGCONT");
     await procs.dispose();
     await redis.dispose();
+    process.off("exit", killNow);
     await Promise.allSettled(tasks);
   }
   const violations = checkHistory(world.history);
