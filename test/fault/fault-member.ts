@@ -18,8 +18,8 @@ export class Member {
   #joining: Promise<boolean> | undefined;
 
   /**
-   * @param home a process this client polls whenever it runs (posts still go anywhere): the other
-   *   processes know it is alive only through the shared presence (README, "Presence").
+   * @param home a process this client polls and posts to whenever it answers, as behind a sticky
+   *   balancer: the other processes know it is alive only through the shared presence (README, "Presence").
    */
   constructor(
     readonly world: World,
@@ -31,6 +31,13 @@ export class Member {
 
   get name(): string {
     return this.#suffix === 0 ? this.reader : `${this.reader}-${this.#suffix}`;
+  }
+
+  /** Where its next poll or post goes: its home process unless that just failed or is down, else a random one. */
+  route(avoid: number | undefined): number | undefined {
+    const home = this.home;
+    if (home !== undefined && home !== avoid && this.world.procs.url(home) !== undefined) return home;
+    return this.world.pick(this.rng, avoid);
   }
 
   /** The current session, joining first when there is none (one join at a time, shared). */

@@ -55,7 +55,7 @@ export async function postLoop(member: Member, pace: { minMs: number; maxMs: num
 }
 
 async function send(member: Member, token: string, txn: string, avoid: number | undefined): Promise<Attempt | undefined> {
-  const proc = member.world.pick(member.rng, avoid);
+  const proc = member.route(avoid);
   if (proc === undefined) return undefined;
   const answer = await request(member.world, proc, "post", member.reader, "/api/messages", {
     method: "POST",

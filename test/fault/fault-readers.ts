@@ -9,7 +9,7 @@ const POLL_DEADLINE_MS = 7000;
 /** A stream with no byte for this long is left (the chat posts several times a second while it is healthy). */
 const STREAM_IDLE_MS = 8000;
 
-/** Long-polls `/api/poll` with its cursor on a random process each time (or its home one), until the run ends. */
+/** Long-polls `/api/poll` with its cursor on a random process each time (or its home one: Member.route), until the run ends. */
 export async function pollLoop(member: Member): Promise<void> {
   const { world } = member;
   let avoid: number | undefined;
@@ -17,8 +17,7 @@ export async function pollLoop(member: Member): Promise<void> {
     if (!(await member.ensure())) break;
     const session = member.session!;
     const token = member.token;
-    const home = member.home !== undefined && avoid !== member.home && world.procs.url(member.home) !== undefined;
-    const proc = home ? member.home : world.pick(member.rng, avoid);
+    const proc = member.route(avoid);
     if (proc === undefined) {
       await pause(200);
       continue;

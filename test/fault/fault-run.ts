@@ -62,7 +62,7 @@ export async function runFaultTest(opts: FaultRunOptions): Promise<FaultRunResul
     await redis.start();
     for (let slot = 0; slot < PROCESSES; slot++) await procs.start(slot);
     opts.log(`seed ${opts.seed}: Redis on ${redis.port}, processes ${[0, 1, 2].map((s) => procs.url(s)).join(" ")}`);
-    // A third of the clients poll one home process (while it answers), as behind a sticky balancer.
+    // A third of the clients poll and post on one home process (while it answers), as behind a sticky balancer.
     const home = (i: number): number | undefined => (i % 3 === 0 ? (i / 3) % PROCESSES : undefined);
     const members = Array.from(
       { length: CLIENTS },
