@@ -128,12 +128,21 @@ function checkRefused(history: History, out: Violations): void {
   }
 }
 
+/** How long after a data loss healed its 401s may still come: a client's next request (a poll is held 1 s, left after 7). */
+const LOSS_401_GRACE_MS = 20_000;
+
 function check401(history: History, out: Violations): void {
   const losses = history.faults.filter((f) => f.losesData);
   for (const s of history.sessions) {
     if (s.ended === undefined) continue;
-    // A join sent before the loss was healed may have been answered from the old epoch's state.
-    const cause = losses.find((f) => (f.healthyAt ?? Infinity) >= s.joinSentAt && f.startedAt <= s.ended!.at);
+    // A loss ends the sessions made before it was healed (a join sent meanwhile may have been answered from
+    // the old state), and every client hears so at its next request: within a grace after the heal.
+    const cause = losses.find(
+      (f) =>
+        (f.healthyAt ?? Infinity) >= s.joinSentAt &&
+        f.startedAt <= s.ended!.at &&
+        s.ended!.at <= (f.healthyAt ?? Infinity) + LOSS_401_GRACE_MS,
+    );
     if (cause !== undefined) continue;
     const near = history.faults
       .filter((f) => f.startedAt <= s.ended!.at)
