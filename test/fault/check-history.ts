@@ -15,7 +15,7 @@ export const CHECKS = {
   "unexpected-401": "no 401 except after Redis lost data (FLUSHALL, an older RDB: a new epoch)",
   statuses: "no 5xx but 503, and no 4xx but 401, 409 and 429",
   histories: "every room's history is identical on every process at the end",
-  "history-lost": "every history read (after each fault, at the end) holds every answered post within its span (lost data leaves only by a new epoch)",
+  "history-lost": "every history read (after each fault, at the end) holds every answered post within its span (a loss needs a new epoch)",
   health: "every process answers /healthz 200 again after each fault",
   "healthy-while-refusing": "/healthz does not answer 200 while the process answers every post 503",
   harness: "the run itself: every process and fault came back, no process exited by itself",
