@@ -134,4 +134,26 @@ describe("/healthz with --redis while Redis refuses writes", () => {
     expect(health).toBe(200);
     expect((await postJson(`${a!.url}/api/messages`, { text: "room again" }, ann.auth)).status).toBe(201);
   }, 30_000);
+
+  it("answers 503 while an append hangs (writes paused) past 2 s, and 200 once it is answered", async () => {
+    const redis = await startRedis();
+    const [a] = await processes(1, redis.url);
+    const ann = await joinApi(a!.url, "ann");
+    // 6 s: longer than the 2 s an append may hang unnoticed, shorter than its 8 s way to Redis.
+    await redisCommand(redis, ["CLIENT", "PAUSE", "6000", "WRITE"]);
+    const post = postJson(`${a!.url}/api/messages`, { text: "paused" }, ann.auth);
+    let down = { status: 0, text: "" };
+    for (let i = 0; i < 100 && down.status !== 503; i++) {
+      const res = await fetch(`${a!.url}/healthz`);
+      down = { status: res.status, text: await res.text() };
+      if (down.status !== 503) await sleep(50);
+    }
+    expect(down.status).toBe(503);
+    expect(down.text).toMatch(/has not answered an append/);
+    // Once the pause ends the post is answered (stored, or refused as final), and /healthz says 200 again.
+    expect([201, 503]).toContain((await post).status);
+    let health = 0;
+    for (let i = 0; i < 200 && (health = (await fetch(`${a!.url}/healthz`)).status) !== 200; i++) await sleep(50);
+    expect(health).toBe(200);
+  }, 30_000);
 });

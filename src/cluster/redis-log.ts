@@ -142,6 +142,7 @@ export class RedisLog implements SharedLog, PresenceStore {
   }
 
   async append(records: readonly string[], deadline: number): Promise<void> {
+    const answered = this.#writes.sending();
     try {
       const args = [this.#epoch ?? "", this.#highest, deadline, ...records];
       const now = await this.#client.runScript(APPEND, [this.#logKey, this.#epochKey], args);
@@ -156,6 +157,8 @@ export class RedisLog implements SharedLog, PresenceStore {
       }
       if (error instanceof RedisConnectionError && !error.sent) throw new NotStored(error.message);
       throw error;
+    } finally {
+      answered();
     }
   }
 
