@@ -1,6 +1,6 @@
 import type { Session } from "./session.js";
 import type { HistoryBudget } from "./history-budget.js";
-import { Envelope, type ChatMessage } from "./message.js";
+import type { Envelope } from "./message.js";
 import type { ChatError } from "./errors.js";
 import { TokenBucket } from "./rate-limiter.js";
 import type { HubOptions, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
@@ -11,7 +11,8 @@ import type { RoomPage, RoomSummary } from "./rooms.js";
 import { Subscription } from "./subscription.js";
 import { checkRoom } from "./validate.js";
 import type { HubObserver } from "./hub-observer.js";
-import { MemoryJournal, type EndReason, type Journal, type MessageRecord, type SessionRecord } from "./journal.js";
+import { HubRecords } from "./hub-records.js";
+import type { EndReason, Journal } from "./journal.js";
 
 export type { HubOptions, Identity, JoinOptions, PostInput, RestoredSession, RestoredTxn, SessionRequest } from "./hub-types.js";
 export type { EndReason } from "./journal.js";
@@ -35,12 +36,9 @@ export class Hub {
   readonly #now: () => number;
   /** Sessions, rooms, idempotency keys, cursors and the parts that work on them (hub-tables.ts): empty at first, and again after startOver(). */
   #t: HubTables;
-  /** The newest id issued: a store writes it so ids never repeat. Never told to a client: see deliveredUpTo. */
-  #lastId = 0;
+  /** Ids, the journal records go to ahead of being applied, and the observers told them (hub-records.ts). */
+  readonly #records: HubRecords;
   readonly #sweeps: boolean;
-  /** Where records go ahead of being applied: memory, or with --data-dir the log (nothing is accepted when it cannot be written). */
-  #journal: Journal = new MemoryJournal();
-  readonly #observers: HubObserver[] = [];
   /**
    * One function for every client, which makes a bucket when it first posts or
    * joins: --rate per second, bursts of twice that (at least one, or a low rate would refuse every post).
@@ -48,9 +46,9 @@ export class Hub {
   readonly #newBucket = (burst = Math.max(1, this.options.rate * 2)): TokenBucket => new TokenBucket(this.options.rate, burst, this.#now);
 
   constructor(options: HubOptions, opts: { now?: () => number; lastId?: number; sweep?: boolean } = {}) {
-    this.#journal.register(this.#apply);
     this.options = options;
     this.#now = opts.now ?? Date.now;
+    this.#records = new HubRecords(this.#now, () => this.#t);
     this.#sweeps = opts.sweep !== false;
     this.#t = this.#emptyTables(opts.lastId ?? 0);
   }
@@ -58,17 +56,10 @@ export class Hub {
   #emptyTables(lastId: number): HubTables {
     // Ids are microsecond timestamps, bumped by one when two meet: they increase,
     // and a restarted hub (with or without a log) never issues an id again.
-    this.#lastId = Math.max(lastId, this.#now() * 1000);
-    return emptyTables(this.options, this.#now, this.#lastId, {
-      newBucket: this.#newBucket,
-      checkWritable: () => this.#journal.checkWritable(),
-      publish: (fields, recipients, room, keys) => this.#publish(fields, recipients, room, keys),
-      record: (record) => this.#record(record),
-      nextId: (now) => this.#nextId(now),
-      sweep: this.#sweeps ? () => this.sweep() : undefined,
-      commands: this,
-      dropped: (client, count) => this.#dropped(client, count),
-    });
+    this.#records.lastId = Math.max(lastId, this.#now() * 1000);
+    const sweep = this.#sweeps ? () => this.sweep() : undefined;
+    const hooks = { ...this.#records.hooks, newBucket: this.#newBucket, sweep, commands: this };
+    return emptyTables(this.options, this.#now, this.#records.lastId, hooks);
   }
 
   /**
@@ -92,7 +83,7 @@ export class Hub {
 
   /** The newest id issued, delivered or not: for a store. Clients are told deliveredUpTo. */
   get lastId(): number {
-    return this.#lastId;
+    return this.#records.lastId;
   }
 
   /** The newest id delivered to queues: the most a client may be told or acknowledge. */
@@ -187,58 +178,14 @@ export class Hub {
     return this.#t.posting.post(client, input);
   }
 
-  #nextId(now: number): number {
-    return (this.#lastId = Math.max(this.#lastId + 1, now * 1000));
-  }
-
-  /**
-   * Assigns the next id and journals the message; it is applied (history,
-   * queues, wakes) once its record is durable: at once in memory, after the
-   * batch with --data-dir, never if that write fails. `keys`: the recipients
-   * that can come back after a restart, for a message that is not the room's.
-   */
-  #publish(fields: Omit<ChatMessage, "id" | "ts">, recipients: Iterable<Session>, room?: Room, keys?: readonly string[]): Envelope {
-    const now = this.#now();
-    const id = this.#nextId(now);
-    const envelope = new Envelope({ id, ...fields, ts: now });
-    // Who gets it is decided now, whenever it is applied.
-    const record: MessageRecord = { kind: "message", envelope, room, recipients: [...recipients], keys };
-    for (const observer of this.#observers) observer.record?.(record);
-    this.#journal.append(record);
-    return envelope;
-  }
-
-  /** Tells observers, and journals what a store needs: a session that cannot come back after a restart (TCP) is not journaled. */
-  #record(record: SessionRecord): void {
-    for (const observer of this.#observers) observer.record?.(record);
-    if (record.session.resumable) this.#journal.append(record);
-  }
-
-  /** A durable message into its room's history and every recipient's queue, with a wake each: what journals call. */
-  readonly #apply = ({ envelope, room, recipients }: MessageRecord): void => {
-    // Synchronous with the pushes below: nobody sees it raised before the message is queued.
-    this.#t.cursors.delivered(envelope.id);
-    // A room forgotten since (its last member left) is the Room kept with its history; one made again since takes it.
-    if (room) (this.#t.rooms.get(room.name) ?? room).remember(envelope);
-    for (const client of recipients) {
-      this.#dropped(client, client.queue.push(envelope));
-      client.wake();
-    }
-  };
-
-  #dropped(client: Session, count: number): void {
-    if (count > 0) for (const observer of this.#observers) observer.dropped?.(client, "queue_full", count);
-  }
-
   /** Records go to this journal from here on (a store that writes ahead: --data-dir), which refuses what it cannot write. */
   useJournal(journal: Journal): void {
-    journal.register(this.#apply);
-    this.#journal = journal;
+    this.#records.useJournal(journal);
   }
 
   /** Metrics and the log: told every record as it is made, and every drop. */
   observe(observer: HubObserver): void {
-    this.#observers.push(observer);
+    this.#records.observe(observer);
   }
 
   /** Acknowledges by cursor (spec §5), clamped to what was delivered (cursors.ts). */
@@ -330,7 +277,7 @@ export class Hub {
 
   /** Puts back what a store saved, before serving (restore.ts); ids continue above `lastId`. Records nothing. */
   restore(sessions: Iterable<RestoredSession>, history: ReadonlyMap<string, readonly Envelope[]>, txns: Iterable<RestoredTxn> = [], lastId = 0): void {
-    this.#lastId = Math.max(this.#lastId, lastId);
+    this.#records.lastId = Math.max(this.#records.lastId, lastId);
     this.#t.cursors.delivered(lastId);
     restore(this.#t.parts, sessions, history, txns);
   }

@@ -114,12 +114,12 @@ it("Redis keeps the newest 256 spans of unrecorded time, and answers those that 
   const log = new RedisLog(redis.url, "t");
   try {
     await log.open();
-    for (let i = 0; i < 300; i++) await log.unrecorded([i * 10, i * 10 + 5]);
+    for (let i = 0; i < 300; i++) await log.presence.unrecorded([i * 10, i * 10 + 5]);
     expect(await redisCommand(redis, ["ZCARD", "t:unrecorded"])).toBe(MAX_SPANS);
-    expect((await log.unrecordedSince(0)).length).toBe(MAX_SPANS);
-    expect(await log.unrecordedSince(2975)).toEqual([[2990, 2995], [2980, 2985]]);
-    await log.forget(2986);
-    expect(await log.unrecordedSince(0)).toEqual([[2990, 2995]]);
+    expect((await log.presence.unrecordedSince(0)).length).toBe(MAX_SPANS);
+    expect(await log.presence.unrecordedSince(2975)).toEqual([[2990, 2995], [2980, 2985]]);
+    await log.presence.forget(2986);
+    expect(await log.presence.unrecordedSince(0)).toEqual([[2990, 2995]]);
   } finally {
     log.close();
   }

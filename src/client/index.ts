@@ -8,6 +8,8 @@ import { ClientError, field, numberField, onAbort, requestJson, type Fetch, type
 import { allMembers, roomMembers } from "./member-pages.js";
 import { Outbox, type SendOptions } from "./outbox.js";
 import { Receiver, type Transport } from "./receiver.js";
+import { SeenIds } from "./seen-ids.js";
+import { receiveTimings } from "./timings.js";
 import type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, ReceiveTimings, SessionInfo, StateInfo } from "./types.js";
 
 export { ClientError } from "./http.js";
@@ -19,19 +21,8 @@ export type { ChatEvents, ChatMessage, ChatState, ConnectOptions, Gap, MessageTy
 /** A valid name or room (spec §2): what the server accepts, for a form to check before asking. */
 export const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,32}$/;
 
-const DEFAULT_TIMINGS: ReceiveTimings = {
-  stream: true,
-  firstEventMs: 5_000,
-  // The server's heartbeat comes every 15 s.
-  stallMs: 40_000,
-  pollTimeoutMs: 25_000,
-  streamRetryMs: 30_000,
-  maxBackoffMs: 5_000,
-};
 /** A post or a join that long unanswered rides a dead connection: it fails (a post goes again, same txn). */
 const REQUEST_TIMEOUT_MS = 15_000;
-/** Ids remembered for dedupe; older ones are below the cursor and never sent again. */
-const SEEN_IDS = 2048;
 
 /** Joins and starts receiving; rejects when the join is refused or the server cannot be reached. */
 export async function connect(url: string, options: ConnectOptions = {}): Promise<Chat> {
@@ -54,7 +45,7 @@ export class Chat extends Emitter<ChatEvents> {
   /** Rooms the session is in, in the order joined; the last is the current one. */
   #rooms: string[] = [];
   #state: ChatState = "connecting";
-  #seen = new Set<string | number>();
+  readonly #seen = new SeenIds();
   #receiver: Receiver | undefined;
   #outbox: Outbox;
   #rejoining: Promise<void> | undefined;
@@ -68,16 +59,14 @@ export class Chat extends Emitter<ChatEvents> {
     }
     this.#base = url.replace(/\/+$/, "");
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
-    const timings = { ...DEFAULT_TIMINGS };
-    for (const key of Object.keys(timings) as (keyof ReceiveTimings)[]) if (options[key] !== undefined) Object.assign(timings, { [key]: options[key] });
-    this.#timings = timings;
+    this.#timings = receiveTimings(options);
     this.#name = options.name;
     this.#token = options.token;
     this.#jwt = options.jwt;
     this.#firstRoom = options.room;
     this.#signal = options.signal;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-    const host = { base: this.#base, fetch: this.#fetch, maxBackoffMs: timings.maxBackoffMs, requestTimeoutMs: this.#requestTimeoutMs, token: () => this.#token, recover: (t: string | undefined) => this.#recover(t) };
+    const host = { base: this.#base, fetch: this.#fetch, maxBackoffMs: this.#timings.maxBackoffMs, requestTimeoutMs: this.#requestTimeoutMs, token: () => this.#token, recover: (t: string | undefined) => this.#recover(t) };
     this.#outbox = new Outbox(host);
   }
 
@@ -263,10 +252,7 @@ export class Chat extends Emitter<ChatEvents> {
 
   #deliver(messages: ChatMessage[], after: number | undefined): void {
     for (const message of messages) {
-      const key = message.type === "gap" ? `gap:${message.id}` : message.id;
-      if (this.#seen.has(key)) continue;
-      this.#seen.add(key);
-      if (this.#seen.size > SEEN_IDS) this.#seen.delete(this.#seen.values().next().value!);
+      if (!this.#seen.first(message)) continue;
       if (message.type === "gap") {
         this.emit("gap", { ...message, type: "gap", after });
         continue;

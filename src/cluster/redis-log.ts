@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { RedisClient, RedisConnectionError, RedisReplyError, type RespReply } from "../redis/index.js";
+import { RedisClient, RedisConnectionError, RedisReplyError } from "../redis/index.js";
 import { APPEND, CHECK } from "./redis-log-scripts.js";
-import type { PresenceStore } from "./shared-presence.js";
+import { RedisPresence } from "./redis-presence.js";
+import { text, toEntry } from "./redis-replies.js";
 import { RedisSnapshots } from "./snapshot-store.js";
 import { StoreClock } from "./store-clock.js";
 import { WriteHealth } from "./write-health.js";
-import { decodeSpan, encodeSpan, MAX_SPANS, type Span } from "./unrecorded-time.js";
 import { compareIds, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** Connecting (and AUTH/SELECT) must take less than this at start: the process exits within 10 s (spec §10). */
@@ -24,18 +24,17 @@ const TIME_SAMPLE_MS = 2000;
  * The shared log on Redis (spec §10): one stream, `<prefix>:log`, whose
  * entries hold one record each (field `r`), appended with XADD (ids "ms-seq"
  * from Redis' clock, never going back) and read by XREAD BLOCK on a connection
- * of its own; presence in the sorted set `<prefix>:seen`. Pipelined: the
- * appends of one turn go out in one write, in order.
+ * of its own; presence in the sorted set `<prefix>:seen` (redis-presence.ts).
+ * Pipelined: the appends of one turn go out in one write, in order.
  */
-export class RedisLog implements SharedLog, PresenceStore {
+export class RedisLog implements SharedLog {
   readonly #client: RedisClient;
   /** For XREAD BLOCK, which holds its connection. */
   readonly #reader: RedisClient;
   readonly #logKey: string;
-  readonly #seenKey: string;
-  /** Spans during which a process could not record presence (score: their end). */
-  readonly #unrecordedKey: string;
   readonly snapshots: RedisSnapshots;
+  /** Presence in the sorted set `<prefix>:seen`, on the same connection as appends. */
+  readonly presence: RedisPresence;
   readonly #epochKey: string;
   readonly #prefix: string;
   #epoch: string | undefined;
@@ -60,17 +59,12 @@ export class RedisLog implements SharedLog, PresenceStore {
     // The blocking read waits up to its BLOCK time for a reply: its own, longer, timeout.
     this.#reader = new RedisClient({ url, connectTimeoutMs: CONNECT_TIMEOUT_MS, replyTimeoutMs: READ_REPLY_TIMEOUT_MS });
     this.#logKey = `${prefix}:log`;
-    this.#seenKey = `${prefix}:seen`;
-    this.#unrecordedKey = `${prefix}:unrecorded`;
+    this.presence = new RedisPresence(this.#client, prefix);
     this.#epochKey = `${prefix}:epoch`;
     this.snapshots = new RedisSnapshots(this.#client, prefix, this.#logKey, { key: this.#epochKey, now: () => this.#epoch ?? "" });
     this.#prefix = prefix;
     // A write of its own while Redis refuses writes: a key of a few bytes that expires.
     this.#writes = new WriteHealth(async () => void (await this.#client.send(["SET", `${prefix}:probe`, "1", "PX", 60_000])));
-  }
-
-  get presence(): PresenceStore {
-    return this;
   }
 
   /** False too while the epoch is being changed: appends wait for the new one (503 meanwhile). */
@@ -263,31 +257,6 @@ export class RedisLog implements SharedLog, PresenceStore {
     return Array.isArray(reply) && reply.length > 0 ? toEntry(reply[0]!).id : START;
   }
 
-  async mark(seen: readonly (readonly [string, number])[]): Promise<void> {
-    await this.#client.send(["ZADD", this.#seenKey, "GT", ...seen.flatMap(([key, at]) => [at, key])]);
-  }
-
-  async lastSeen(keys: readonly string[]): Promise<(number | undefined)[]> {
-    const reply = await this.#client.send(["ZMSCORE", this.#seenKey, ...keys]);
-    return Array.isArray(reply) ? reply.map((score) => (score === null ? undefined : Number(text(score)))) : keys.map(() => undefined);
-  }
-
-  async forget(before: number): Promise<void> {
-    await this.#client.send(["ZREMRANGEBYSCORE", this.#seenKey, "-inf", `(${before}`]);
-    await this.#client.send(["ZREMRANGEBYSCORE", this.#unrecordedKey, "-inf", `(${before}`]);
-  }
-
-  async unrecorded(span: Span): Promise<void> {
-    await this.#client.send(["ZADD", this.#unrecordedKey, span[1], encodeSpan(span)]);
-    // The newest only (one per process per outage): a flapping Redis adds no more than that.
-    await this.#client.send(["ZREMRANGEBYRANK", this.#unrecordedKey, 0, -(MAX_SPANS + 1)]);
-  }
-
-  async unrecordedSince(after: number): Promise<Span[]> {
-    const reply = await this.#client.send(["ZRANGE", this.#unrecordedKey, "+inf", `(${after}`, "BYSCORE", "REV", "LIMIT", 0, MAX_SPANS]);
-    return Array.isArray(reply) ? reply.map((m) => decodeSpan(text(m))).filter((s): s is Span => s !== undefined) : [];
-  }
-
   close(): void {
     clearInterval(this.#epochTimer);
     clearInterval(this.#timeTimer);
@@ -295,18 +264,4 @@ export class RedisLog implements SharedLog, PresenceStore {
     void this.#client.close();
     void this.#reader.close();
   }
-}
-
-function text(reply: RespReply): string {
-  return Buffer.isBuffer(reply) ? reply.toString("utf8") : String(reply);
-}
-
-/** [id, [field, value, ...]] → an entry; a record is field `r`. */
-function toEntry(reply: RespReply): LogEntry {
-  if (!Array.isArray(reply)) return { id: START, data: "" };
-  const id = text(reply[0]!);
-  const fields = Array.isArray(reply[1]) ? reply[1] : [];
-  let data = "";
-  for (let i = 0; i + 1 < fields.length; i += 2) if (text(fields[i]!) === "r") data = text(fields[i + 1]!);
-  return { id, data };
 }

@@ -6,11 +6,15 @@ import { decodeRecord, encodeRecord, type Command } from "./commands.js";
 import type { RecordClock } from "./record-clock.js";
 import { AppendBatch } from "./append-batch.js";
 import { CatchUpBarriers } from "./catch-up-barriers.js";
-import { PendingRequests, type Fate } from "./pending-requests.js";
+import { DoubtChecks } from "./doubt-checks.js";
+import { PendingRequests } from "./pending-requests.js";
+import { refusal, unavailable } from "./replica-refusals.js";
 import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
 import { TokenMarks } from "./token-marks.js";
-import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
+import { compareIds, msOf, START, type LogEntry, type SharedLog } from "./shared-log.js";
+
+export { fateUnknown, RETRY_AFTER_S, unavailable } from "./replica-refusals.js";
 
 /** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
 export const FATE_DEADLINE_MS = 10_000;
@@ -22,20 +26,6 @@ const APPEND_WINDOW = 0.8;
 /** Entries read at once, and how long one read waits for the first. */
 const READ_BATCH = 1000;
 const READ_BLOCK_MS = 2000;
-/** What a refused writer is told to wait, in seconds. */
-export const RETRY_AFTER_S = 2;
-
-export function unavailable(): ChatError {
-  return new ChatError("store_unavailable", undefined, { retryAfter: RETRY_AFTER_S });
-}
-
-/** The 503 that says the request may have taken effect (spec §10): the store did not tell in time. */
-export function fateUnknown(): ChatError {
-  const message =
-    "The shared store did not confirm this request in time: it may have taken effect. A post sent again with the same txn " +
-    "is never doubled; whether a join or leave happened shows by polling with the token.";
-  return new ChatError("store_unavailable", message, { retryAfter: RETRY_AFTER_S, headers: { "X-Fate": "unknown" } });
-}
 
 /**
  * This process's hub as a replica of the shared log (spec §10): it appends the
@@ -67,7 +57,8 @@ export class Replica {
   /** After startOver() or resync(): the snapshot being loaded; reading waits for it. */
   #restoring: Promise<void> = Promise.resolve();
   #loading = false;
-  #doubtCheck: NodeJS.Timeout | undefined;
+  /** Requests in doubt after a broken append (or a resync), answered once the log tells (doubt-checks.ts). */
+  readonly #doubts: DoubtChecks;
   /** The newest position known in the log (read or asked), for the lag on /metrics. */
   #tipSeen = START;
   readonly #fateDeadlineMs: number;
@@ -89,8 +80,8 @@ export class Replica {
     this.#tips = new TipReads(() => log.tip());
     // A session's token is signed with the position it was made at: the same on every replica and at every join.
     this.tokens = new TokenMarks(log, (token) => this.madeAt(hub.sessionByToken(token)));
-    const refusal = (fate: Fate): ChatError => (fate === "unknown" ? fateUnknown() : unavailable());
     this.#pending = new PendingRequests(this.#fateDeadlineMs, refusal, (deadline) => log.passed(deadline));
+    this.#doubts = new DoubtChecks(this.#pending, () => this.catchUp());
     this.#batch = new AppendBatch(
       log,
       {
@@ -99,12 +90,7 @@ export class Replica {
           this.stats.appended += records;
           this.#pending.stored(seqs);
         },
-        failed: (seqs, error) => {
-          // Never sent, or refused: refused now. Sent, but the link broke: stored or not is known once the log is read past its tip again.
-          if (error instanceof NotStored) return void seqs.forEach((q) => this.#pending.refuse(q));
-          this.#pending.doubt(seqs);
-          this.#checkDoubts();
-        },
+        failed: (seqs, error) => this.#doubts.failed(seqs, error),
       },
       Math.floor(this.#fateDeadlineMs * APPEND_WINDOW),
     );
@@ -188,8 +174,7 @@ export class Replica {
     this.#reload(restore, () => {
       // Stored by now: below the snapshot (never applied here) or above it (applied before the catch-up ends).
       // Stored later: above it.
-      this.#pending.doubtStored();
-      this.#checkDoubts();
+      this.#doubts.doubtStored();
     });
   }
 
@@ -201,8 +186,7 @@ export class Replica {
   /** Reading starts again after the snapshot `restore` loads (at the log's start if there is none). */
   #reload(restore: () => Promise<string | undefined>, loaded?: () => void): void {
     this.#generation++;
-    clearTimeout(this.#doubtCheck);
-    this.#doubtCheck = undefined;
+    this.#doubts.cancel();
     this.#position = START;
     this.#tipSeen = START;
     const generation = this.#generation;
@@ -240,32 +224,9 @@ export class Replica {
   /** Stops reading and appending; requests still waiting get 503 (saying their fate is unknown once their append left). */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#doubtCheck);
+    this.#doubts.close();
     this.#batch.close();
     this.#pending.refuseAll();
-  }
-
-  /**
-   * Once caught up with the log after a broken append (or a resync), what is still not applied here
-   * was not stored (or was skipped): answered from the state if it tells (a join's token, a txn), else 503,
-   * final only if the tip was read once the store's clock had passed the append's deadline (the store
-   * refuses it from then on: a late arrival never takes effect after this 503). Until then, asked again.
-   */
-  #checkDoubts(): void {
-    if (this.#doubtCheck !== undefined || this.#closed) return;
-    this.#doubtCheck = setTimeout(() => {
-      this.#doubtCheck = undefined;
-      const doubtful = this.#pending.doubtful();
-      if (doubtful.length === 0) return;
-      const settled = new Set(doubtful.filter((q) => this.#pending.settled(q)));
-      this.catchUp().then(
-        () => {
-          const waiting = doubtful.filter((q) => !this.#pending.settleFromState(q, settled.has(q)));
-          if (waiting.length > 0) this.#checkDoubts();
-        },
-        () => this.#checkDoubts(),
-      );
-    }, 200).unref();
   }
 
   async #tail(): Promise<void> {

@@ -3,11 +3,14 @@ import { RELOADED, type Session } from "../session.js";
 import { ChatError } from "../errors.js";
 import { DEFAULT_ROOM, type Hub, type Identity } from "../hub.js";
 import { addressKey } from "../address-key.js";
+import { HeldLines } from "./held-lines.js";
 import { LineReader } from "./line-reader.js";
 import type { Envelope } from "../message.js";
 import { pumpSubscription } from "../subscription-stream.js";
 import { checkName } from "../validate.js";
 import type { ClusterTcp } from "../cluster/cluster-tcp.js";
+
+export { HELD_BYTES, HELD_LINES } from "./held-lines.js";
 
 export interface TcpConnectionOptions {
   maxMessage: number;
@@ -36,15 +39,6 @@ const BYE_GRACE_MS = 3000;
 
 /** `/token T`: the session token of POST /api/join. */
 const TOKEN_LINE = /^\/token(?:[ \t]+(\S*))?$/i;
-
-/**
- * With --redis, lines held while a name or token is settled: past this many (or
- * HELD_BYTES) the connection is not read until it is settled, so a client that
- * streams lines at a claim that takes long (the store is slow) holds at most
- * this much, plus what one read of the socket brought.
- */
-export const HELD_LINES = 64;
-export const HELD_BYTES = 64 * 1024;
 
 /** Entries a connection into a shared session keeps queued after writing them (as SSE does), for the page polling with its cursor. */
 const SHARED_KEEP = 256;
@@ -80,15 +74,13 @@ export class TcpConnection {
   /** Lines refused since the last notice, for not reading (see #onLine). */
   #refused = 0;
   /** With --redis, while a name or token is being settled: the lines that came meanwhile, handled after it, in order. */
-  #held: string[] | undefined;
-  #heldBytes = 0;
-  /** The socket is paused because #held is full (not for not reading: #resumeCheck). */
-  #pausedForHeld = false;
+  readonly #held: HeldLines;
 
   constructor(hub: Hub, socket: Socket, options: TcpConnectionOptions) {
     this.#hub = hub;
     this.socket = socket;
     this.#options = options;
+    this.#held = new HeldLines(socket);
     socket.setNoDelay(true);
     // Half-open peers (a laptop that slept) are found by TCP keep-alive, not by chat silence.
     socket.setKeepAlive(true, 60_000);
@@ -160,7 +152,7 @@ export class TcpConnection {
       this.#refused++;
       return;
     }
-    if (this.#held !== undefined) return this.#hold(this.#held, line);
+    if (this.#held.holding) return this.#held.hold(line);
     try {
       this.#handle(line);
     } catch (error) {
@@ -175,21 +167,9 @@ export class TcpConnection {
     this.#say(`error ${known.code}: ${known.message}\n${this.#speaker ? "" : this.#prompt()}`);
   }
 
-  /** A line that came while a name or token is settled; past the cap the socket is not read until it is. */
-  #hold(held: string[], line: string): void {
-    held.push(line);
-    this.#heldBytes += Buffer.byteLength(line) + 1;
-    if (held.length < HELD_LINES && this.#heldBytes < HELD_BYTES) return;
-    if (!this.socket.isPaused()) {
-      this.#pausedForHeld = true;
-      this.socket.pause();
-    }
-  }
-
   /** With --redis: who the connection speaks as is settled by the shared log; lines wait meanwhile. */
   #settle(who: Promise<Session | undefined>, owned: boolean): void {
-    this.#held = [];
-    this.#heldBytes = 0;
+    this.#held.start();
     who
       .then((client) => {
         if (!client) throw new ChatError("unauthorized", "That token names no session: join through POST /api/join for one.");
@@ -199,14 +179,9 @@ export class TcpConnection {
       })
       .catch((error: unknown) => this.#refuse(error))
       .finally(() => {
-        const held = this.#held ?? [];
-        this.#held = undefined;
-        for (const line of held) this.#onLine(line);
+        for (const line of this.#held.take()) this.#onLine(line);
         // Read again, unless a held line began another settling (it holds what comes) or the peer does not read.
-        if (this.#pausedForHeld && this.#held === undefined) {
-          this.#pausedForHeld = false;
-          if (this.#resumeCheck === undefined && !this.socket.destroyed) this.socket.resume();
-        }
+        this.#held.resume(this.#resumeCheck !== undefined);
       });
   }
 
