@@ -111,10 +111,10 @@ export class PendingRequests {
     return true;
   }
 
-  /** Every one refused: finally (`none`: the log they were for is gone), or final only for what never left this process. */
-  refuseAll(fate?: "none"): void {
+  /** Every one refused: finally for what never left this process, else as "may have taken effect". */
+  refuseAll(): void {
     for (const [q, pending] of [...this.#pending]) {
-      this.settle(q, undefined, this.refusal(fate ?? (pending.stored || pending.deadline !== undefined ? "unknown" : "none")), false);
+      this.settle(q, undefined, this.refusal(pending.stored || pending.deadline !== undefined ? "unknown" : "none"), false);
     }
   }
 

@@ -154,11 +154,12 @@ export class Replica {
   /**
    * The store lost its data and this process joined its new epoch, its hub made empty
    * (cluster.ts). Requests waiting for an entry of the old log get 503 (never an id for
-   * what Redis does not have); reading starts again at the new log's start, or after the
+   * what Redis does not have): final for what never left this process, else "may have taken
+   * effect", since another process may have applied and delivered it before the loss; reading starts again at the new log's start, or after the
    * snapshot `restore` loads; this process's first append is `floor`, its last id.
    */
   startOver(floor: number, restore: () => Promise<string | undefined>): void {
-    this.#pending.refuseAll("none");
+    this.#pending.refuseAll();
     this.#batch.clear();
     this.#reload(restore);
     this.#batch.floor(floor);

@@ -75,6 +75,8 @@ export async function request(
     const answeredAt = now();
     if (res.status < 200 || res.status > 299)
       world.history.status({ what, reader, proc, status: res.status, at: answeredAt, body: text.slice(0, 300) });
+    // A 503 that says it may have taken effect is no answer: asked again with the same txn, as the README says.
+    if (res.headers.get("x-fate") === "unknown") return { proc, sentAt, answeredAt, status: "none", text, error: "503, fate unknown" };
     return { proc, sentAt, answeredAt, status: res.status, text };
   } catch (error) {
     return {
