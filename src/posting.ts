@@ -99,8 +99,11 @@ export class Posting {
     return this.#parts.txns.refusal(now, client === undefined ? address : client.address);
   }
 
-  /** What a seed post (`post`) or poll making a session for `address` would be refused for at `at` (hub.newSessionRefusal), in #submit's order. */
-  newSessionRefusal(name: string, address: string | undefined, at: number, post: { txn: string | undefined } | undefined): ChatError | undefined {
+  /**
+   * What a seed post (`post`) or poll making a session for `address` would be refused for at `at`, in
+   * #submit's order, changing nothing (hub.newSessionRefusal).
+   */
+  newSessionRefusal(name: string, address: string | undefined, at: number, post?: { txn: string | undefined }): ChatError | undefined {
     if (post !== undefined) {
       if (post.txn !== undefined && this.#parts.txns.get(nameKey(name), post.txn, at) !== undefined) return undefined;
       const wait = this.#parts.sessions.addressRate.postWaitAt(address, at);

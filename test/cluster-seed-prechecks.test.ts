@@ -40,7 +40,7 @@ async function seedFlood(url: string, prefix: string, count: number, address: st
 }
 
 describe("--redis: seed requests under fresh names are refused by their address's shares before the log", () => {
-  it("--rate-per-ip 1: 40 seed posts from one address append at most the burst (and what refills); the rest get 429 rate_limited", async () => {
+  it("--rate-per-ip 1: 40 seed posts of one address append at most the burst and refill; the rest get 429 rate_limited", async () => {
     const redis = await startRedis();
     const server = await runCli(CLI, [...BASE, "--redis", redis.url, "--rate-per-ip", "1"]);
     const before = await logLength(redis);
@@ -60,7 +60,7 @@ describe("--redis: seed requests under fresh names are refused by their address'
     expect((await seed(server.url, "other", "198.51.100.9", "mine")).status).toBe(200);
   }, 30_000);
 
-  it("--max-sessions-per-ip 3: seed posts and polls past the share get 429 too_many_sessions and append nothing; another address posts", async () => {
+  it("--max-sessions-per-ip 3: seed posts and polls past it get 429 too_many_sessions, append nothing; another address posts", async () => {
     const redis = await startRedis();
     const server = await runCli(CLI, [...BASE, "--redis", redis.url, "--rate-per-ip", "0", "--max-sessions-per-ip", "3"]);
     const before = await logLength(redis);
@@ -70,7 +70,9 @@ describe("--redis: seed requests under fresh names are refused by their address'
       expect(refused).toMatchObject({ status: 429, code: "too_many_sessions" });
       expect(refused.retryAfter).toBeGreaterThanOrEqual(1);
     }
-    for (let i = 0; i < 5; i++) expect(await seed(server.url, `poller${i}`, "203.0.113.7", undefined)).toMatchObject({ status: 429, code: "too_many_sessions" });
+    for (let i = 0; i < 5; i++) {
+      expect(await seed(server.url, `poller${i}`, "203.0.113.7", undefined)).toMatchObject({ status: 429, code: "too_many_sessions" });
+    }
     expect((await logLength(redis)) - before).toBe(3);
     expect((await seed(server.url, "other", "198.51.100.9", "mine")).status).toBe(200);
     expect((await logLength(redis)) - before).toBe(4);

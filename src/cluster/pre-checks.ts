@@ -98,7 +98,7 @@ export async function confirmRefusal(replica: Replica, refusal: () => ChatError 
   if (still !== undefined) throw still;
 }
 
-/** 429 for a post `client` (or its address: --rate-per-ip) has no token left for now (see checkRate), or undefined (no session: seedRefusal). */
+/** 429 for a post `client` (or its address: --rate-per-ip) has no token left for now (checkRate), or undefined; none: seedRefusal. */
 export function rateRefusal(ctx: PreCheckContext, client: Session | undefined): ChatError | undefined {
   if (client === undefined) return undefined;
   // The hub's check, read at the store's clock and never moved here:
