@@ -163,6 +163,15 @@ export class Hub {
     return Math.max(client.postWaitAt(at), this.#t.sessions.addressRate.postWaitAt(client.address, at));
   }
 
+  /**
+   * What the seed endpoint making a session for `address` would be refused for at time `at`, changing nothing, in
+   * posting's order (posting.ts): with a post, a retry of its key passes, else the address's bucket (429 rate_limited),
+   * its share of keys; then the caps on sessions (503 server_full, 429 too_many_sessions). A --redis pre-check asks it.
+   */
+  newSessionRefusal(name: string, address: string | undefined, at: number, post?: { txn: string | undefined }): ChatError | undefined {
+    return this.#t.posting.newSessionRefusal(name, address, at, post);
+  }
+
   /** The post buckets of creating addresses, as [address, [tokens, at]]: a --redis snapshot saves them (cluster/snapshot-lines.ts). */
   addressBuckets(): Generator<[string, [number, number]]> {
     return this.#t.sessions.addressRate.buckets();

@@ -99,6 +99,21 @@ export class Posting {
     return this.#parts.txns.refusal(now, client === undefined ? address : client.address);
   }
 
+  /**
+   * What a seed post (`post`) or poll making a session for `address` would be refused for at `at`, in
+   * #submit's order, changing nothing (hub.newSessionRefusal).
+   */
+  newSessionRefusal(name: string, address: string | undefined, at: number, post?: { txn: string | undefined }): ChatError | undefined {
+    if (post !== undefined) {
+      if (post.txn !== undefined && this.#parts.txns.get(nameKey(name), post.txn, at) !== undefined) return undefined;
+      const wait = this.#parts.sessions.addressRate.postWaitAt(address, at);
+      if (wait > 0) return new ChatError("rate_limited", undefined, { retryAfter: wait });
+      const keys = this.txnRefusal(name, undefined, address, post.txn, at);
+      if (keys !== undefined) return keys;
+    }
+    return this.#parts.sessions.roomRefusalFor(address);
+  }
+
   /** A sender's new session: a name the host vouches for gets a token (nobody else can act as it) and its rooms claim. */
   #newSession(address: string | undefined, identity: Identity | undefined, token: string | undefined): NewSession {
     if (identity === undefined) return { address };

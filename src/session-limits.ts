@@ -46,11 +46,18 @@ export class SessionLimits {
 
   /** Refuses one more session: 503 server_full past --max-sessions, 429 too_many_sessions past the address's share. */
   check(total: number, address: string | undefined): void {
+    const refusal = this.refusal(total, address);
+    if (refusal !== undefined) throw refusal;
+  }
+
+  /** What check would throw, changing nothing (a --redis pre-check asks it: cluster/pre-checks.ts). */
+  refusal(total: number, address: string | undefined): ChatError | undefined {
     const retryAfter = this.#retryAfter;
-    if (total >= this.#max) throw new ChatError("server_full", undefined, { retryAfter });
+    if (total >= this.#max) return new ChatError("server_full", undefined, { retryAfter });
     if (address !== undefined && this.#maxPerAddress > 0 && this.count(address) >= this.#maxPerAddress) {
-      throw new ChatError("too_many_sessions", undefined, { retryAfter });
+      return new ChatError("too_many_sessions", undefined, { retryAfter });
     }
+    return undefined;
   }
 
   added(address: string | undefined): void {

@@ -91,6 +91,11 @@ export class Sessions {
     this.#limits.check(this.#byName.size, address);
   }
 
+  /** What checkRoomFor would throw, changing nothing. */
+  roomRefusalFor(address: string | undefined): ChatError | undefined {
+    return this.#limits.refusal(this.#byName.size, address);
+  }
+
   /** A new session's token: 24 random bytes, URL-safe. */
   newToken(): string {
     return randomBytes(24).toString("base64url");

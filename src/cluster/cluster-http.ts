@@ -134,11 +134,11 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     a: clientAddress(req, ctx.options.trustProxy),
     ...seedClaim(vouched),
   };
-  const checks = { ...preChecks(ctx, replica), maxSessions: ctx.options.maxSessions, sessionTtlMs: ctx.options.sessionTtlMs };
+  const checks = preChecks(ctx, replica);
   if (message !== undefined) {
     const txn = checkTxn(query.get("txn"));
     const text = checkText(message, ctx.options.maxMessage);
-    await confirmRefusal(replica, () => seedRefusal(checks, who, txn));
+    await confirmRefusal(replica, () => seedRefusal(checks, who, { txn }));
     await checkRate(checks, () => ctx.hub.session(name), txn, true);
     await confirmRefusal(replica, () => txnRefusal(checks, name, ctx.hub.session(name), who.a, txn));
     const id = await replica.submit({ t: "seed", ...who, x: text, ...(txn !== undefined && { i: txn }) }, asId);

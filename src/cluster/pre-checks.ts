@@ -58,11 +58,16 @@ export async function checkRate(ctx: PreCheckContext, find: () => Session | unde
   if (refusal !== undefined && !retry()) throw refusal;
 }
 
-/** What the seed endpoint's command would be refused with by the session its name has here (or its lack), before a post's rate. */
+/**
+ * What the seed endpoint's command would be refused with by the session its name has here, or, with none, what making
+ * it would be refused for (hub.newSessionRefusal: for a post, `post`, the address's bucket and share of keys; the caps
+ * on sessions), so a flood under fresh names appends nothing past them. Entries not applied yet may have made the
+ * name's session or ended others: callers refuse only once caught up (confirmRefusal).
+ */
 export function seedRefusal(
-  ctx: PreCheckContext & { readonly maxSessions: number; readonly sessionTtlMs: number },
-  who: { n: string; k?: string; rq?: 1; v?: 1 },
-  txn?: string,
+  ctx: PreCheckContext,
+  who: { n: string; k?: string; rq?: 1; v?: 1; a?: string },
+  post?: { txn: string | undefined },
 ): ChatError | undefined {
   const existing = ctx.hub.session(who.n);
   // A name proven here (v) is its session's, whatever token the request carries.
@@ -71,10 +76,8 @@ export function seedRefusal(
     return undefined;
   }
   if (who.rq === 1 && who.v === undefined) return new ChatError("unauthorized");
-  // A retry of a post the name made before (its session ended since) is answered its id, full or not.
-  if (txn !== undefined) return undefined;
-  if (ctx.hub.sessionCount >= ctx.maxSessions) return new ChatError("server_full", undefined, { retryAfter: Math.ceil(ctx.sessionTtlMs / 1000) });
-  return undefined;
+  // The hub's checks, read at the store's clock (see rateRefusal); a retry of a post the name made before passes there.
+  return ctx.hub.newSessionRefusal(who.n, who.a, storeNow(ctx.replica), post);
 }
 
 /**
@@ -95,7 +98,7 @@ export async function confirmRefusal(replica: Replica, refusal: () => ChatError 
   if (still !== undefined) throw still;
 }
 
-/** 429 for a post `client` (or its address: --rate-per-ip) has no token left for now (see checkRate), or undefined. */
+/** 429 for a post `client` (or its address: --rate-per-ip) has no token left for now (checkRate), or undefined; none: seedRefusal. */
 export function rateRefusal(ctx: PreCheckContext, client: Session | undefined): ChatError | undefined {
   if (client === undefined) return undefined;
   // The hub's check, read at the store's clock and never moved here:
