@@ -77,4 +77,26 @@ describe("--redis: seed requests under fresh names are refused by their address'
     expect((await seed(server.url, "other", "198.51.100.9", "mine")).status).toBe(200);
     expect((await logLength(redis)) - before).toBe(4);
   }, 30_000);
+
+  it("--max-sessions-per-ip 3: joins under fresh names past it get 429 too_many_sessions and append nothing", async () => {
+    const redis = await startRedis();
+    const server = await runCli(CLI, [...BASE, "--redis", redis.url, "--rate-per-ip", "0", "--max-sessions-per-ip", "3"]);
+    const before = await logLength(redis);
+    const join = async (name: string, address: string): Promise<Answer> => {
+      const r = await fetch(`${server.url}/api/join`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "x-forwarded-for": address },
+        body: JSON.stringify({ name }),
+      });
+      const body = (await r.json()) as { error?: { code: string } };
+      return { status: r.status, retryAfter: Number(r.headers.get("retry-after")), code: body.error?.code };
+    };
+    const answers: Answer[] = [];
+    for (let i = 0; i < 20; i++) answers.push(await join(`joiner${i}`, "203.0.113.7"));
+    expect(answers.slice(0, 3).map((a) => a.status)).toEqual([200, 200, 200]);
+    for (const refused of answers.slice(3)) expect(refused).toMatchObject({ status: 429, code: "too_many_sessions" });
+    expect((await logLength(redis)) - before).toBe(3);
+    expect((await join("other", "198.51.100.9")).status).toBe(200);
+    expect((await logLength(redis)) - before).toBe(4);
+  }, 30_000);
 });

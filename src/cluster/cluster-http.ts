@@ -14,7 +14,7 @@ import { longPoll } from "../http/long-poll.js";
 import { sendJson, sendText, wantsJson } from "../http/respond.js";
 import { provenSeed, seedClaim, vouchedJoin, type JoinCommand } from "./cluster-vouched.js";
 import type { Replica } from "./replica.js";
-import { checkRate, confirmRefusal, seedRefusal, sessionOfToken, txnRefusal, type PreCheckContext } from "./pre-checks.js";
+import { checkRate, confirmRefusal, joinRefusal, seedRefusal, sessionOfToken, txnRefusal, type PreCheckContext } from "./pre-checks.js";
 
 /*
  * The requests that change something, with --redis (spec §10): each is checked
@@ -34,6 +34,8 @@ export async function join(ctx: HttpContext, replica: Replica, { req, res }: Req
   const body = await readJsonObject(req, MAX_BODY_BYTES);
   // With --jwt-secret or authenticate the request proves here what it may do, before anything is appended (cluster-vouched.ts).
   const command = ctx.identity ? await vouchedJoin(ctx, ctx.identity, replica, req, body) : joinByName(ctx, req, body);
+  // A flood of joins under fresh names past the session caps appends nothing (pre-checks.ts).
+  if (command.t === "join") await confirmRefusal(replica, () => joinRefusal(preChecks(ctx, replica), command.n, command.a));
   const answer = await replica.submit(command, (outcome) => {
     const client = asSession(outcome);
     // Only a session made without a token (none is, with an identity source) has none to hand out.

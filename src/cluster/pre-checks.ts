@@ -81,6 +81,15 @@ export function seedRefusal(
 }
 
 /**
+ * What a join under `name` would be refused for by the caps on sessions (its address's share, the total),
+ * when the name has no session here, as hub.newSessionRefusal judges it; undefined when it has one (apply decides).
+ */
+export function joinRefusal(ctx: PreCheckContext, name: string, address: string | undefined): ChatError | undefined {
+  if (ctx.hub.session(name) !== undefined) return undefined;
+  return ctx.hub.newSessionRefusal(name, address, storeNow(ctx.replica));
+}
+
+/**
  * What the key table would refuse a post with key `txn` for (a share of its session or address,
  * the total: 429, 503), asked of the hub as a post is judged there, at the store's time and
  * changing nothing. Entries not applied yet only add keys, and a later time only frees some: so
