@@ -30,7 +30,9 @@ export class QueueAccount implements HeapItem {
   /** Settles a tie in bytes: the address, or for an account of no address, its one session's key (never equal to each other). */
   readonly tieKey: string;
   /** Oldest message first; of two queues holding the same message (a room's), the lower session key first. */
-  readonly queues = new IndexedHeap<BudgetedQueue>((a, b) => a.oldestId < b.oldestId || (a.oldestId === b.oldestId && a.budgetKey < b.budgetKey));
+  readonly queues = new IndexedHeap<BudgetedQueue>(
+    (a, b) => a.oldestId < b.oldestId || (a.oldestId === b.oldestId && a.budgetKey < b.budgetKey),
+  );
 
   constructor(budget: QueueBudget, address: string | undefined, queueKey: string) {
     this.budget = budget;

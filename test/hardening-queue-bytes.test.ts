@@ -213,7 +213,13 @@ describe("queued bytes: every replica drops the same message", () => {
       const m3 = await post(); // four held by address A, its share three and a half
       expect(await until(async () => late.chat.hub.lastId >= m3)).toBe(true);
       const held = (s: TestServer): string[] =>
-        (["ann", "bob"] as const).map((who) => s.chat.hub.sessionByToken(tokenOf(who))!.queue.peek().map((e) => (e.message.type === "gap" ? "gap" : e.id)).join(","));
+        (["ann", "bob"] as const).map((who) =>
+          s.chat.hub
+            .sessionByToken(tokenOf(who))!
+            .queue.peek()
+            .map((e) => (e.message.type === "gap" ? "gap" : e.id))
+            .join(","),
+        );
       expect(held(late)).toEqual(held(a));
       expect(held(a).filter((q) => q.startsWith("gap"))).toHaveLength(1);
     }, 30_000);

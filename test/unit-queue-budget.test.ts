@@ -136,7 +136,10 @@ describe("QueueBudget ties", () => {
 
   it("the same queues restored in any order drop the same messages: ties go by session key and address, never by arrival", () => {
     const spec = fc
-      .array(fc.record({ address: fc.constantFrom("10.0.0.1", "10.0.0.2", undefined), held: fc.subarray([1, 2, 3, 4, 5, 6]) }), { minLength: 2, maxLength: 6 })
+      .array(fc.record({ address: fc.constantFrom("10.0.0.1", "10.0.0.2", undefined), held: fc.subarray([1, 2, 3, 4, 5, 6]) }), {
+        minLength: 2,
+        maxLength: 6,
+      })
       .map((qs) => qs.map((q, i) => ({ ...q, key: `s${i}` })));
     fc.assert(
       fc.property(
