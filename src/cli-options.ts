@@ -67,6 +67,10 @@ const FLAGS = {
     type: "string",
     help: `retry keys (txn) in their 10 minutes from sessions one address created, 0 for no share (default ${DEFAULTS.maxTxnKeysPerIp})`,
   },
+  "max-txn-keys": {
+    type: "string",
+    help: `retry keys (txn) in their 10 minutes in all; past it only addresses holding their part are refused (default ${DEFAULTS.maxTxnKeys})`,
+  },
   "trust-proxy": { type: "boolean", help: "behind a reverse proxy: per-address limits use the rightmost X-Forwarded-For hop" },
   "log-level": { type: "string", help: "error, warn, info or debug (default info; silent writes nothing)" },
   "log-format": { type: "string", help: "text or json, one line per event (default text)" },
@@ -155,6 +159,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv): ChatOptions | 
     maxRooms: integer("max-rooms", v["max-rooms"]),
     maxSessionsPerIp: integer("max-sessions-per-ip", v["max-sessions-per-ip"]),
     maxTxnKeysPerIp: integer("max-txn-keys-per-ip", v["max-txn-keys-per-ip"]),
+    maxTxnKeys: integer("max-txn-keys", v["max-txn-keys"]),
     trustProxy: v["trust-proxy"],
     // The library is silent by default; the command line says what happens.
     logLevel: oneOf("log-level", v["log-level"] ?? "info", LOG_LEVELS),

@@ -133,6 +133,11 @@ export interface ChatOptions {
    */
   maxTxnKeysPerIp?: number;
   /**
+   * Retry keys (txn) in their 10 minutes, all names together, before only addresses holding at least a
+   * fair share of the room left are refused (txn-keys.ts); a quarter more is the hard cap. @default 200000
+   */
+  maxTxnKeys?: number;
+  /**
    * The server sits behind a reverse proxy: per-address limits use the rightmost
    * X-Forwarded-For hop, and X-Forwarded-Proto: https marks the cookie Secure. @default false
    */
@@ -188,6 +193,8 @@ export const DEFAULTS = {
   maxSessionsPerIp: 100,
   // 10,000 keys in 10 minutes: 30 people behind one address each posting every 2 s.
   maxTxnKeysPerIp: 10_000,
+  // 20 addresses at their share.
+  maxTxnKeys: 200_000,
   trustProxy: false,
   logLevel: "silent",
   logFormat: "text",
@@ -231,6 +238,7 @@ export function resolveOptions(options: ChatOptions = {}): ResolvedOptions {
   wholeNumber("maxRooms", o.maxRooms, 1);
   wholeNumber("maxSessionsPerIp", o.maxSessionsPerIp, 0);
   wholeNumber("maxTxnKeysPerIp", o.maxTxnKeysPerIp, 0);
+  wholeNumber("maxTxnKeys", o.maxTxnKeys, 1);
   if (!LOG_LEVELS.includes(o.logLevel)) throw new RangeError(`logLevel must be one of ${LOG_LEVELS.join(", ")}, not ${o.logLevel}`);
   if (!LOG_FORMATS.includes(o.logFormat)) throw new RangeError(`logFormat must be text or json, not ${o.logFormat}`);
   if (o.tcpPort !== undefined) wholeNumber("tcpPort", o.tcpPort, 0, 65535);

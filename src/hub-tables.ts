@@ -59,7 +59,7 @@ export function emptyTables(options: HubOptions, now: () => number, deliveredUpT
   const { maxSessions, maxSessionsPerIp, ratePerIp } = options;
   const sessions = new Sessions({ maxSessions, maxSessionsPerIp, retryAfterSeconds, ratePerIp, now, queues });
   const presence = new Presence({ sessionTtlMs: options.sessionTtlMs, now, sweep: hooks.sweep });
-  const txns = new TxnKeys({ perAddress: options.maxTxnKeysPerIp });
+  const txns = new TxnKeys({ max: options.maxTxnKeys, perAddress: options.maxTxnKeysPerIp });
   const parts: HubParts = {
     options,
     now,

@@ -25,6 +25,8 @@ export interface HubOptions {
   maxSessionsPerIp: number;
   /** Retry keys (txn) in their window that count against one address (the one that made the posting session); 0: no share. */
   maxTxnKeysPerIp: number;
+  /** Retry keys (txn) in their window, all names together: the soft cap (txn-keys.ts). */
+  maxTxnKeys: number;
 }
 
 /**

@@ -9,6 +9,8 @@ export interface BudgetedQueue extends HeapItem {
   readonly oldestId: number;
   /** The account it counts in, set by attach() (undefined: none); it reports each change there (QueueBudget.changed). */
   account: QueueAccount | undefined;
+  /** Its session's name key, set by attach(): unique among the queues, it settles a tie between two (see QueueBudget). */
+  budgetKey: string;
   /** The session that reads it, if any: told of what it lost. */
   readonly holder: Session | undefined;
   /** Its oldest message goes into the gap at its head; returns the bytes freed (0: it held none). */
@@ -25,11 +27,17 @@ export class QueueAccount implements HeapItem {
   bytes = 0;
   readonly budget: QueueBudget;
   readonly address: string | undefined;
-  readonly queues = new IndexedHeap<BudgetedQueue>((a, b) => a.oldestId < b.oldestId);
+  /** Settles a tie in bytes: the address, or for an account of no address, its one session's key (never equal to each other). */
+  readonly tieKey: string;
+  /** Oldest message first; of two queues holding the same message (a room's), the lower session key first. */
+  readonly queues = new IndexedHeap<BudgetedQueue>(
+    (a, b) => a.oldestId < b.oldestId || (a.oldestId === b.oldestId && a.budgetKey < b.budgetKey),
+  );
 
-  constructor(budget: QueueBudget, address: string | undefined) {
+  constructor(budget: QueueBudget, address: string | undefined, queueKey: string) {
     this.budget = budget;
     this.address = address;
+    this.tieKey = address === undefined ? `s ${queueKey}` : `a ${address}`;
   }
 }
 
@@ -43,7 +51,10 @@ export class QueueAccount implements HeapItem {
  *   address never loses a message to one that holds more than it does (a flood
  *   from one address is held to its share before it can come near the total).
  * A dropped message becomes part of its reader's `gap` (spec §5). Every choice
- * reads only the queues, so replicas that apply the same entries drop alike.
+ * reads only the queues, so replicas that apply the same entries drop alike:
+ * a tie (one room message sits in every member's queue with one id; two
+ * addresses hold as many bytes) goes by the session's key or the address, never
+ * by the order queues came in, which differs on a replica started from a snapshot.
  */
 export class QueueBudget {
   readonly maxBytes: number;
@@ -53,8 +64,8 @@ export class QueueBudget {
   onDrop: ((queue: BudgetedQueue) => void) | undefined;
   #bytes = 0;
   readonly #accounts = new Map<string, QueueAccount>();
-  /** Every account holding a queue, the one with the most bytes first. */
-  readonly #byBytes = new IndexedHeap<QueueAccount>((a, b) => a.bytes > b.bytes);
+  /** Every account holding a queue, the one with the most bytes first (of equal ones, the lower tieKey). */
+  readonly #byBytes = new IndexedHeap<QueueAccount>((a, b) => a.bytes > b.bytes || (a.bytes === b.bytes && a.tieKey < b.tieKey));
 
   constructor(opts: { maxBytes: number; maxPerAddress: number }) {
     this.maxBytes = opts.maxBytes;
@@ -71,12 +82,16 @@ export class QueueBudget {
     return this.#accounts.get(address)?.bytes ?? 0;
   }
 
-  /** A session's queue counts from now on (a new or restored session), held to the caps at once. */
-  attach(queue: BudgetedQueue, address: string | undefined): void {
+  /**
+   * A session's queue counts from now on (a new or restored session), held to the caps at once.
+   * `key`: its session's name key, unique among the queues attached.
+   */
+  attach(queue: BudgetedQueue, address: string | undefined, key: string): void {
     if (queue.account !== undefined) queue.account.budget.detach(queue);
+    queue.budgetKey = key;
     let account = address === undefined ? undefined : this.#accounts.get(address);
     if (account === undefined) {
-      account = new QueueAccount(this, address);
+      account = new QueueAccount(this, address, key);
       if (address !== undefined) this.#accounts.set(address, account);
       this.#byBytes.add(account);
     }

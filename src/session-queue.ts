@@ -20,6 +20,7 @@ export class SessionQueue implements BudgetedQueue {
   #bytes = 0;
   heapSlot = -1;
   account: QueueAccount | undefined;
+  budgetKey = "";
   /** The session that reads it: named when the budget drops one of its messages. */
   holder: Session | undefined;
   #since: number;

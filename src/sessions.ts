@@ -106,7 +106,7 @@ export class Sessions {
     this.#byName.set(client.key, client);
     if (client.token !== undefined) this.#byToken.set(client.token, client);
     this.#limits.added(client.address);
-    this.#queues.attach(client.queue, client.address);
+    this.#queues.attach(client.queue, client.address, client.key);
   }
 
   /** Forgets an ended session: its name, token and slot are free. */

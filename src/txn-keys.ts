@@ -3,11 +3,15 @@ import { ChatError } from "./errors.js";
 /** A retried post with the same name and key within this long answers the first id and posts nothing (spec §5). */
 export const TXN_WINDOW_MS = 10 * 60_000;
 /**
- * Keys remembered at once, for every name together: 20 addresses at their share
- * (--max-txn-keys-per-ip). Past it a post with a new key is refused (503) until the
- * oldest leaves its window: a key still in its window is never forgotten, or its retry would post twice.
+ * Keys remembered at once, for every name together (--max-txn-keys): 20 addresses at their
+ * share (--max-txn-keys-per-ip). It is a soft cap: past it only the addresses holding a fair
+ * share are refused (refusal()). A key still in its window is never forgotten, or its retry
+ * would post twice, so the table may grow to the hard cap, a quarter over it.
  */
 export const MAX_TXN_KEYS = 200_000;
+
+const FULL = "Too many retry keys (txn) are in use; try again later, or post without one.";
+const PAST_PART = "Your address holds more retry keys (txn) than its part while the server is full; slow down, or post without one.";
 
 /** Keys out of their window a check without forgetting looks past at most (refusal()). */
 const EXPIRED_SCAN = 1000;
@@ -24,22 +28,33 @@ interface TxnRecord {
  * that expired and came back (or a restart with --data-dir) still finds them.
  * Bounded by time (TXN_WINDOW_MS) and by a total cap, never by evicting a live key,
  * with a share per address (spec §8): the address that made the posting session,
- * even once it ended. A client past its own share is refused (429), and the total
- * takes many addresses at their share to fill. A session's share is what --rate lets
- * it post in a window (posting.ts checks the rate first), so it needs no count here.
+ * even once it ended. A client past its own share is refused (429). Past the total
+ * (a soft cap) only addresses holding a fair share are refused, with 429 too: the room
+ * left before the hard cap, split among the addresses holding keys; an address holding
+ * none always gets one. So addresses filling the total stall only themselves (README
+ * "Limits against slow and abusive clients"). Reaching the hard cap (503 for all) takes, at
+ * the defaults, about 2,300 more addresses each taking all it may: the part shrinks with the
+ * room left. A session's share is what --rate lets it post in a window (posting.ts checks the
+ * rate first), so it needs no count here.
+ * Every choice reads only the keys and the time of the entry: replicas of --redis decide alike.
  */
 export class TxnKeys {
   readonly #max: number;
+  /** Past the soft cap the table grows at most to this (a quarter over it), by addresses holding less than a fair share. */
+  readonly #hard: number;
   readonly #perAddress: number;
   readonly #window: number;
   /** Insertion order is time order (a key used again moves to the end): the oldest is first. */
   readonly #keys = new Map<string, TxnRecord>();
   /** Keys held per address; an entry goes with its last key, so it is bounded by the keys. */
   readonly #byAddress = new Map<string, number>();
+  /** Keys of no address (sessions of an older log): past the total they are one holder. */
+  #unaddressed = 0;
 
   /** `perAddress`: the share of one address (0: none). */
   constructor(opts: { max?: number; windowMs?: number; perAddress?: number } = {}) {
     this.#max = opts.max ?? MAX_TXN_KEYS;
+    this.#hard = this.#max + Math.max(1, Math.floor(this.#max / 4));
     this.#window = opts.windowMs ?? TXN_WINDOW_MS;
     this.#perAddress = opts.perAddress ?? 0;
   }
@@ -60,8 +75,9 @@ export class TxnKeys {
   }
 
   /**
-   * Throws 429 rate_limited when one more key would pass the share of `address`,
-   * and 503 server_full when it would pass the total (keys out of their window are forgotten first).
+   * Throws 429 rate_limited when one more key would pass the share of `address`, or past the
+   * total when `address` holds a fair share; 503 server_full at the hard cap (keys out of their
+   * window are forgotten first).
    */
   checkRoom(now: number, address?: string): void {
     this.forgetExpired(now);
@@ -76,20 +92,37 @@ export class TxnKeys {
    * post is checked again where it is applied, which forgets them first).
    */
   refusal(now: number, address?: string): ChatError | undefined {
-    let count = this.countOf(address);
     let size = this.#keys.size;
+    const expired = new Map<string | undefined, number>();
     let scanned = 0;
     for (const record of this.#keys.values()) {
       if (now - record.at < this.#window) break;
       if (++scanned > EXPIRED_SCAN) return undefined;
       size--;
-      if (address !== undefined && record.address === address) count--;
+      bump(expired, record.address, 1);
     }
-    if (this.#perAddress > 0 && count >= this.#perAddress) return this.#pastShare();
+    const count = this.#holding(address) - (expired.get(address) ?? 0);
+    if (this.#perAddress > 0 && address !== undefined && count >= this.#perAddress) return this.#pastShare();
     if (size < this.#max) return undefined;
+    if (size >= this.#hard) return this.#full(now, "server_full", FULL);
+    // Past the soft cap: an address holding none always gets its key; one holding its part of the room left is refused.
+    if (count === 0) return undefined;
+    let holders = this.#byAddress.size + (this.#unaddressed > 0 ? 1 : 0);
+    for (const [holder, n] of expired) if (n === this.#holding(holder)) holders--;
+    if (count < Math.floor((this.#hard - size) / holders)) return undefined;
+    return this.#full(now, "rate_limited", PAST_PART);
+  }
+
+  /** Keys held that count against `address`; of no address: those of every session of no address. */
+  #holding(address: string | undefined): number {
+    return address === undefined ? this.#unaddressed : (this.#byAddress.get(address) ?? 0);
+  }
+
+  /** A refusal until the oldest key leaves its window (room comes back no sooner). */
+  #full(now: number, code: "server_full" | "rate_limited", text: string): ChatError {
     const oldest = this.#oldestLive(now)!;
     const retryAfter = Math.max(1, Math.ceil((oldest.at + this.#window - now) / 1000));
-    return new ChatError("server_full", "Too many retry keys (txn) are in use; try again later, or post without one.", { retryAfter });
+    return new ChatError(code, text, { retryAfter });
   }
 
   #oldestLive(now: number): TxnRecord | undefined {
@@ -111,6 +144,7 @@ export class TxnKeys {
     this.#forget(key);
     this.#keys.set(key, { id, at, address });
     if (address !== undefined) bump(this.#byAddress, address, 1);
+    else this.#unaddressed++;
   }
 
   /** The keys still in their window, oldest first, as [nameKey, txn, id, at, address]: what a store saves. */
@@ -135,6 +169,7 @@ export class TxnKeys {
     if (record === undefined) return;
     this.#keys.delete(key);
     if (record.address !== undefined) bump(this.#byAddress, record.address, -1);
+    else this.#unaddressed--;
   }
 }
 

@@ -120,6 +120,31 @@ describe.each(["local", "cluster"] as const)("txn key shares (%s)", (engine) => 
   }, 60_000);
 });
 
+describe.each(["local", "cluster"] as const)("txn keys past the total (%s)", (engine) => {
+  it("addresses under their share fill the total: they get 429, a third address holding no keys still posts with a new key", async () => {
+    // A total of 40 (hard cap 50), each flooder at 20: under its share of 30, so only the total refuses them.
+    const d = await deploy(engine, { maxTxnKeys: 40 });
+    const flooders = [await join(d.url(0), "fx", "203.0.113.11"), await join(d.url(1), "fy", "2001:db8:1::1")];
+    for (let i = 0; i < 20; i++) {
+      for (const [f, auth] of flooders.entries()) expect((await keyed(d.url(i + f), auth, `f${f}-${i}`)).status).toBe(201);
+    }
+    const before = d.entries();
+    for (const [f, auth] of flooders.entries()) {
+      const r = await keyed(d.url(f), auth, "one-more");
+      expect(r.status).toBe(429);
+      expect(r.code).toBe("rate_limited");
+      expect(Number(r.retryAfter)).toBeGreaterThan(0);
+    }
+    expect(d.entries()).toBe(before); // refused before the shared log
+    // Someone else gets the key the flooders are refused, on either process, more than once.
+    const bystander = await join(d.url(0), "bystander", "198.51.100.77");
+    for (let i = 0; i < 2; i++) expect((await keyed(d.url(i), bystander, `mine-${i}`)).status).toBe(201);
+    // A flooder's known key is still answered; past the total it stays refused a new one.
+    expect((await postJson(`${d.url(1)}/api/messages`, { text: "post f0-0", txn: "f0-0" }, flooders[0]!)).status).toBe(201);
+    expect((await keyed(d.url(0), flooders[1]!, "again")).status).toBe(429);
+  }, 60_000);
+});
+
 describe("txn key shares across a --data-dir restart", () => {
   it("restored keys still count against the address that made them", async () => {
     const dir = await mkdtemp(pathJoin(tmpdir(), "pollchat-txn-shares-"));

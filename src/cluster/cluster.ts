@@ -168,7 +168,7 @@ const SHARED_LIMITS = [
  * Shared limits that came after the first: written only when not at their default, and read as
  * their default when the key lacks them, so processes that wrote the key before them still agree.
  */
-const LATER_LIMITS = ["maxQueueBytes", "maxQueuedBytes", "maxQueuedBytesPerIp", "maxTxnKeysPerIp"] as const;
+const LATER_LIMITS = ["maxQueueBytes", "maxQueuedBytes", "maxQueuedBytesPerIp", "maxTxnKeysPerIp", "maxTxnKeys"] as const;
 
 /** An identity source is set: names are taken only with a proof (--jwt-secret, authenticate). */
 function identityOn(options: ResolvedOptions): boolean {

@@ -157,7 +157,7 @@ export function replay(data: Buffer | LineFeed, options: ReplayOptions): ReplayR
           current: r.c ?? DEFAULT_ROOM,
           queue: new SessionQueue(options.maxQueue, r.s, options.now, options.maxQueueBytes),
         };
-        queues.attach(s.queue, undefined);
+        queues.attach(s.queue, undefined, key);
         for (const room of s.rooms) membersOf(room).add(key);
         for (const item of r.q ?? []) {
           if (typeof item !== "number") s.queue.push(new Envelope(item));
