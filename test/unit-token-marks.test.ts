@@ -103,10 +103,10 @@ it("a poll's mark is a position, a dot and a signature of 22 characters; anythin
 it("a mark is signed for this cluster's key and epoch, never a token's signature; a changed part or another epoch names nothing", async () => {
   const log = new MemoryLog(() => 1_700_000_000_000);
   const a = await node(log);
-  expect(a.replica.mark()).toBeUndefined(); // nothing applied yet: no position to sign
+  expect(a.replica.marks.mark()).toBeUndefined(); // nothing applied yet: no position to sign
   const token = plain();
   await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: token }, (o) => o as Session);
-  const mark = a.replica.mark()!;
+  const mark = a.replica.marks.mark()!;
   expect(a.replica.tokens.markedPosition(mark)).toBe(a.replica.position);
   const { position, signature } = splitMark(mark)!;
   // The token signed at the same position has another signature: one is never the other.
@@ -127,7 +127,7 @@ it("the whole site lost: a mark inside the span a new process read but never app
   await a.replica.submit({ t: "join", n: "ann", r: "lobby", k: plain() }, (o) => o as Session);
   now += 10;
   await a.replica.submit({ t: "join", n: "bob", r: "lobby", k: plain() }, (o) => o as Session);
-  const mark = a.replica.mark()!;
+  const mark = a.replica.marks.mark()!;
   await a.close();
   log.loseTail(1); // bob's join is gone
   const c = await node(log);
@@ -135,10 +135,10 @@ it("the whole site lost: a mark inside the span a new process read but never app
   // A new entry past the mark's position: c reads past it, never seeing it.
   await c.replica.submit({ t: "join", n: "cy", r: "lobby", k: plain() }, (o) => o as Session);
   expect(c.replica.tokens.markedPosition(mark)).toBeDefined();
-  await c.replica.checkMark(joinMark(splitMark(mark)!.position, "A".repeat(22)));
-  await c.replica.checkMark(c.replica.mark());
+  await c.replica.marks.check(joinMark(splitMark(mark)!.position, "A".repeat(22)));
+  await c.replica.marks.check(c.replica.marks.mark());
   expect([c.epochResets, log.epoch]).toEqual([0, 1]);
-  await c.replica.checkMark(mark);
+  await c.replica.marks.check(mark);
   expect([c.epochResets, log.epoch]).toEqual([1, 2]);
 });
 

@@ -99,7 +99,7 @@ export async function caughtUpFor(ctx: HttpContext, replica: Replica, { req, que
   const cursor = lenientCursor(req.headers["last-event-id"]) ?? lenientCursor(query.get("cursor"));
   const token = tokenOf(req);
   // The newest mark the client got (README, the JSON API): proof of a position the log must still have.
-  await replica.checkMark(query.get("mark"));
+  await replica.marks.check(query.get("mark"));
   // A JWT (it has dots, a session token none) is judged by the handler: caught up first only if its cursor is past this replica.
   if (ctx.identity !== undefined && (token === undefined || token.includes("."))) {
     if (cursor !== undefined && cursor > ctx.hub.deliveredUpTo) await replica.catchUp();
@@ -148,7 +148,7 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     else sendText(res, 200, `ok ${id}\n`);
     return;
   }
-  await replica.checkMark(query.get("mark")); // as a JSON poll's (caughtUpFor)
+  await replica.marks.check(query.get("mark")); // as a JSON poll's (caughtUpFor)
   let client = ready(ctx.hub.session(name), token, who.r, vouched !== undefined);
   if (client === undefined) {
     await confirmRefusal(replica, () => seedRefusal(checks, who));

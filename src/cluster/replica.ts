@@ -10,7 +10,7 @@ import { PendingRequests, type Fate } from "./pending-requests.js";
 import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
 import { TokenMarks } from "./token-marks.js";
-import { AppliedWindow } from "./applied-window.js";
+import { PollMarks } from "./poll-marks.js";
 import { compareIds, msOf, NotStored, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 /** A request whose record was appended and not yet applied is answered 503 after this long (spec §10). */
@@ -77,8 +77,8 @@ export class Replica {
   readonly stats = { applied: 0, appended: 0, skipped: 0 };
   /** New sessions' tokens, signed with where this replica stands; an unknown one checked against the log. */
   readonly tokens: TokenMarks;
-  /** The positions applied lately, to judge a poll's mark by (applied-window.ts). */
-  readonly #window = new AppliedWindow();
+  /** Poll answers' marks, and the positions applied lately to judge a presented one by (poll-marks.ts). */
+  readonly marks: PollMarks;
 
   constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string; fateDeadlineMs?: number; vouchedOnly?: boolean }) {
     this.#hub = hub;
@@ -92,6 +92,7 @@ export class Replica {
     this.#tips = new TipReads(() => log.tip());
     // A session's token is signed with the position it was made at: the same on every replica and at every join.
     this.tokens = new TokenMarks(log, (token) => this.madeAt(hub.sessionByToken(token)));
+    this.marks = new PollMarks(this.tokens, log, this);
     const refusal = (fate: Fate): ChatError => (fate === "unknown" ? fateUnknown() : unavailable());
     this.#pending = new PendingRequests(this.#fateDeadlineMs, refusal, (deadline) => log.passed(deadline));
     this.#batch = new AppendBatch(
@@ -145,7 +146,7 @@ export class Replica {
   /** Starts reading the log after `from` (a snapshot's position); resolves once caught up with it (before the process listens). */
   async start(from?: string): Promise<void> {
     if (from !== undefined && this.#tailing === undefined) this.#position = from;
-    if (this.#tailing === undefined) this.#window.reset(this.#position);
+    if (this.#tailing === undefined) this.marks.window.reset(this.#position);
     this.#tailing ??= this.#tail();
     const generation = this.#generation;
     // Redis lost its data meanwhile: this replica started over in the new epoch, which it reads from here on.
@@ -209,14 +210,14 @@ export class Replica {
     this.#doubtCheck = undefined;
     this.#position = START;
     this.#tipSeen = START;
-    this.#window.reset(START);
+    this.marks.window.reset(START);
     const generation = this.#generation;
     // Not read (Redis gone again): tried again, never the log from its start over an empty hub (it may be trimmed).
     this.#loading = true;
     this.#restoring = retryWhile(restore, () => generation === this.#generation && !this.#closed).then((from) => {
       if (generation !== this.#generation) return;
       if (from !== undefined) this.#position = from;
-      this.#window.reset(this.#position);
+      this.marks.window.reset(this.#position);
       this.#loading = false;
       loaded?.();
     });
@@ -241,29 +242,6 @@ export class Replica {
     this.#sawTip(tip);
     if (compareIds(this.#position, tip) >= 0) return;
     await this.#barriers.wait(tip, timeoutMs, unavailable);
-  }
-
-  /** A poll answer's mark: the newest position applied here, signed (token-marks.ts); undefined before there is one. */
-  mark(): string | undefined {
-    return this.#loading ? undefined : this.tokens.markAt(this.#position);
-  }
-
-  /**
-   * A mark a poll presents (README, Several processes: Faults). Signed by the cluster in this epoch, its position
-   * was in the log: past what this replica applied, it catches up first; still past it, or inside the span read
-   * here but never applied, the log lost it (the tail-loss check confirms it and starts a new epoch); older than
-   * that span, the log is asked. Made up, altered, of another epoch: ignored. Never fails the poll.
-   */
-  async checkMark(mark: string | undefined): Promise<void> {
-    let position = mark === undefined || this.#loading ? undefined : this.tokens.markedPosition(mark);
-    if (position === undefined) return;
-    if (compareIds(position, this.#position) > 0) {
-      const caughtUp = await this.catchUp().then(() => true, () => false);
-      // Checked again: the epoch may have changed meanwhile (the mark is then of a log that is gone).
-      position = caughtUp ? this.tokens.markedPosition(mark) : undefined;
-      if (position === undefined || this.#loading) return;
-    }
-    if (compareIds(position, this.#position) > 0 || this.#window.judge(position) !== "seen") this.#log.reached?.(position);
   }
 
   /** Stops reading and appending; requests still waiting get 503 (saying their fate is unknown once their append left). */
@@ -347,7 +325,7 @@ export class Replica {
       this.#applying = undefined;
     }
     this.#position = entry.id;
-    this.#window.applied(entry.id);
+    this.marks.window.applied(entry.id);
     this.stats.applied++;
     if (record?.o === this.origin && record.q !== undefined) this.#pending.settle(record.q, outcome, error, error === undefined);
   }
