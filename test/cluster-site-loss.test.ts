@@ -236,3 +236,21 @@ it("a made-up, altered or other cluster's mark, and a real one the log has, chan
   }
   expect(a!.stderr() + b!.stderr() + c!.stderr()).not.toMatch(/lost its data/);
 }, 60_000);
+
+it("the seed poll carries the mark as X-Mark with --redis; without --redis no answer has one and a presented one is ignored", async () => {
+  const redis = await startRedis();
+  const [a] = await processes(1, redis.url);
+  const local = await startCli(CLI, ["--port", "0", "--log-level", "warn"]);
+  const ann = await joinApi(a!.url, "ann");
+  expect((await postJson(`${a!.url}/api/messages`, { text: "hi" }, ann.auth)).status).toBe(201);
+  const seed = await fetch(`${a!.url}/?name=ann&timeout=0`, { headers: ann.auth });
+  await seed.body?.cancel();
+  expect(seed.headers.get("x-mark")).toMatch(/^\d+-\d+\.[A-Za-z0-9_-]{22}$/);
+  const solo = await joinApi(local.url, "ann");
+  for (const query of ["", `mark=${encodeURIComponent(seed.headers.get("x-mark")!)}`, "mark=garbage"]) {
+    const res = await fetch(`${local.url}/api/poll?timeout=0&${query}`, { headers: solo.auth });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-mark")).toBeNull();
+    expect(Object.keys((await res.json()) as object).sort()).toEqual(["cursor", "messages"]);
+  }
+}, 60_000);
