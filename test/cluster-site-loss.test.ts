@@ -142,7 +142,9 @@ interface MarkedPoll extends Poll {
   mark?: string;
 }
 
-async function pollWith(url: string, auth: Record<string, string>, query: string): Promise<{ status: number; body: MarkedPoll | undefined }> {
+type Answer = { status: number; body: MarkedPoll | undefined };
+
+async function pollWith(url: string, auth: Record<string, string>, query: string): Promise<Answer> {
   const res = await fetch(`${url}/api/poll?timeout=0&${query}`, { headers: auth });
   const body = res.status === 200 ? ((await res.json()) as MarkedPoll) : undefined;
   if (body === undefined) await res.body?.cancel();

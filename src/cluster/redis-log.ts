@@ -215,7 +215,9 @@ export class RedisLog implements SharedLog, PresenceStore {
       this.#signed = undefined;
       this.#had.clear();
       this.#changing = false;
-      const gone = signed ? "a token the cluster signed (or a poll's mark) names a position the log no longer has" : "entries this process had read are gone";
+      const gone = signed
+        ? "a token the cluster signed (or a poll's mark) names a position the log no longer has"
+        : "entries this process had read are gone";
       const what = reply === 2 || signed ? `lost its data (${gone}: Redis came back with older data)` : "lost its data";
       const reason = `redis: the shared log at ${this.#client.target.display} ${what} (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
       this.#onNewEpoch?.(reason);
