@@ -95,7 +95,7 @@ export function createChatServer(options: ChatOptions = {}): ChatServer {
       durable: () => store.durable(),
       storeFailure: () => store.failure,
     }),
-    ...(cluster && { cluster: cluster.replica, storeFailure: () => cluster.failure() }),
+    ...(cluster && { cluster: cluster.replica, storeFailure: () => cluster.failure(), pollMark: () => cluster.replica.marks.mark() }),
   });
   cluster?.registerMetrics(ops.metrics.registry);
   // TCP connections end with a reason, through the same hooks an embedding program can add to (after the streams).

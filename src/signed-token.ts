@@ -34,3 +34,25 @@ export function joinSigned(base: string, position: string, signature: string): s
 export function sessionToken(token: string): string {
   return splitSigned(token)?.base ?? token;
 }
+
+/**
+ * A poll answer's `mark` with --redis: a log position ("ms-seq"), a dot, a signature of 22
+ * characters (cluster/token-marks.ts). Opaque to clients, who send back the newest one they got.
+ */
+export interface SignedMark {
+  readonly position: string;
+  readonly signature: string;
+}
+
+/** A presented mark's parts, if it has the form; undefined for anything else (ignored, never an error). */
+export function splitMark(mark: string | undefined): SignedMark | undefined {
+  if (mark === undefined || mark.length > 28 + SIGNATURE_CHARS) return undefined;
+  const dot = mark.indexOf(".");
+  const position = mark.slice(0, dot);
+  const signature = mark.slice(dot + 1);
+  return dot > 0 && POSITION.test(position) && /^[A-Za-z0-9_-]{22}$/.test(signature) ? { position, signature } : undefined;
+}
+
+export function joinMark(position: string, signature: string): string | undefined {
+  return POSITION.test(position) && signature.length === SIGNATURE_CHARS ? `${position}.${signature}` : undefined;
+}

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { connect, type Chat } from "../src/client/index.js";
-import { describeRequest, heldPoll, jsonResponse, Recorder, type SeenRequest } from "./client-helpers.js";
+import { describeRequest, heldPoll, jsonResponse, Recorder, within, type SeenRequest } from "./client-helpers.js";
 
 // The client library against a scripted fetch: what it sends, for what the real server cannot show yet
 // (a JWT) or only slowly (a 429's Retry-After).
@@ -120,5 +120,27 @@ describe("client library, unit", () => {
     ]);
     await expect(chat.members("loop")).resolves.toEqual({ name: "loop", members: ["x", "y", "z"] });
     expect(paths.filter((p) => p.startsWith("/api/rooms/loop"))).toEqual(["/api/rooms/loop?limit=1000", "/api/rooms/loop?limit=1000&after=y"]);
+  });
+  it("keeps the newest mark a poll answer carries and sends it with its next poll (--redis: README, the JSON API)", async () => {
+    const polls: string[] = [];
+    let fifth: () => void = () => {};
+    const fivePolls = new Promise<void>((resolve) => (fifth = resolve));
+    const fake: typeof fetch = async (input, init) => {
+      const request = describeRequest(input as string, init);
+      if (request.path === "/api/join") return jsonResponse(200, { token: "t", name: "erin", room: "lobby", cursor: 1, members: [] });
+      if (request.path.startsWith("/api/poll")) {
+        if (polls.push(request.path) === 5) fifth();
+        // The first answers carry marks; a later one carries none (a process without --redis): the last one is kept.
+        const mark = polls.length <= 2 ? { mark: `170000000000${polls.length}-0.${"m".repeat(22)}` } : {};
+        if (polls.length > 4) return heldPoll(init, 5000, 1);
+        return jsonResponse(200, { messages: [], cursor: 1, ...mark });
+      }
+      return jsonResponse(404, { error: { code: "not_found", message: "no" } });
+    };
+    const chat = await connect("http://chat.invalid", { name: "erin", fetch: fake, stream: false });
+    chats.push(chat);
+    await within(fivePolls, 8000, "five polls");
+    const marks = polls.map((path) => new URL(path, "http://x").searchParams.get("mark"));
+    expect(marks.slice(0, 5)).toEqual([null, `1700000000001-0.${"m".repeat(22)}`, ...Array(3).fill(`1700000000002-0.${"m".repeat(22)}`)]);
   });
 });

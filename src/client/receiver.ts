@@ -30,6 +30,8 @@ export class Receiver {
   #controller: AbortController | undefined;
   /** The id of the last message received; undefined until the first answer (a session resumed by token alone). */
   cursor: number | undefined;
+  /** The newest `mark` a poll answer carried (--redis), sent with the next poll: proof of where the log stood (README, the JSON API). */
+  mark: string | undefined;
   transport: Transport;
   /** Since when polls have been answered without a failure: after streamRetryMs of it, the stream is tried again. */
   #pollingWellSince: number | undefined;
@@ -111,7 +113,8 @@ export class Receiver {
     // An answer this late past its timeout rides a dead connection (sleep, a NAT dropped it).
     const stall = setTimeout(() => controller.abort(), timeout + timings.stallMs);
     const requestCursor = this.cursor;
-    const query = requestCursor === undefined ? `timeout=${timeout}` : `cursor=${requestCursor}&timeout=${timeout}`;
+    let query = requestCursor === undefined ? `timeout=${timeout}` : `cursor=${requestCursor}&timeout=${timeout}`;
+    if (this.mark !== undefined) query += `&mark=${encodeURIComponent(this.mark)}`;
     try {
       const answer = await requestJson(fetch, `${base}/api/poll?${query}`, { token, signal: controller.signal });
       if (this.#stopped) return;
@@ -119,6 +122,8 @@ export class Receiver {
       this.#receive(Array.isArray(messages) ? (messages as ChatMessage[]) : [], requestCursor);
       const cursor = field(answer, "cursor");
       if (typeof cursor === "number" && Number.isSafeInteger(cursor) && cursor >= (this.cursor ?? 0)) this.cursor = cursor;
+      const mark = field(answer, "mark");
+      if (typeof mark === "string" && mark.length <= 100) this.mark = mark;
       this.#host.connected("poll");
     } finally {
       clearTimeout(stall);

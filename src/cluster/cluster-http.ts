@@ -100,6 +100,8 @@ export async function leave(ctx: HttpContext, replica: Replica, { req, res }: Re
 export async function caughtUpFor(ctx: HttpContext, replica: Replica, { req, query }: Request): Promise<void> {
   const cursor = lenientCursor(req.headers["last-event-id"]) ?? lenientCursor(query.get("cursor"));
   const token = tokenOf(req);
+  // The newest mark the client got (README, the JSON API): proof of a position the log must still have.
+  await replica.marks.check(query.get("mark"));
   // A JWT (it has dots, a session token none) is judged by the handler: caught up first only if its cursor is past this replica.
   if (ctx.identity !== undefined && (token === undefined || token.includes("."))) {
     if (cursor !== undefined && cursor > ctx.hub.deliveredUpTo) await replica.catchUp();
@@ -148,6 +150,7 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
     else sendText(res, 200, `ok ${id}\n`);
     return;
   }
+  await replica.marks.check(query.get("mark")); // as a JSON poll's (caughtUpFor)
   let client = ready(ctx.hub.session(name), token, who.r, vouched !== undefined);
   if (client === undefined) {
     await confirmRefusal(replica, () => seedRefusal(checks, who));
@@ -155,7 +158,7 @@ export async function seed(ctx: HttpContext, replica: Replica, { req, res, query
   }
   if (behind(ctx, client, cursor)) await replica.catchUp();
   ctx.hub.markPresent(client);
-  longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text" });
+  longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: json ? "json" : "text", mark: ctx.pollMark });
 }
 
 /** A name's session that a poll may read at once: the token fits (or the name is proven), and the poll joins no room it is not in (else: a command). */

@@ -202,7 +202,8 @@ class MemoryLogClient implements SharedLog {
   }
 
   reached(position: string): void {
-    if (compareIds(position, this.#highest) <= 0) return;
+    // At or before the newest read (a poll's mark): only if the log lacks it (redis-log.ts #checkHad).
+    if (compareIds(position, this.#highest) <= 0 && !(this.#log.epoch === this.#epoch && this.#log.tailLost(position))) return;
     this.#highest = position;
     this.#checkEpoch();
   }

@@ -19,6 +19,8 @@ const READ_REPLY_TIMEOUT_MS = 6000;
 const EPOCH_CHECK_MS = 1000;
 /** How often a process asks Redis' time when no append tells it (store-clock.ts: the bound drifts slowly). */
 const TIME_SAMPLE_MS = 2000;
+/** Signed positions remembered as found in the log (a mark presented again asks Redis nothing). */
+const MAX_HAD = 4096;
 
 /**
  * The shared log on Redis (spec §10): one stream, `<prefix>:log`, whose
@@ -46,6 +48,8 @@ export class RedisLog implements SharedLog {
   #highest = START;
   /** #highest came from a signed token (reached()), not a read: said in the reason. */
   #signed: string | undefined;
+  /** Signed positions at or before #highest that the log was asked about (#checkHad). */
+  readonly #had = new Set<string>();
   #onNewEpoch: ((reason: string) => void) | undefined;
   #onTrimmedPast: ((reason: string) => void) | undefined;
   /** What this process knows of Redis' clock: the deadlines of its appends. */
@@ -100,8 +104,27 @@ export class RedisLog implements SharedLog {
 
   /** A position a token the cluster signed in this epoch names: checked as one this process read (a new epoch if the log lost it). */
   reached(position: string): void {
-    if (this.#changing || compareIds(position, this.#highest) <= 0) return;
+    if (this.#changing) return;
+    if (compareIds(position, this.#highest) <= 0) return void this.#checkHad(position);
     this.#highest = position;
+    this.#signed = position;
+    void this.#checkEpoch();
+  }
+
+  /**
+   * A signed position at or before the newest read (a poll's mark: replica.ts checkMark): the log must have it (or have
+   * trimmed it). Asked once per position (a bounded memory of those found there); a loss starts a new epoch as above.
+   */
+  async #checkHad(position: string): Promise<void> {
+    if (this.#had.has(position) || this.#client.state !== "connected" || this.#epoch === undefined) return;
+    if (this.#had.size >= MAX_HAD) this.#had.clear();
+    this.#had.add(position); // asked now: a second poll with it meanwhile asks nothing
+    try {
+      if ((await this.#check(this.#client, this.#epoch, position)) === 0) return;
+    } catch {
+      this.#had.delete(position); // not asked: the next one asks
+      return;
+    }
     this.#signed = position;
     void this.#checkEpoch();
   }
@@ -187,8 +210,11 @@ export class RedisLog implements SharedLog {
       const signed = this.#signed !== undefined;
       this.#highest = START;
       this.#signed = undefined;
+      this.#had.clear();
       this.#changing = false;
-      const gone = signed ? "a token the cluster signed names a position the log no longer has" : "entries this process had read are gone";
+      const gone = signed
+        ? "a token the cluster signed (or a poll's mark) names a position the log no longer has"
+        : "entries this process had read are gone";
       const what = reply === 2 || signed ? `lost its data (${gone}: Redis came back with older data)` : "lost its data";
       const reason = `redis: the shared log at ${this.#client.target.display} ${what} (its epoch ${old} is gone); this process starts over in epoch ${this.#epoch}`;
       this.#onNewEpoch?.(reason);

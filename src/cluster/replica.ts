@@ -12,6 +12,7 @@ import { refusal, unavailable } from "./replica-refusals.js";
 import { retryWhile } from "./retry-while.js";
 import { TipReads } from "./tip-reads.js";
 import { TokenMarks } from "./token-marks.js";
+import { PollMarks } from "./poll-marks.js";
 import { compareIds, msOf, START, type LogEntry, type SharedLog } from "./shared-log.js";
 
 export { fateUnknown, RETRY_AFTER_S, unavailable } from "./replica-refusals.js";
@@ -67,6 +68,8 @@ export class Replica {
   readonly stats = { applied: 0, appended: 0, skipped: 0 };
   /** New sessions' tokens, signed with where this replica stands; an unknown one checked against the log. */
   readonly tokens: TokenMarks;
+  /** Poll answers' marks, and the positions applied lately to judge a presented one by (poll-marks.ts). */
+  readonly marks: PollMarks;
 
   constructor(hub: Hub, log: SharedLog, clock: RecordClock, opts: { origin: string; warn: (line: string) => void; position?: string; fateDeadlineMs?: number; vouchedOnly?: boolean }) {
     this.#hub = hub;
@@ -80,6 +83,7 @@ export class Replica {
     this.#tips = new TipReads(() => log.tip());
     // A session's token is signed with the position it was made at: the same on every replica and at every join.
     this.tokens = new TokenMarks(log, (token) => this.madeAt(hub.sessionByToken(token)));
+    this.marks = new PollMarks(this.tokens, log, this);
     this.#pending = new PendingRequests(this.#fateDeadlineMs, refusal, (deadline) => log.passed(deadline));
     this.#doubts = new DoubtChecks(this.#pending, () => this.catchUp());
     this.#batch = new AppendBatch(
@@ -128,6 +132,7 @@ export class Replica {
   /** Starts reading the log after `from` (a snapshot's position); resolves once caught up with it (before the process listens). */
   async start(from?: string): Promise<void> {
     if (from !== undefined && this.#tailing === undefined) this.#position = from;
+    if (this.#tailing === undefined) this.marks.window.reset(this.#position);
     this.#tailing ??= this.#tail();
     const generation = this.#generation;
     // Redis lost its data meanwhile: this replica started over in the new epoch, which it reads from here on.
@@ -190,12 +195,14 @@ export class Replica {
     this.#doubts.cancel();
     this.#position = START;
     this.#tipSeen = START;
+    this.marks.window.reset(START);
     const generation = this.#generation;
     // Not read (Redis gone again): tried again, never the log from its start over an empty hub (it may be trimmed).
     this.#loading = true;
     this.#restoring = retryWhile(restore, () => generation === this.#generation && !this.#closed).then((from) => {
       if (generation !== this.#generation) return;
       if (from !== undefined) this.#position = from;
+      this.marks.window.reset(this.#position);
       this.#loading = false;
       loaded?.();
     });
@@ -280,6 +287,7 @@ export class Replica {
       this.#applying = undefined;
     }
     this.#position = entry.id;
+    this.marks.window.applied(entry.id);
     this.stats.applied++;
     if (record?.o === this.origin && record.q !== undefined) this.#pending.settle(record.q, outcome, error, error === undefined);
   }

@@ -1,11 +1,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { joinSigned, SIGNATURE_CHARS, splitSigned } from "../signed-token.js";
+import { joinMark, joinSigned, SIGNATURE_CHARS, splitMark, splitSigned } from "../signed-token.js";
 import { START, type SharedLog } from "./shared-log.js";
 
 /** The key's name among the values every process agrees on (`<prefix>:token-key` on Redis). */
 const KEY_NAME = "token-key";
 /** base64url without padding: 16 bytes are 22 characters. */
 const SIGNATURE_BYTES = 16;
+/** Signed in a token's place for a poll's mark: no session token is this short, so no token's signature is a mark's. */
+const MARK_LABEL = "mark";
 
 /**
  * Tokens that carry proof of where the log stood (README, Several processes: Faults,
@@ -25,6 +27,7 @@ export class TokenMarks {
   /** The position the session of a token was made at (START: not known). */
   readonly #madeAt: (token: string) => string;
   #key: Buffer | undefined;
+  #lastMark: { position: string; epoch: string | undefined; key: Buffer | undefined; mark: string } | undefined;
 
   constructor(log: SharedLog, madeAt: (token: string) => string) {
     this.#log = log;
@@ -58,6 +61,29 @@ export class TokenMarks {
   unknown(token: string | undefined): void {
     const mark = token === undefined ? undefined : this.markOf(token);
     if (mark !== undefined) this.#log.reached?.(mark);
+  }
+
+  /**
+   * A poll answer's mark: `position` (the newest this process applied) signed with the same key and epoch,
+   * under its own label (never a token's signature). Undefined before the key is known, or at the log's start.
+   */
+  markAt(position: string): string | undefined {
+    // The last one kept: a post that wakes 1,000 polls signs once for all their answers.
+    const memo = this.#lastMark;
+    if (memo !== undefined && memo.position === position && memo.epoch === this.#log.epoch && memo.key === this.#key) return memo.mark;
+    const mac = position === START ? undefined : this.#mac(MARK_LABEL, position);
+    const mark = mac && joinMark(position, mac.toString("base64url"));
+    if (mark !== undefined) this.#lastMark = { position, epoch: this.#log.epoch, key: this.#key, mark };
+    return mark;
+  }
+
+  /** The position a presented mark names, if the cluster signed it in this epoch; else undefined (made up, altered, of another epoch). */
+  markedPosition(mark: string | undefined): string | undefined {
+    const parts = splitMark(mark);
+    const want = parts && this.#mac(MARK_LABEL, parts.position);
+    if (parts === undefined || want === undefined) return undefined;
+    const got = Buffer.from(parts.signature, "base64url");
+    return got.length === want.length && timingSafeEqual(got, want) ? parts.position : undefined;
   }
 
   #mac(token: string, position: string): Buffer | undefined {

@@ -26,6 +26,8 @@ export interface HttpContext {
   readonly identity?: IdentitySource;
   /** With --redis: this process's replica of the shared log; state changes go through it (cluster/cluster-http.ts). */
   readonly cluster?: Replica;
+  /** With --redis: the mark a poll answer carries (the newest position applied here, signed: cluster/token-marks.ts). */
+  readonly pollMark?: () => string | undefined;
 }
 
 export interface Request {

@@ -56,7 +56,7 @@ export function poll(ctx: HttpContext, { req, res, query }: Request): void {
   const client = sessionOf(ctx, req);
   const cursor = parseCursor(query.get("cursor"));
   const timeoutMs = parseTimeout(query.get("timeout"), ctx.options.pollTimeoutMs, ctx.options.maxPollTimeoutMs);
-  longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: "json" });
+  longPoll(ctx.hub, ctx.openPolls, res, { client, cursor, timeoutMs, format: "json", mark: ctx.pollMark });
 }
 
 export async function leave(ctx: HttpContext, { req, res }: Request): Promise<void> {

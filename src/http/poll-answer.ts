@@ -12,17 +12,20 @@ export interface PollRequest {
   cursor: number | undefined;
   timeoutMs: number;
   format: PollFormat;
+  /** With --redis: the signed newest position applied here, asked when the answer is written (README, the JSON API: `mark`). */
+  mark?: (() => string | undefined) | undefined;
 }
 
 /** Writes what the client's queue holds now (perhaps nothing, at most ANSWER_MAX_BYTES of it) with the cursor to send next. */
-export function answerPoll(sub: Subscription, res: ServerResponse, { cursor, format }: PollRequest): void {
+export function answerPoll(sub: Subscription, res: ServerResponse, { cursor, format, mark }: PollRequest): void {
   const entries = answerEntries(sub.pending(), format);
   const next = sub.cursorAfter(entries);
-  const body = answerBody(entries, format, next);
+  const signed = mark?.();
+  const body = answerBody(entries, format, next, signed);
   const type = CONTENT_TYPES[format];
   // Without a cursor nothing else will acknowledge these: they leave the queue once handed over whole.
-  if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => sub.ack(next));
-  else sendAnswer(res, type, body, next);
+  if (cursor === undefined && entries.length > 0) sendAcknowledged(res, type, body, next, () => sub.ack(next), signed);
+  else sendAnswer(res, type, body, next, signed);
 }
 
 /** An answer's body with its UTF-8 length. */
@@ -38,40 +41,48 @@ export interface AnswerBody {
  * 1,000 wakes 1,000 polls that each answer just that message with its id as
  * the cursor, and they share one body and one header list (built, flattened and measured once).
  */
-const lastSolo = { text: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } as AnswerBody }, json: { entry: undefined as Envelope | undefined, body: { text: "", bytes: 0 } as AnswerBody } };
+const lastSolo = {
+  text: { entry: undefined as Envelope | undefined, mark: undefined as string | undefined, body: { text: "", bytes: 0 } as AnswerBody },
+  json: { entry: undefined as Envelope | undefined, mark: undefined as string | undefined, body: { text: "", bytes: 0 } as AnswerBody },
+};
 
 /** The body of an answer carrying `entries` with `cursor` to send next (pollBody), measured from its entries' cached lengths. */
-export function answerBody(entries: readonly Envelope[], format: PollFormat, cursor: number): AnswerBody {
+export function answerBody(entries: readonly Envelope[], format: PollFormat, cursor: number, mark?: string): AnswerBody {
   const solo = entries.length === 1 && entries[0]!.id === cursor ? lastSolo[format] : undefined;
-  if (solo !== undefined && solo.entry === entries[0]) return solo.body;
-  const bytes = answerBytes(entries, format, cursor);
-  const text = pollBody(entries, format, cursor);
+  if (solo !== undefined && solo.entry === entries[0] && solo.mark === mark) return solo.body;
+  const bytes = answerBytes(entries, format, cursor, mark);
+  const text = pollBody(entries, format, cursor, mark);
   if (solo === undefined) return { text, bytes };
   solo.entry = entries[0];
-  solo.body = { text, bytes, headers: answerHeaders(CONTENT_TYPES[format], bytes, cursor) };
+  solo.mark = mark;
+  solo.body = { text, bytes, headers: answerHeaders(CONTENT_TYPES[format], bytes, cursor, mark) };
   return solo.body;
 }
 
 /** The UTF-8 length of pollBody(entries, format, cursor), from the entries' cached lengths (a HEAD builds no body). */
-export function answerBytes(entries: readonly Envelope[], format: PollFormat, cursor: number): number {
+export function answerBytes(entries: readonly Envelope[], format: PollFormat, cursor: number, mark?: string): number {
   let bytes = 0;
   for (const e of entries) bytes += format === "json" ? e.jsonBytes : e.lineBytes;
   // '{"messages":[' ... '],"cursor":' N '}', and a comma between entries.
   if (format === "json") bytes += 13 + Math.max(0, entries.length - 1) + 11 + String(cursor).length + 1;
+  // ',"mark":"' M '"' (a mark is ASCII: digits, '-', '.', base64url).
+  if (format === "json" && mark !== undefined) bytes += 10 + mark.length;
   return bytes;
 }
 
 export const CONTENT_TYPES = { json: "application/json; charset=utf-8", text: "text/plain; charset=utf-8" } as const;
 
 /** The header list of a poll answer (writeHead's flat form: no header object and key list per answer). */
-export function answerHeaders(contentType: string, bytes: number, cursor: number): string[] {
-  return ["Content-Type", contentType, "Content-Length", String(bytes), "Cache-Control", "no-store", "X-Cursor", String(cursor)];
+export function answerHeaders(contentType: string, bytes: number, cursor: number, mark?: string): string[] {
+  const headers = ["Content-Type", contentType, "Content-Length", String(bytes), "Cache-Control", "no-store", "X-Cursor", String(cursor)];
+  if (mark !== undefined) headers.push("X-Mark", mark);
+  return headers;
 }
 
 /** send() of respond.ts for a poll answer. */
-function sendAnswer(res: ServerResponse, contentType: string, body: AnswerBody, cursor: number): void {
+function sendAnswer(res: ServerResponse, contentType: string, body: AnswerBody, cursor: number, mark?: string): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, body.headers ?? answerHeaders(contentType, body.bytes, cursor));
+  res.writeHead(200, body.headers ?? answerHeaders(contentType, body.bytes, cursor, mark));
   res.end(body.text);
 }
 
@@ -82,8 +93,8 @@ function sendAnswer(res: ServerResponse, contentType: string, body: AnswerBody, 
  */
 export const ANSWER_MAX_BYTES = 1024 * 1024;
 
-/** The JSON body around its messages: `{"messages":[`, `],"cursor":`, a cursor of up to 16 digits, `}`. */
-const JSON_FRAME_BYTES = 40;
+/** The JSON body around its messages: `{"messages":[`, `],"cursor":`, a cursor of up to 16 digits, a mark of up to 50, `}`. */
+const JSON_FRAME_BYTES = 100;
 
 /** The queued entries (oldest first) one answer carries: whole entries up to ANSWER_MAX_BYTES of body, at least one. */
 export function answerEntries(queued: readonly Envelope[], format: PollFormat): readonly Envelope[] {
@@ -97,7 +108,7 @@ export function answerEntries(queued: readonly Envelope[], format: PollFormat): 
   return queued;
 }
 
-export function pollBody(entries: readonly Envelope[], format: PollFormat, cursor: number): string {
+export function pollBody(entries: readonly Envelope[], format: PollFormat, cursor: number, mark?: string): string {
   if (format === "text") {
     let body = "";
     for (const e of entries) body += e.line;
@@ -105,7 +116,7 @@ export function pollBody(entries: readonly Envelope[], format: PollFormat, curso
   }
   let body = '{"messages":[';
   for (let i = 0; i < entries.length; i++) body += (i > 0 ? "," : "") + entries[i]!.json;
-  return body + '],"cursor":' + cursor + "}";
+  return body + '],"cursor":' + cursor + (mark === undefined ? "" : ',"mark":"' + mark + '"') + "}";
 }
 
 /**
@@ -123,9 +134,10 @@ export function sendAcknowledged(
   body: AnswerBody,
   cursor: number,
   handedOver: () => void,
+  mark?: string,
 ): void {
   if (res.headersSent || res.destroyed) return;
-  res.writeHead(200, body.headers ?? answerHeaders(contentType, body.bytes, cursor));
+  res.writeHead(200, body.headers ?? answerHeaders(contentType, body.bytes, cursor, mark));
   res.write(body.text, (error) => {
     const socket = res.socket;
     if (error == null && socket !== null && !socket.destroyed && !res.destroyed) handedOver();

@@ -48,7 +48,7 @@ function seed(ctx: HttpContext, { req, res, query }: Request, identity: Identity
   const issued = ctx.hub.lastId;
   const client = ctx.hub.sessionForName(name, { token, requireToken, address, identity, room });
   ctx.hub.markPresent(client);
-  const poll = { client, cursor, timeoutMs, format: json ? ("json" as const) : ("text" as const) };
+  const poll = { client, cursor, timeoutMs, format: json ? ("json" as const) : ("text" as const), mark: ctx.pollMark };
   // With --data-dir, what this request made (a session, a join notice) reaches the queue once durable: the poll starts after.
   if (ctx.durable !== undefined && ctx.hub.lastId !== issued) {
     const start = (): void => longPoll(ctx.hub, ctx.openPolls, res, poll);

@@ -44,6 +44,7 @@ function answerHead(ctx: HttpContext, res: Response, client: Session | undefined
   // Never an id issued but not yet delivered (held for its batch): a cursor past it would swallow it.
   const nothing = { entries: [], cursor: ctx.hub.deliveredUpTo };
   const { entries, cursor: next } = client === undefined ? nothing : previewPoll(ctx.hub, client, cursor, format);
-  res.writeHead(200, answerHeaders(CONTENT_TYPES[format], answerBytes(entries, format, next), next));
+  const mark = ctx.pollMark?.();
+  res.writeHead(200, answerHeaders(CONTENT_TYPES[format], answerBytes(entries, format, next, mark), next, mark));
   res.end();
 }

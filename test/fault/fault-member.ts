@@ -14,6 +14,8 @@ export class Member {
   session: SessionRecord | undefined;
   token = "";
   cursor = 0;
+  /** The newest mark a poll answer carried: sent with the next poll, as the client library does (README, the JSON API). */
+  mark: string | undefined;
   #suffix = 0;
   #joining: Promise<boolean> | undefined;
 

@@ -22,9 +22,10 @@ export async function pollLoop(member: Member): Promise<void> {
       await pause(200);
       continue;
     }
-    const path = `/api/poll?cursor=${member.cursor}&timeout=${POLL_HOLD_MS}`;
+    const path = `/api/poll?cursor=${member.cursor}&timeout=${POLL_HOLD_MS}${markParam(member.mark)}`;
     const answer = await request(world, proc, "poll", member.reader, path, { headers: auth(token), timeoutMs: POLL_DEADLINE_MS });
-    const body = json<{ messages: WireMessage[]; cursor: number }>(answer.text);
+    const body = json<{ messages: WireMessage[]; cursor: number; mark?: string }>(answer.text);
+    if (answer.status === 200 && body !== undefined && body.mark !== undefined) member.mark = body.mark;
     if (answer.status === 200 && body !== undefined && token === member.token) {
       member.receive(session, proc, body.messages);
       member.cursor = body.cursor;
@@ -143,16 +144,18 @@ export async function seedLoop(world: World, name: string, rng: Rng): Promise<vo
   };
   world.history.sessions.push(session);
   let avoid: number | undefined;
+  let mark: string | undefined;
   while (!world.readersDone) {
     const proc = world.pick(rng, avoid);
     if (proc === undefined) {
       await pause(200);
       continue;
     }
-    const path = `/?name=${name}&timeout=${POLL_HOLD_MS}&format=json`;
+    const path = `/?name=${name}&timeout=${POLL_HOLD_MS}&format=json${markParam(mark)}`;
     const answer = await request(world, proc, "seed-poll", name, path, { timeoutMs: POLL_DEADLINE_MS });
-    const body = json<{ messages: WireMessage[]; cursor: number }>(answer.text);
+    const body = json<{ messages: WireMessage[]; cursor: number; mark?: string }>(answer.text);
     if (answer.status === 200 && body !== undefined) {
+      mark = body.mark ?? mark;
       const at = now();
       for (const m of body.messages) {
         if (m.type === "join" && m.from?.toLowerCase() === name.toLowerCase())
@@ -168,6 +171,11 @@ export async function seedLoop(world: World, name: string, rng: Rng): Promise<vo
     avoid = proc;
     await pause(answer.status === "none" ? 100 : 200);
   }
+}
+
+/** The newest mark kept, sent back (a mark is letters, digits, '-', '_' and '.': nothing to escape, but escaped all the same). */
+function markParam(mark: string | undefined): string {
+  return mark === undefined ? "" : `&mark=${encodeURIComponent(mark)}`;
 }
 
 function auth(token: string): Record<string, string> {
