@@ -119,8 +119,11 @@ async function inject(kind: FaultKind, world: World, { rng, redis, sessionTtlS }
       await pause(ms);
       return `CLIENT PAUSE ${ms} WRITE (longer than the 10 s an append's fate may take)`;
     }
-    case "flushall":
-      return `FLUSHALL: ${await redis.call(["FLUSHALL"], 10_000)}`;
+    case "flushall": {
+      const reply = await redis.call(["FLUSHALL"], 10_000);
+      redis.forgetRdbs();
+      return `FLUSHALL: ${reply}`;
+    }
     case "older-rdb":
       await redis.restartFromOldRdb();
       return "kill -9 of Redis, restarted from the RDB saved two phases before (AOF removed), AOF on again";
