@@ -138,7 +138,7 @@ export class Hub {
 
   /**
    * An identity source is set (spec §4): every session no proof made (before the source was set: a store
-   * brought it back) ends now, with its leave notices as any end, so a name is held only by a proof from here on.
+   * brought it back) ends now, with its leave notices as every end has, so a name is held only by a proof from here on.
    */
   endUnproven(): void {
     for (const client of [...this.#t.sessions.values()]) if (!client.proven) this.endSession(client, "expired");
