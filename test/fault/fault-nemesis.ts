@@ -51,6 +51,8 @@ export async function runNemesis(world: World, opts: NemesisOptions): Promise<vo
       world.history.faults.push(record);
       opts.log(`fault ${world.history.faults.length}: ${kind}`);
       record.detail = await inject(kind, world, opts);
+      // Each of these starts a new epoch: an RDB of the one before is not restored later (fault-redis.ts forgetRdbs).
+      if (record.losesData) opts.redis.forgetRdbs();
       record.healedAt = now();
       await healthy(world, record);
       for (const c of world.procs.crashed())
@@ -119,11 +121,8 @@ async function inject(kind: FaultKind, world: World, { rng, redis, sessionTtlS }
       await pause(ms);
       return `CLIENT PAUSE ${ms} WRITE (longer than the 10 s an append's fate may take)`;
     }
-    case "flushall": {
-      const reply = await redis.call(["FLUSHALL"], 10_000);
-      redis.forgetRdbs();
-      return `FLUSHALL: ${reply}`;
-    }
+    case "flushall":
+      return `FLUSHALL: ${await redis.call(["FLUSHALL"], 10_000)}`;
     case "older-rdb":
       await redis.restartFromOldRdb();
       return "kill -9 of Redis, restarted from the RDB saved two phases before (AOF removed), AOF on again";

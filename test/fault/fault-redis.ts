@@ -106,8 +106,8 @@ export class FaultRedis {
   }
 
   /**
-   * The RDB copies kept so far are dropped (after a FLUSHALL): a Redis brought back to an epoch the
-   * cluster has left since is not yet found out (README, The fault test), so no fault restores one.
+   * The RDB copies kept so far are dropped (after a fault that starts a new epoch): a Redis brought back
+   * to an epoch the cluster has left since is not yet found out (README, The fault test), so no fault restores one.
    */
   forgetRdbs(): void {
     for (const name of ["old.rdb", "recent.rdb"]) rmSync(join(this.dir, name), { force: true });
