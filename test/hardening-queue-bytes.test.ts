@@ -1,14 +1,11 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join as pathJoin } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { MemoryLog } from "../src/cluster/memory-log.js";
 import { historyBytes } from "../src/history-budget.js";
 import type { ChatMessage, ChatOptions } from "../src/index.js";
 import { Envelope } from "../src/message.js";
 import { apiPoll } from "./core-helpers.js";
 import { until } from "./redis-harness.js";
-import { postJson, startServer, type TestServer } from "./helpers.js";
+import { postJson, serversPerTest, startServer, type TestServer } from "./helpers.js";
 
 /**
  * Queued bytes are bounded (spec §8, README "Limits against slow and abusive
@@ -19,24 +16,7 @@ import { postJson, startServer, type TestServer } from "./helpers.js";
  * its restore), and a cluster of two processes on one shared log (the memory log).
  */
 
-const open: TestServer[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const s of open.splice(0).reverse()) await s.close();
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-async function start(options: ChatOptions): Promise<TestServer> {
-  const s = await startServer(options);
-  open.push(s);
-  return s;
-}
-
-async function tempDir(): Promise<string> {
-  const dir = await mkdtemp(pathJoin(tmpdir(), "pollchat-queue-bytes-"));
-  dirs.push(dir);
-  return dir;
-}
+const { start, stop, tempDir } = serversPerTest("queue-bytes");
 
 const KIB = 1024;
 /** A private message of the default --max-message: the most one post can queue. */
@@ -161,8 +141,7 @@ describe("queued bytes at a --data-dir restore", () => {
       await sendPrivate(s.url, eve, "bob");
       await sendPrivate(s.url, eve, "dan");
     }
-    await s.close();
-    open.splice(open.indexOf(s), 1);
+    await stop(s);
     s = await start({ dataDir: dir, rate: 1000, maxQueueBytes: 64 * KIB, maxQueuedBytes: 96 * KIB });
     const bobs = await queueOf(s.url, bob);
     const dans = await queueOf(s.url, dan);

@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join as pathJoin } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { decodeRecord } from "../src/cluster/commands.js";
 import { MemoryLog } from "../src/cluster/memory-log.js";
 import { resolveOptions } from "../src/config.js";
@@ -9,7 +6,7 @@ import { Hub } from "../src/hub.js";
 import type { ChatOptions } from "../src/index.js";
 import { get, seedUrl } from "./core-helpers.js";
 import { metric, until } from "./redis-harness.js";
-import { codeOf, postJson, startServer, type TestServer } from "./helpers.js";
+import { codeOf, postJson, serversPerTest } from "./helpers.js";
 
 /**
  * Retry keys (txn) have a share per address (spec §8, README "Limits against slow
@@ -19,18 +16,7 @@ import { codeOf, postJson, startServer, type TestServer } from "./helpers.js";
  * session within --rate never reaches its share, nor a classroom behind one address.
  */
 
-const open: TestServer[] = [];
-const dirs: string[] = [];
-afterEach(async () => {
-  for (const s of open.splice(0).reverse()) await s.close();
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-async function start(options: ChatOptions): Promise<TestServer> {
-  const s = await startServer(options);
-  open.push(s);
-  return s;
-}
+const { start, stop, tempDir } = serversPerTest("txn-shares");
 
 const SHARE = 30;
 const BASE: ChatOptions = { rate: 1000, trustProxy: true, maxTxnKeysPerIp: SHARE };
@@ -147,13 +133,11 @@ describe.each(["local", "cluster"] as const)("txn keys past the total (%s)", (en
 
 describe("txn key shares across a --data-dir restart", () => {
   it("restored keys still count against the address that made them", async () => {
-    const dir = await mkdtemp(pathJoin(tmpdir(), "pollchat-txn-shares-"));
-    dirs.push(dir);
+    const dir = await tempDir();
     let s = await start({ ...BASE, dataDir: dir });
     const first = await join(s.url, "first", "203.0.113.5");
     for (let i = 0; i < SHARE; i++) expect((await keyed(s.url, first, `k${i}`)).status).toBe(201);
-    await s.close();
-    open.splice(open.indexOf(s), 1);
+    await stop(s);
     s = await start({ ...BASE, dataDir: dir });
     const again = await join(s.url, "again", "203.0.113.5");
     expect((await keyed(s.url, again, "fresh")).status).toBe(429);

@@ -1,6 +1,8 @@
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readdirSync, statSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -31,6 +33,40 @@ export function serverPerTest(): (options?: ChatOptions) => Promise<TestServer> 
     server = undefined;
   });
   return async (options = {}) => (server = await startServer(options));
+}
+
+/**
+ * Several servers and temp dirs per test, all closed and removed after it (newest server first):
+ * for tests that restart a server on one --data-dir or run two on one shared log.
+ */
+export function serversPerTest(prefix: string): {
+  start: (options: ChatOptions) => Promise<TestServer>;
+  /** Closes one before the test ends (a restart on its directory), so it is not closed again after. */
+  stop: (server: TestServer) => Promise<void>;
+  tempDir: () => Promise<string>;
+} {
+  const open: TestServer[] = [];
+  const dirs: string[] = [];
+  afterEach(async () => {
+    for (const s of open.splice(0).reverse()) await s.close();
+    for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  });
+  return {
+    async start(options) {
+      const s = await startServer(options);
+      open.push(s);
+      return s;
+    },
+    async stop(server) {
+      open.splice(open.indexOf(server), 1);
+      await server.close();
+    },
+    async tempDir() {
+      const dir = await mkdtemp(join(tmpdir(), `pollchat-${prefix}-`));
+      dirs.push(dir);
+      return dir;
+    },
+  };
 }
 
 /** The code of the ChatError a call throws; undefined when it throws nothing. */
